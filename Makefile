@@ -1,0 +1,41 @@
+# make demo: set up .venv and run the quickstart notebook end to end on the embedded store.
+# make test: set up .venv with the test extras and run the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STORE ?= $(CURDIR)/nbtrack-runs
+DEMO_EPOCHS ?= 5
+
+.PHONY: demo test install install-dev lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[all]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed-all $@
+
+install: $(VENV)/.installed-all
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	NBTRACK_STORE=$(STORE) NBTRACK_DEMO_EPOCHS=$(DEMO_EPOCHS) \
+		$(PY) -m nbtrack._notebook notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
+	$(VENV)/bin/nbtrack --store $(STORE) show latest
+
+# pytest exits 5 when it collected no test: that is a failure too.
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+lint: install-dev
+	$(VENV)/bin/ruff check nbtrack tests benchmarks
+	$(VENV)/bin/ruff format --check nbtrack tests benchmarks
+
+clean:
+	rm -rf build .pytest_cache nbtrack-runs

@@ -1,0 +1,5 @@
+import sys
+
+from nbtrack.cli import main
+
+sys.exit(main())

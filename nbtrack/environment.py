@@ -1,0 +1,184 @@
+"""What a run records about where it ran (W&B's Overview and Files content).
+
+`capture()` is slow-ish (package list, git): the run's writer thread calls it, never the training thread.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Names that look like they hold credentials; such variables are never stored.
+_SECRET_NAME = re.compile(
+    r"KEY|TOKEN|SECRET|PASSW|PASSPHRASE|_PWD$|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION_?ID|SIGNATURE|CERT|DSN|CONN",
+    re.IGNORECASE,
+)
+# user:password@ inside URLs in values that are kept.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@\s]+@")
+_GIT_DIFF_LIMIT = 5_000_000
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
+
+
+def safe_environment_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment variables with secret-looking names dropped and URL passwords masked."""
+    environ = dict(os.environ if environ is None else environ)
+    return {
+        name: _URL_PASSWORD.sub(r"\g<scheme>***@", value)
+        for name, value in sorted(environ.items())
+        if not is_secret_name(name)
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _total_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        import psutil  # optional
+
+        return int(psutil.virtual_memory().total)
+    except Exception:
+        return None
+
+
+def gpu_names() -> list[str]:
+    """Names of visible NVIDIA GPUs (NVML when installed, else the driver's /proc entries); [] when none."""
+    try:
+        import pynvml  # nvidia-ml-py, optional
+
+        pynvml.nvmlInit()
+        try:
+            names = []
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(index))
+                names.append(name.decode() if isinstance(name, bytes) else str(name))
+            return names
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        pass
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    names.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    return names
+
+
+def installed_packages() -> dict[str, str]:
+    """Distribution name -> version for every installed distribution (what `pip freeze` lists)."""
+    from importlib import metadata
+
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name") if dist.metadata else None
+        if name:
+            packages.setdefault(name, dist.version)
+    return dict(sorted(packages.items(), key=lambda kv: kv[0].lower()))
+
+
+def _git(args: list[str], cwd: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state(cwd: str | None = None) -> dict[str, Any] | None:
+    """Commit, branch, remote and uncommitted diff of the repository around `cwd`; None outside one."""
+    cwd = cwd or os.getcwd()
+    root = _git(["rev-parse", "--show-toplevel"], cwd)
+    if root is None:
+        return None
+    commit = (_git(["rev-parse", "HEAD"], cwd) or "").strip() or None
+    branch = (_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip() or None
+    remote = (_git(["config", "--get", "remote.origin.url"], cwd) or "").strip() or None
+    diff = _git(["diff", "HEAD"], cwd) if commit else _git(["diff"], cwd)
+    diff = diff or ""
+    return {
+        "root": root.strip(),
+        "commit": commit,
+        "branch": branch,
+        "remote": _URL_PASSWORD.sub(r"\g<scheme>***@", remote) if remote else None,
+        "dirty": bool(diff.strip()),
+        "diff": diff[:_GIT_DIFF_LIMIT],
+    }
+
+
+def notebook_path() -> str | None:
+    """The notebook this kernel serves, when the front-end says (Jupyter Server, VS Code)."""
+    for name in ("JPY_SESSION_NAME", "__vsc_ipynb_file__"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    main = sys.modules.get("__main__")
+    value = getattr(main, "__vsc_ipynb_file__", None) or getattr(main, "__session__", None)
+    return str(value) if value else None
+
+
+def program() -> dict[str, Any]:
+    """How the run's process was started: notebook path or command line, and the working directory."""
+    return {
+        "notebook": notebook_path(),
+        "argv": list(sys.argv),
+        "executable": sys.executable,
+        "cwd": os.getcwd(),
+    }
+
+
+def capture(started: float | None = None) -> dict[str, Any]:
+    """The environment a run records at init. Never raises: a part that fails is recorded as missing."""
+    env: dict[str, Any] = {"started": started or time.time()}
+    parts = {
+        "python": lambda: {"version": platform.python_version(), "implementation": platform.python_implementation()},
+        "os": lambda: {"system": platform.system(), "release": platform.release(), "platform": platform.platform()},
+        "host": lambda: {"hostname": socket.gethostname(), "user": getpass.getuser()},
+        "hardware": lambda: {
+            "cpu_count": os.cpu_count(),
+            "cpu_model": _cpu_model(),
+            "memory_total": _total_memory(),
+            "gpus": gpu_names(),
+        },
+        "program": program,
+        "git": git_state,
+        "packages": installed_packages,
+        "environment_variables": safe_environment_variables,
+    }
+    for name, fn in parts.items():
+        try:
+            env[name] = fn()
+        except Exception as exc:  # recorded, never raised: the run goes on without this part
+            env[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return env
+
+
+def requirements_txt(packages: dict[str, str]) -> str:
+    return "".join(f"{name}=={version}\n" for name, version in packages.items())

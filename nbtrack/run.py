@@ -1,0 +1,511 @@
+"""Runs: `init`, `Run.log`, config, summary and `finish`, shaped after the W&B API.
+
+    run = nbtrack.init(project="test_project", config={"lr": 1e-3})
+    run.log({"loss": 0.31, "accuracy": 0.9})
+    run.finish()
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbtrack._values import check_key, flatten_metrics, to_jsonable
+from nbtrack.errors import ConfigError, NbtrackError, RunFinishedError
+
+if TYPE_CHECKING:
+    from nbtrack.store.base import MetricStats, Store
+    from nbtrack.writer import RunWriter
+
+DEFAULT_PROJECT = "uncategorized"
+_END_STATES = ("finished", "failed", "interrupted")
+
+# Words that say which way a metric improves, for `best_<metric>` when no goal was defined.
+_LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "perplexity", "ppl", "cer", "wer", "distance")
+_HIGHER_IS_BETTER = ("acc", "accuracy", "auc", "precision", "recall", "f1", "iou", "dice", "map", "bleu", "r2", "score")
+
+_current: Run | None = None
+_active: set[Run] = set()
+_lock = threading.RLock()
+
+
+def infer_goal(key: str) -> str | None:
+    """``"minimize"`` / ``"maximize"`` from a metric's name (``val_loss``, ``train/accuracy``), else None."""
+    words = [w for w in key.lower().replace("/", "_").replace("-", "_").replace(".", "_").split("_") if w]
+    for word in reversed(words):
+        if word in _LOWER_IS_BETTER:
+            return "minimize"
+        if word in _HIGHER_IS_BETTER or word.endswith("accuracy"):
+            return "maximize"
+    return None
+
+
+class Config(MutableMapping[str, Any]):
+    """A run's hyper-parameters. Setting a key again to a different value raises `ConfigError`, since the
+    run's record would no longer say how it was trained; use ``update(..., allow_val_change=True)`` on purpose.
+    Keys can also be read as attributes: ``run.config.lr``.
+    """
+
+    def __init__(self, run: Run, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_data", {})
+        self.update(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        raise ConfigError(f"Config keys cannot be removed once set (tried to remove {key!r}).")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}; keys: {', '.join(self._data) or '(none)'}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.update({name: value})
+
+    def __repr__(self) -> str:
+        return f"Config({self._data!r})"
+
+    def update(self, values: Mapping[str, Any] | Any = (), /, allow_val_change: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+        values = _as_mapping(values, "config")
+        changes = {**values, **kwargs}
+        converted: dict[str, Any] = {}
+        for key, value in changes.items():
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"config keys must be non-empty strings, got {key!r}.")
+            new = to_jsonable(value)
+            if key in self._data and self._data[key] != new and not allow_val_change:
+                raise ConfigError(
+                    f"config[{key!r}] is already {self._data[key]!r}; setting it to {new!r} would make the run's "
+                    "record lie about how it was trained. If the change is intended, use "
+                    f"run.config.update({{{key!r}: ...}}, allow_val_change=True)."
+                )
+            converted[key] = new
+        if converted:
+            self._run._check_open("change config")
+            self._data.update(converted)
+            self._run._config_dirty = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Summary(MutableMapping[str, Any]):
+    """A run's final numbers: the last logged value of every metric plus anything set here.
+
+    ``best_<metric>``, ``min_<metric>`` and ``max_<metric>`` read the whole history's best, lowest and highest
+    value of a logged metric (best follows `Run.define_metric`'s goal, or the name: ``loss`` is minimized,
+    ``accuracy`` maximized) unless a key of that name was set.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._user: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._user:
+            return self._user[key]
+        last = self._run._last
+        if key in last:
+            return last[key]
+        derived = self._derived(key)
+        if derived is not None:
+            return derived
+        raise KeyError(key)
+
+    def _derived(self, key: str) -> float | None:
+        for prefix in ("best_", "min_", "max_"):
+            if key.startswith(prefix) and key[len(prefix):] in self._run._last:
+                stats = self.stats(key[len(prefix):])
+                kind = prefix[:-1]
+                if kind == "best":
+                    goal = self._run._goals.get(stats.key) or infer_goal(stats.key)
+                    if goal is None:
+                        return None
+                    kind = "min" if goal == "minimize" else "max"
+                return stats.min if kind == "min" else stats.max
+        return None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        check_key(key, "run.summary")
+        self._run._check_open("change the summary")
+        self._user[key] = to_jsonable(value)
+        self._run._summary_dirty = True
+
+    def __delitem__(self, key: str) -> None:
+        del self._user[key]
+        self._run._summary_dirty = True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._run._last, **self._user})
+
+    def __len__(self) -> int:
+        return len({**self._run._last, **self._user})
+
+    def __repr__(self) -> str:
+        return f"Summary({self.as_dict()!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self._run._last, **self._user}
+
+    def stats(self, key: str) -> MetricStats:
+        """Count, last, min, max and step range of one logged metric, over its whole history."""
+        stats = self._run._metric_stats()
+        if key not in stats:
+            raise KeyError(f"no metric {key!r} has been logged; logged: {', '.join(stats) or '(none)'}")
+        return stats[key]
+
+
+def _as_mapping(values: Any, what: str) -> Mapping[str, Any]:
+    if values is None:
+        return {}
+    if isinstance(values, Mapping):
+        return values
+    if isinstance(values, (list, tuple)) and not values:
+        return {}
+    if hasattr(values, "__dict__") and not isinstance(values, type):  # argparse.Namespace and the like
+        return {k: v for k, v in vars(values).items() if not k.startswith("_")}
+    raise TypeError(f"{what} must be a dict (or an argparse.Namespace), got {type(values).__name__}.")
+
+
+class Run:
+    """One training run. Create it with `nbtrack.init`; see the module docstring for an example."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        project: str,
+        config: Mapping[str, Any],
+        name: str | None,
+        tags: Sequence[str],
+        notes: str | None,
+    ) -> None:
+        from nbtrack.environment import capture, requirements_txt
+        from nbtrack.names import new_run_id
+        from nbtrack.writer import RunWriter
+
+        self._store = store
+        self._last: dict[str, float] = {}
+        self._goals: dict[str, str] = {}
+        self._step = 0
+        self._state = "running"
+        self._config_dirty = self._summary_dirty = False
+        self._finished = False
+        self.config = Config(self, config)
+        self._config_dirty = False
+        self.summary = Summary(self)
+        created = time.time()
+        record = store.create_run(
+            run_id=new_run_id(), project=project, name=name, config=self.config.as_dict(), tags=tuple(tags),
+            notes=notes, created=created, host=socket.gethostname(), pid=os.getpid(),
+        )
+        self.id: str = record.id
+        self.name: str = record.name
+        self.project: str = record.project
+        self.tags: tuple[str, ...] = record.tags
+        self.notes: str | None = record.notes
+        self.created: float = created
+        self.ended: float | None = None
+
+        def environment() -> dict[str, Any]:
+            env = capture(created)
+            directory = self.dir
+            directory.mkdir(parents=True, exist_ok=True)
+            packages = env.get("packages")
+            if isinstance(packages, dict) and "error" not in packages:
+                (directory / "requirements.txt").write_text(requirements_txt(packages))
+            git = env.get("git")
+            if isinstance(git, dict) and git.get("diff"):
+                (directory / "diff.patch").write_text(git.pop("diff"))
+            elif isinstance(git, dict):
+                git.pop("diff", None)
+            return {"environment": env}
+
+        self._writer: RunWriter = RunWriter(
+            store, self.id, collect_metadata=self._dirty_metadata, on_first_flush=environment
+        )
+
+    # -- logging ------------------------------------------------------------------------------------
+    def log(self, data: Mapping[str, Any], step: int | None = None, *, commit: bool = True) -> None:
+        """Record metrics at `step` (default: the next step). Nested dicts become ``outer/inner`` keys.
+
+        Args:
+            data: metric name -> number (int, float, bool, numpy scalar, 0-d array; NaN and ±inf are kept).
+            step: the global step; omitted, it is one more than the last step used.
+            commit: False keeps the step for the next call (several calls, one step).
+        """
+        if self._finished:
+            raise RunFinishedError(f"run {self.name} ({self.id}) is {self._state}; start a new one with nbtrack.init().")
+        if type(data) is dict:
+            values = data
+            for key, value in data.items():
+                if type(value) is not float or type(key) is not str or not key:
+                    values = flatten_metrics(data)
+                    break
+            else:
+                values = data.copy()
+        elif isinstance(data, Mapping):
+            values = flatten_metrics(data)
+        else:
+            raise TypeError(
+                f"run.log(data): data must be a dict of metric name -> number, got {type(data).__name__}."
+                + (" Did you mean run.log({name: value})?" if isinstance(data, (int, float)) else "")
+            )
+        if step is None:
+            step = self._step
+        elif type(step) is not int:
+            if isinstance(step, bool) or not hasattr(step, "__index__"):
+                raise TypeError(f"run.log(step=...): step must be an int, got {type(step).__name__} {step!r}.")
+            step = int(step.__index__())
+        if step >= self._step:
+            self._step = step + 1 if commit else step
+        self._last.update(values)
+        self._writer.pending.append((step, time.time(), values))
+
+    def define_metric(self, key: str, goal: str) -> None:
+        """Say which way `key` improves (``"minimize"`` or ``"maximize"``), for ``summary["best_<key>"]``."""
+        check_key(key, "define_metric")
+        if goal not in ("minimize", "maximize"):
+            raise ValueError(f"define_metric: goal must be 'minimize' or 'maximize', got {goal!r}.")
+        self._goals[key] = goal
+        self._summary_dirty = True
+
+    @property
+    def step(self) -> int:
+        """The step the next `log` call without `step=` will use."""
+        return self._step
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def dir(self) -> Path:
+        """The directory of the run's files."""
+        return self._store.run_dir(self.id)
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def save(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
+        """Copy a file into the run's files (W&B's ``run.save``); returns where it now is."""
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"run.save: {source} is not a file.")
+        target = self.dir / (name or source.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != target.resolve():
+            shutil.copy2(source, target)
+        return target
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Block until everything logged so far is committed to the store; False if that failed."""
+        if self._finished:
+            return self._writer.error is None
+        return self._writer.flush(timeout)
+
+    def _metric_stats(self) -> dict[str, MetricStats]:
+        self.flush()
+        return self._store.metric_stats(self.id)
+
+    def _dirty_metadata(self) -> dict[str, Any]:
+        """Called by the writer thread: config/summary snapshots changed since the last flush."""
+        meta: dict[str, Any] = {}
+        if self._config_dirty:
+            self._config_dirty = False
+            meta["config"] = self.config.as_dict()
+        if self._summary_dirty or self._writer_has_new_points():
+            self._summary_dirty = False
+            summary = self.summary.as_dict()
+            if self._goals:
+                summary = {**summary, "_goals": dict(self._goals)}
+            meta["summary"] = summary
+        return meta
+
+    def _writer_has_new_points(self) -> bool:
+        writer = getattr(self, "_writer", None)
+        return bool(writer is not None and writer.pending)
+
+    def _check_open(self, action: str) -> None:
+        if self._finished:
+            raise RunFinishedError(f"cannot {action}: run {self.name} ({self.id}) is {self._state}.")
+
+    # -- ending -------------------------------------------------------------------------------------
+    def finish(self, exit_code: int | None = None, *, state: str | None = None) -> None:
+        """End the run: commit everything and record its state. Calling it again does nothing.
+
+        Args:
+            exit_code: as in W&B: non-zero marks the run ``failed``.
+            state: ``finished``, ``failed`` or ``interrupted``; overrides `exit_code`.
+        """
+        if state is None:
+            state = "failed" if exit_code else "finished"
+        if state not in _END_STATES:
+            raise ValueError(f"finish(state=...): expected one of {', '.join(_END_STATES)}, got {state!r}.")
+        global _current
+        with _lock:
+            if self._finished:
+                return
+            self._finished = True
+            self._state = state
+            self.ended = time.time()
+            self._summary_dirty = True
+            self._writer.close(state, self.ended)
+            _active.discard(self)
+            if _current is self:
+                _current = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish(state="interrupted")
+        else:
+            self.finish(state="failed")
+
+    def __repr__(self) -> str:
+        return f"<Run {self.name} ({self.id}) project={self.project!r} state={self._state}>"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return (
+            f"<div><b>nbtrack run</b> <code>{escape(self.name)}</code> ({escape(self.id)}) in project "
+            f"<code>{escape(self.project)}</code>: <b>{escape(self._state)}</b>, stored in "
+            f"<code>{escape(self._store.location)}</code></div>"
+        )
+
+
+def init(
+    project: str | None = None,
+    config: Mapping[str, Any] | Any = None,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    notes: str | None = None,
+    store: Any = None,
+) -> Run:
+    """Start a run and make it the current one (finishing the previous one in this process).
+
+    Args:
+        project: groups runs; default $NBTRACK_PROJECT or ``"uncategorized"``.
+        config: hyper-parameters (a dict or argparse.Namespace); values JSON can't hold are stored readably.
+        name: display name; default ``adjective-noun-N``.
+        store: a directory (default $NBTRACK_STORE or ./nbtrack-runs).
+
+    Example:
+        run = nbtrack.init(project="mnist", config={"lr": 1e-3})
+        run.log({"loss": 0.3}); run.finish()
+    """
+    from nbtrack.store import open_store
+
+    project = project if project is not None else os.environ.get("NBTRACK_PROJECT") or DEFAULT_PROJECT
+    if not isinstance(project, str) or not project.strip():
+        raise ValueError(f"init(project=...): project must be a non-empty string, got {project!r}.")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"init(name=...): name must be a non-empty string or None, got {name!r}.")
+    if notes is not None and not isinstance(notes, str):
+        raise TypeError(f"init(notes=...): notes must be a string, got {type(notes).__name__}.")
+    if isinstance(tags, str):
+        tags = (tags,)
+    tags = tuple(tags or ())
+    bad = [t for t in tags if not isinstance(t, str) or not t]
+    if bad:
+        raise TypeError(f"init(tags=...): tags must be non-empty strings, got {bad!r}.")
+    config = _as_mapping(config, "init(config=...)")
+
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.finish()
+        opened = open_store(store)
+        run = Run(opened, project=project.strip(), config=config, name=name, tags=tags, notes=notes)
+        _current = run
+        _active.add(run)
+        _install_exit_hooks()
+    if not os.environ.get("NBTRACK_SILENT"):
+        print(f"nbtrack: run {run.name} ({run.id}) in project {run.project!r}, stored in {opened.location}")
+    return run
+
+
+def current_run() -> Run | None:
+    """The run `init` started last in this process, until it finishes."""
+    return _current
+
+
+def _require_current(what: str) -> Run:
+    if _current is None:
+        raise NbtrackError(f"nbtrack.{what}() needs a run: call nbtrack.init(project=...) first.")
+    return _current
+
+
+def log(data: Mapping[str, Any], step: int | None = None, *, commit: bool = True) -> None:
+    """`Run.log` on the current run."""
+    _require_current("log").log(data, step, commit=commit)
+
+
+def finish(exit_code: int | None = None, *, state: str | None = None) -> None:
+    """`Run.finish` on the current run; does nothing when there is none."""
+    if _current is not None:
+        _current.finish(exit_code, state=state)
+
+
+def active_runs() -> list[Run]:
+    """Runs of this process that have not finished."""
+    return list(_active)
+
+
+# -- process exit -----------------------------------------------------------------------------------
+_hooks_installed = False
+_uncaught: list[BaseException] = []
+
+
+def _install_exit_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
+        _uncaught.append(exc)
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_finish_at_exit)
+
+
+def _finish_at_exit() -> None:
+    if _uncaught:
+        state = "interrupted" if isinstance(_uncaught[-1], KeyboardInterrupt) else "failed"
+    else:
+        state = "finished"
+    for run in list(_active):
+        try:
+            run.finish(state=state)
+        except Exception:
+            pass

@@ -1,0 +1,213 @@
+"""The run store contract. Every backend (SQLite now, PostgreSQL later) implements `Store` and passes
+`tests/test_store_conformance.py`.
+
+Threading: a store object may be used from several threads at once (the training thread creates and reads
+runs, each run's writer thread appends). Backends give each thread its own connection.
+
+Processes: several processes may write different runs to one store at the same time; no call fails with
+"database is locked" under ordinary contention (backends wait, then retry).
+
+Durability: when `write_batch` returns, what it was given is committed. The run's writer calls it at least
+once a second, which is what makes "after kill -9, everything logged more than ~1 s earlier is on disk" true.
+
+Errors: every failure is a `StoreError` (or `RunNotFoundError`) whose message names the store's location.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbtrack.series import History
+
+SCHEMA_VERSION = 1
+HEARTBEAT_SECONDS = 2.0
+# A running run whose heartbeat is older than this is reported as crashed, even from another host.
+HEARTBEAT_STALE_SECONDS = 15.0
+
+STATES = ("running", "finished", "failed", "interrupted", "crashed")
+FINAL_STATES = frozenset(STATES) - {"running"}
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    """What the store keeps about one metric besides its points."""
+
+    key: str
+    count: int
+    last: float
+    min: float  # NaN when every point is NaN
+    max: float
+    first_step: int
+    last_step: int
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as stored. `state` is as seen by the reader: a dead writer's run reads as ``crashed``."""
+
+    id: str
+    project: str
+    name: str
+    state: str
+    created: float
+    ended: float | None = None
+    heartbeat: float | None = None
+    host: str = ""
+    pid: int = 0
+    notes: str | None = None
+    tags: tuple[str, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        end = self.ended if self.ended is not None else (self.heartbeat if self.state != "running" else time.time())
+        return max(0.0, (end or self.created) - self.created)
+
+
+@dataclass
+class SeriesBatch:
+    """Points of one metric of one run, in logging order, handed from a writer to the store."""
+
+    key: str
+    step: list[int]
+    time: list[float]
+    value: list[float]
+
+
+@dataclass
+class WriteBatch:
+    """Everything one writer flush commits for one run, in one transaction."""
+
+    run_id: str
+    series: list[SeriesBatch] = field(default_factory=list)
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
+    heartbeat: float | None = None
+    state: str | None = None
+    ended: float | None = None
+
+    def is_empty(self) -> bool:
+        return not self.series and all(
+            v is None for v in (self.config, self.summary, self.environment, self.heartbeat, self.state)
+        )
+
+
+def effective_state(state: str, host: str, pid: int, heartbeat: float | None, now: float | None = None) -> str:
+    """The state a reader reports: a ``running`` run whose writer is gone reads as ``crashed``.
+
+    Gone means its heartbeat is stale, or it ran on this host and its process no longer exists.
+    """
+    if state != "running":
+        return state
+    now = time.time() if now is None else now
+    if heartbeat is not None and now - heartbeat > HEARTBEAT_STALE_SECONDS:
+        return "crashed"
+    if host == socket.gethostname() and pid and not _process_exists(pid):
+        return "crashed"
+    return state
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    return True
+
+
+class Store(ABC):
+    """Where runs live. Open one with `nbtrack.store.open_store`."""
+
+    #: Human-readable location (a directory, a URL without password) used in every message.
+    location: str
+
+    # -- runs ---------------------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        project: str,
+        name: str | None,
+        config: dict[str, Any],
+        tags: Sequence[str],
+        notes: str | None,
+        created: float,
+        host: str,
+        pid: int,
+    ) -> RunRecord:
+        """Insert a new ``running`` run; assign ``adjective-noun-N`` (N per project) when `name` is None."""
+
+    @abstractmethod
+    def get_run(self, ref: str, project: str | None = None) -> RunRecord:
+        """The run whose id, or name, is `ref`; ``latest`` is the newest run. Raises `RunNotFoundError`."""
+
+    @abstractmethod
+    def list_runs(self, project: str | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run, its metrics and its files."""
+
+    @abstractmethod
+    def write_batch(self, batch: WriteBatch) -> None:
+        """Commit one writer flush (points, changed config/summary/environment, heartbeat, state) atomically."""
+
+    # -- metrics ------------------------------------------------------------------------------------
+    @abstractmethod
+    def metric_stats(self, run_id: str) -> dict[str, MetricStats]:
+        """Per-metric count, last, min, max and step range."""
+
+    @abstractmethod
+    def history(self, run_id: str, key: str, samples: int | None = None) -> History:
+        """One metric's points; reduced to at most `samples` by min/max buckets when given."""
+
+    # -- files --------------------------------------------------------------------------------------
+    @abstractmethod
+    def run_dir(self, run_id: str) -> Path:
+        """A local directory for the run's files (created on demand)."""
+
+    def list_files(self, run_id: str) -> list[FileInfo]:
+        root = self.run_dir(run_id)
+        if not root.is_dir():
+            return []
+        return [
+            FileInfo(str(p.relative_to(root)), p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file()
+        ]
+
+    # -- lifetime -----------------------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Close this thread's and every other thread's connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def histories(self, run_id: str, keys: Iterable[str], samples: int | None = None) -> dict[str, History]:
+        return {key: self.history(run_id, key, samples) for key in keys}

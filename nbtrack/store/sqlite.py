@@ -1,0 +1,426 @@
+"""The embedded store: one SQLite file in WAL mode plus a directory of run files.
+
+Layout of a store directory::
+
+    nbtrack-runs/
+      nbtrack.db          runs, config, summary, environment, metric chunks, events
+      files/<run id>/     the run's files (requirements.txt, diff.patch, model-best.keras, ...)
+
+Metric points are stored in chunks of up to `CHUNK_POINTS` points per (run, metric) row: values as raw
+float64, wall times as int32 milliseconds from the chunk's first point, steps omitted when they are
+consecutive (the usual case) and raw int64 otherwise. That is 12 bytes a point typically, 20 at most,
+and reading a million points back is a few hundred `frombuffer` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nbtrack.errors import RunNotFoundError, StoreError
+from nbtrack.names import new_display_name
+from nbtrack.series import History, reduce_history
+from nbtrack.store.base import (
+    SCHEMA_VERSION,
+    MetricStats,
+    RunRecord,
+    SeriesBatch,
+    Store,
+    WriteBatch,
+    effective_state,
+)
+
+DB_NAME = "nbtrack.db"
+CHUNK_POINTS = 1024
+_INT32_MS = 2**31 - 1
+
+# Named, numbered migrations. Never edit one that has shipped: add the next.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "initial schema",
+        """
+        CREATE TABLE projects (name TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER,
+            state TEXT NOT NULL, created REAL NOT NULL, ended REAL, heartbeat REAL,
+            host TEXT NOT NULL, pid INTEGER NOT NULL, notes TEXT,
+            tags TEXT NOT NULL DEFAULT '[]', config TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL DEFAULT '{}', environment TEXT NOT NULL DEFAULT '{}');
+        CREATE INDEX runs_project_created ON runs (project, created);
+        CREATE INDEX runs_created ON runs (created);
+        CREATE INDEX runs_name ON runs (name);
+        CREATE TABLE metrics (
+            run_id TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL, last REAL, min REAL, max REAL,
+            first_step INTEGER NOT NULL, last_step INTEGER NOT NULL, chunks INTEGER NOT NULL,
+            PRIMARY KEY (run_id, key)) WITHOUT ROWID;
+        CREATE TABLE chunks (
+            run_id TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, n INTEGER NOT NULL,
+            first_step INTEGER NOT NULL, last_step INTEGER NOT NULL, t0 REAL NOT NULL,
+            steps BLOB, times BLOB NOT NULL, vals BLOB NOT NULL,
+            PRIMARY KEY (run_id, key, seq));
+        CREATE TABLE events (
+            run_id TEXT NOT NULL, time REAL NOT NULL, step INTEGER, kind TEXT NOT NULL,
+            message TEXT, data TEXT);
+        CREATE INDEX events_run ON events (run_id, time);
+        """,
+    ),
+)
+assert MIGRATIONS[-1][0] == SCHEMA_VERSION
+
+_RUN_COLUMNS = "id, project, name, state, created, ended, heartbeat, host, pid, notes, tags, config, summary, environment"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _none_to_nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+# -- chunk codec ------------------------------------------------------------------------------------
+def encode_chunk(step: np.ndarray, tm: np.ndarray, value: np.ndarray) -> tuple[int, int, int, float, bytes | None, bytes, bytes]:
+    n = int(value.shape[0])
+    first, last = int(step[0]), int(step[-1])
+    steps_blob = None if last - first == n - 1 and np.array_equal(step, np.arange(first, first + n)) else step.astype("<i8").tobytes()
+    t0 = float(tm[0])
+    offsets = np.rint((tm - t0) * 1000.0)
+    if np.all(np.abs(offsets) <= _INT32_MS):
+        times_blob = offsets.astype("<i4").tobytes()
+    else:
+        times_blob = tm.astype("<f8").tobytes()
+    return n, first, last, t0, steps_blob, times_blob, value.astype("<f8").tobytes()
+
+
+def decode_chunk(n: int, first: int, t0: float, steps: bytes | None, times: bytes, vals: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    step = np.arange(first, first + n, dtype=np.int64) if steps is None else np.frombuffer(steps, "<i8")
+    if len(times) == 4 * n:
+        tm = np.frombuffer(times, "<i4") / 1000.0 + t0
+    else:
+        tm = np.frombuffer(times, "<f8")
+    return step, tm, np.frombuffer(vals, "<f8")
+
+
+class SQLiteStore(Store):
+    """A store in a local directory. See the module docstring for the layout."""
+
+    def __init__(self, directory: str | Path, *, create: bool = True) -> None:
+        self.directory = Path(directory).expanduser().absolute()
+        self.location = str(self.directory)
+        self.db_path = self.directory / DB_NAME
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if create:
+            self._make_directory()
+        elif not self.db_path.is_file():
+            raise StoreError(
+                f"There is no nbtrack run store at {self.location} (no {DB_NAME}). Runs are stored where "
+                "`nbtrack.init(store=...)` or NBTRACK_STORE points, ./nbtrack-runs by default."
+            )
+        self._migrate()
+
+    # -- connections --------------------------------------------------------------------------------
+    def _make_directory(self) -> None:
+        try:
+            if self.directory.exists() and not self.directory.is_dir():
+                raise StoreError(f"Cannot use {self.location} as a run store: it is a file, not a directory.")
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / f".write-test-{threading.get_ident()}"
+            probe.touch()
+            probe.unlink()
+        except StoreError:
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot write the run store at {self.location}: {exc.strerror or exc}. Point "
+                "`nbtrack.init(store=...)` or the NBTRACK_STORE environment variable at a writable directory."
+            ) from None
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 60000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.Error as exc:
+                raise StoreError(f"Cannot open the run store database {self.db_path}: {exc}") from None
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _write(self, fn, *args):  # type: ignore[no-untyped-def]
+        """Run `fn(conn, *args)` in one IMMEDIATE transaction, retrying briefly while another process holds the lock."""
+        conn = self._conn()
+        delay = 0.01
+        deadline = time.monotonic() + 120.0
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn, *args)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                message = str(exc)
+                if ("locked" in message or "busy" in message) and time.monotonic() < deadline:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 0.5)
+                    continue
+                raise StoreError(f"Writing the run store {self.location} failed: {message}") from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"Writing the run store {self.location} failed: {exc}") from None
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"Reading the run store {self.location} failed: {exc}") from None
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.db_path} is not an nbtrack store database ({exc}).") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The run store at {self.location} was written by a newer nbtrack (schema version {version}; "
+                f"this nbtrack reads up to {SCHEMA_VERSION}). Upgrade with `pip install -U nbtrack`."
+            )
+        if version == SCHEMA_VERSION:
+            return
+
+        def apply(conn: sqlite3.Connection) -> None:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            for number, _name, sql in MIGRATIONS:
+                if number > current:
+                    for statement in filter(str.strip, sql.split(";")):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+
+        self._write(apply)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+            self._local = threading.local()
+
+    # -- runs ---------------------------------------------------------------------------------------
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        project: str,
+        name: str | None,
+        config: dict[str, Any],
+        tags: Sequence[str],
+        notes: str | None,
+        created: float,
+        host: str,
+        pid: int,
+    ) -> RunRecord:
+        def insert(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
+                "INSERT INTO projects (name, next_seq) VALUES (?, 2) ON CONFLICT (name) "
+                "DO UPDATE SET next_seq = next_seq + 1 RETURNING next_seq - 1",
+                (project,),
+            ).fetchone()
+            seq = int(row[0])
+            display = name if name is not None else new_display_name(seq)
+            conn.execute(
+                "INSERT INTO runs (id, project, name, seq, state, created, heartbeat, host, pid, notes, tags, config) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, project, display, seq, created, created, host, pid, notes, _dumps(list(tags)), _dumps(config)),
+            )
+            return display
+
+        display = self._write(insert)
+        return RunRecord(
+            id=run_id, project=project, name=display, state="running", created=created, heartbeat=created,
+            host=host, pid=pid, notes=notes, tags=tuple(tags), config=dict(config),
+        )
+
+    def _record(self, row: tuple[Any, ...]) -> RunRecord:
+        rid, project, name, state, created, ended, heartbeat, host, pid, notes, tags, config, summary, env = row
+        return RunRecord(
+            id=rid, project=project, name=name,
+            state=effective_state(state, host, pid, heartbeat),
+            created=created, ended=ended, heartbeat=heartbeat, host=host, pid=pid, notes=notes,
+            tags=tuple(json.loads(tags)), config=json.loads(config), summary=json.loads(summary),
+            environment=json.loads(env),
+        )
+
+    def get_run(self, ref: str, project: str | None = None) -> RunRecord:
+        where, params = ("", []) if project is None else (" AND project = ?", [project])
+        if ref == "latest":
+            rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE 1{where} ORDER BY created DESC LIMIT 1", params)
+        else:
+            rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?{where}", [ref, *params])
+            if not rows:
+                rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ?{where} ORDER BY created DESC", [ref, *params])
+        if not rows:
+            scope = f" in project {project!r}" if project else ""
+            raise RunNotFoundError(f"No run with id or name {ref!r}{scope} in the store at {self.location}.")
+        if len(rows) > 1:
+            listing = ", ".join(f"{r[0]} ({r[1]})" for r in rows[:10])
+            raise RunNotFoundError(
+                f"{len(rows)} runs are named {ref!r} in the store at {self.location}: {listing}. Use the run id."
+            )
+        return self._record(rows[0])
+
+    def list_runs(self, project: str | None = None) -> list[RunRecord]:
+        if project is None:
+            rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created DESC")
+        else:
+            rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? ORDER BY created DESC", [project])
+        return [self._record(r) for r in rows]
+
+    def delete_run(self, run_id: str) -> None:
+        def delete(conn: sqlite3.Connection) -> int:
+            count = conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount
+            for table in ("metrics", "chunks", "events"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            return count
+
+        if not self._write(delete):
+            raise RunNotFoundError(f"No run with id {run_id!r} in the store at {self.location}.")
+        shutil.rmtree(self.directory / "files" / run_id, ignore_errors=True)
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.directory / "files" / run_id
+
+    # -- writing ------------------------------------------------------------------------------------
+    def write_batch(self, batch: WriteBatch) -> None:
+        if batch.is_empty():
+            return
+        self._write(self._apply_batch, batch)
+
+    def _apply_batch(self, conn: sqlite3.Connection, batch: WriteBatch) -> None:
+        rid = batch.run_id
+        for series in batch.series:
+            if series.value:
+                self._append_series(conn, rid, series)
+        sets: list[str] = []
+        params: list[Any] = []
+        for column in ("config", "summary", "environment"):
+            value = getattr(batch, column)
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(_dumps(value))
+        for column in ("heartbeat", "state", "ended"):
+            value = getattr(batch, column)
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+        if sets:
+            conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, rid))
+
+    def _append_series(self, conn: sqlite3.Connection, rid: str, series: SeriesBatch) -> None:
+        step = np.asarray(series.step, dtype=np.int64)
+        tm = np.asarray(series.time, dtype=np.float64)
+        value = np.asarray(series.value, dtype=np.float64)
+        stats = conn.execute(
+            "SELECT count, last, min, max, first_step, last_step, chunks FROM metrics WHERE run_id = ? AND key = ?",
+            (rid, series.key),
+        ).fetchone()
+        finite_min = float(np.fmin.reduce(value)) if value.size else math.nan
+        finite_max = float(np.fmax.reduce(value)) if value.size else math.nan
+        if stats is None:
+            count, lo, hi, first_step, chunks = 0, finite_min, finite_max, int(step[0]), 0
+        else:
+            count, _last, old_lo, old_hi, first_step, _ls, chunks = stats
+            lo = _nan_if_all(old_lo, finite_min, min)
+            hi = _nan_if_all(old_hi, finite_max, max)
+        seq = chunks
+        # Merge into the last chunk while it has room, so slow runs don't leave one tiny row per flush.
+        if chunks:
+            tail = conn.execute(
+                "SELECT n, first_step, t0, steps, times, vals FROM chunks WHERE run_id = ? AND key = ? AND seq = ?",
+                (rid, series.key, chunks - 1),
+            ).fetchone()
+            if tail is not None and tail[0] < CHUNK_POINTS:
+                t_step, t_time, t_value = decode_chunk(*tail)
+                step = np.concatenate([t_step, step])
+                tm = np.concatenate([t_time, tm])
+                value = np.concatenate([t_value, value])
+                seq = chunks - 1
+        for start in range(0, int(value.shape[0]), CHUNK_POINTS):
+            end = start + CHUNK_POINTS
+            encoded = encode_chunk(step[start:end], tm[start:end], value[start:end])
+            conn.execute(
+                "INSERT OR REPLACE INTO chunks (run_id, key, seq, n, first_step, last_step, t0, steps, times, vals) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (rid, series.key, seq, *encoded),
+            )
+            seq += 1
+        conn.execute(
+            "INSERT OR REPLACE INTO metrics (run_id, key, count, last, min, max, first_step, last_step, chunks) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rid, series.key, count + len(series.value), _nan_to_none(series.value[-1]), _nan_to_none(lo),
+                _nan_to_none(hi), first_step, int(series.step[-1]), seq,
+            ),
+        )
+
+    # -- reading metrics ----------------------------------------------------------------------------
+    def metric_stats(self, run_id: str) -> dict[str, MetricStats]:
+        rows = self._read(
+            "SELECT key, count, last, min, max, first_step, last_step FROM metrics WHERE run_id = ? ORDER BY key",
+            [run_id],
+        )
+        return {
+            key: MetricStats(key, count, _none_to_nan(last), _none_to_nan(lo), _none_to_nan(hi), first, last_step)
+            for key, count, last, lo, hi, first, last_step in rows
+        }
+
+    def history(self, run_id: str, key: str, samples: int | None = None) -> History:
+        rows = self._read(
+            "SELECT n, first_step, t0, steps, times, vals FROM chunks WHERE run_id = ? AND key = ? ORDER BY seq",
+            [run_id, key],
+        )
+        if not rows:
+            return History.empty(key)
+        parts = [decode_chunk(*row) for row in rows]
+        history = History(
+            key,
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+        return reduce_history(history, samples)
+
+
+def _nan_if_all(old: float | None, new: float, pick) -> float:  # type: ignore[no-untyped-def]
+    if old is None:
+        return new
+    if math.isnan(new):
+        return old
+    return pick(old, new)

@@ -1,0 +1,179 @@
+"""The run's background writer: batches what `Run.log` queued and commits it at least once a second.
+
+The training thread only appends tuples to a list; this thread swaps the list out, groups points per
+metric and hands one `WriteBatch` to the store per flush, together with changed config/summary, the
+environment (captured here, off the training thread) and the heartbeat. A failing flush is warned about
+once and retried with everything it held; nothing raises into the training loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
+
+FLUSH_SECONDS = 0.5
+FINAL_FLUSH_ATTEMPTS = 5
+
+
+class NbtrackWarning(UserWarning):
+    """Something went wrong inside nbtrack; training goes on."""
+
+
+# One queued `log` call: (step, wall time, {metric: value}).
+Point = tuple[int, float, dict[str, float]]
+
+
+class RunWriter:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        *,
+        collect_metadata: Callable[[], dict[str, Any]],
+        on_first_flush: Callable[[], dict[str, Any]] | None = None,
+        interval: float = FLUSH_SECONDS,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.pending: list[Point] = []  # appended to by the training thread only
+        self._collect_metadata = collect_metadata
+        self._on_first_flush = on_first_flush
+        self._interval = interval
+        self._carry: list[Point] = []  # points of a failed flush, retried first
+        self._carry_meta: dict[str, Any] = {}
+        self._last_heartbeat = 0.0
+        self._wake = threading.Event()
+        self._flushed = threading.Condition()
+        self._generation = 0  # completed flushes
+        self._final: dict[str, Any] | None = None
+        self._warned = False
+        self.error: BaseException | None = None  # last flush error, None after a good flush
+        self.points_written = 0
+        self._extra: dict[str, Any] | None = None  # what `on_first_flush` produced, picked up by the next flush
+        self._thread = threading.Thread(target=self._loop, name=f"nbtrack-writer-{run_id}", daemon=True)
+        self._thread.start()
+        # Slow captures (package list, git) run beside the writer so flushing starts at once.
+        self._side = None
+        if on_first_flush is not None:
+            self._side = threading.Thread(target=self._capture, name=f"nbtrack-capture-{run_id}", daemon=True)
+            self._side.start()
+
+    # -- called from the training thread ------------------------------------------------------------
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued before this call is committed; False if that failed or timed out."""
+        with self._flushed:
+            target = self._generation + 2  # the flush running now may have swapped its list before our data
+            self._wake.set()
+            ok = self._flushed.wait_for(lambda: self._generation >= target or not self._thread.is_alive(), timeout)
+        return bool(ok) and self.error is None
+
+    def close(self, state: str, ended: float, timeout: float = 60.0) -> None:
+        """Final flush with the run's end state, then stop the thread."""
+        if self._side is not None:
+            self._side.join(timeout)
+        self._final = {"state": state, "ended": ended}
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._warn(TimeoutError(f"the final flush took longer than {timeout:.0f} s"))
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- the thread ---------------------------------------------------------------------------------
+    def _capture(self) -> None:
+        try:
+            self._extra = self._on_first_flush()  # type: ignore[misc]
+        except Exception as exc:
+            self._warn(exc)
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            final = self._final
+            if final is None:
+                self._flush_once()
+                continue
+            for attempt in range(FINAL_FLUSH_ATTEMPTS):
+                if self._flush_once(final):
+                    break
+                time.sleep(0.2 * (attempt + 1))
+            else:
+                lost = len(self._carry)
+                warnings.warn(
+                    f"nbtrack could not save the end of run {self.run_id} to {self.store.location}: {self.error}. "
+                    f"{lost} log calls are not on disk.",
+                    NbtrackWarning,
+                    stacklevel=1,
+                )
+            with self._flushed:
+                self._generation += 1
+                self._flushed.notify_all()
+            return
+
+    def _flush_once(self, final: dict[str, Any] | None = None) -> bool:
+        points, self.pending = self.pending, []
+        points = self._carry + points if self._carry else points
+        meta = self._carry_meta
+        if self._extra is not None:
+            meta.update(self._extra)
+            self._extra = None
+        try:
+            meta.update(self._collect_metadata())
+            batch = WriteBatch(self.run_id, series=group_points(points), **meta)
+            now = time.time()
+            if final is not None:
+                batch.state, batch.ended, batch.heartbeat = final["state"], final["ended"], now
+            elif now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+                batch.heartbeat = now
+            self.store.write_batch(batch)
+            if batch.heartbeat is not None:
+                self._last_heartbeat = now
+        except Exception as exc:
+            self._carry, self._carry_meta = points, meta
+            self.error = exc
+            self._warn(exc)
+            ok = False
+        else:
+            self._carry, self._carry_meta = [], {}
+            self.error = None
+            self.points_written += len(points)
+            ok = True
+        if final is None:
+            with self._flushed:
+                self._generation += 1
+                self._flushed.notify_all()
+        return ok
+
+    def _warn(self, exc: BaseException) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        warnings.warn(
+            f"nbtrack could not write run {self.run_id} to {self.store.location} ({type(exc).__name__}: {exc}). "
+            "Training goes on; nbtrack keeps the data in memory and retries every "
+            f"{self._interval:g} s. This warning is shown once.",
+            NbtrackWarning,
+            stacklevel=1,
+        )
+
+
+def group_points(points: list[Point]) -> list[SeriesBatch]:
+    """Turn queued `log` calls into one column batch per metric, keeping logging order."""
+    columns: dict[str, SeriesBatch] = {}
+    for step, when, values in points:
+        for key, value in values.items():
+            series = columns.get(key)
+            if series is None:
+                series = columns[key] = SeriesBatch(key, [], [], [])
+            series.step.append(step)
+            series.time.append(when)
+            series.value.append(value)
+    return list(columns.values())
