@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -46,6 +45,11 @@ def _to_float(key: str, value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        if size == 1 and hasattr(value, "item"):  # a one-element array: numpy >= 2.4 refuses float() on it
+            try:
+                return float(value.item())  # type: ignore[union-attr]
+            except (TypeError, ValueError):
+                pass
         raise TypeError(
             f"run.log: the value of {key!r} is a {type(value).__name__}, which is not a number. Metrics must be "
             "int, float, bool, a numpy scalar or a 0-d array."
@@ -74,7 +78,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)  # JSON has no NaN/inf; keep them readable
+        return float(value)  # NaN and ±inf included: the store writes them as JSON's NaN/Infinity extension
     if _depth > 20:
         return repr(value)
     if isinstance(value, Mapping):

@@ -207,6 +207,7 @@ class Run:
 
         self._store = store
         self._last: dict[str, float] = {}
+        self._known_keys: set[str] = set()
         self._goals: dict[str, str] = {}
         self._step = 0
         self._state = "running"
@@ -258,15 +259,18 @@ class Run:
         if self._finished:
             raise RunFinishedError(f"run {self.name} ({self.id}) is {self._state}; start a new one with nbtrack.init().")
         if type(data) is dict:
-            values = data
+            # Fast path: float values under names already validated. Anything else is checked in full.
+            known = self._known_keys
             for key, value in data.items():
-                if type(value) is not float or type(key) is not str or not key:
+                if type(value) is not float or key not in known:
                     values = flatten_metrics(data)
+                    known.update(values)
                     break
             else:
                 values = data.copy()
         elif isinstance(data, Mapping):
             values = flatten_metrics(data)
+            self._known_keys.update(values)
         else:
             raise TypeError(
                 f"run.log(data): data must be a dict of metric name -> number, got {type(data).__name__}."

@@ -66,11 +66,16 @@ class RunWriter:
     # -- called from the training thread ------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued before this call is committed; False if that failed or timed out."""
+        deadline = time.monotonic() + timeout
         with self._flushed:
             target = self._generation + 2  # the flush running now may have swapped its list before our data
-            self._wake.set()
-            ok = self._flushed.wait_for(lambda: self._generation >= target or not self._thread.is_alive(), timeout)
-        return bool(ok) and self.error is None
+            while self._generation < target and self._thread.is_alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._flushed.wait(min(remaining, 0.05))
+        return self.error is None
 
     def close(self, state: str, ended: float, timeout: float = 60.0) -> None:
         """Final flush with the run's end state, then stop the thread."""

@@ -1,0 +1,119 @@
+"""Helpers shared by the benchmark scripts: the machine description, statistics and table printing."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+# Quiet every contestant before anything imports it.
+QUIET_ENV = {
+    "NBTRACK_SILENT": "1",
+    "WANDB_SILENT": "true",
+    "WANDB_MODE": "offline",
+    "WANDB_DISABLE_GIT": "true",
+    "WANDB_DISABLE_CODE": "true",
+    "WANDB_CONSOLE": "off",
+    "WANDB_ANONYMOUS": "never",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def quiet_environment() -> None:
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_lines(packages: Iterable[str] = ()) -> list[str]:
+    """What ran the benchmark: date, CPU, cores, memory, OS, Python and package versions."""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f"{pages / 2**30:.1f} GiB"
+    except (ValueError, OSError, AttributeError):
+        memory = "?"
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [
+        f"date:     {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}",
+        f"cpu:      {cpu_model()} ({os.cpu_count()} logical cores, {affinity} usable)",
+        f"memory:   {memory}",
+        f"os:       {platform.platform()}",
+        f"python:   {platform.python_version()} ({sys.executable})",
+    ]
+    versions = ", ".join(f"{name} {package_version(name)}" for name in packages)
+    if versions:
+        lines.append(f"packages: {versions}")
+    return lines
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
+    """A GitHub-markdown table; `align` is one of 'l'/'r' per column (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
+        return "| " + " | ".join(parts) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1)) for w, a in zip(widths, align)) + "|"
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def fmt_rate(value: float) -> str:
+    if value != value:  # NaN
+        return "-"
+    if value >= 100_000:
+        return f"{value / 1000:,.0f}k"
+    if value >= 10_000:
+        return f"{value / 1000:,.1f}k"
+    return f"{value:,.0f}"
+
+
+def fmt_seconds(value: float | None) -> str:
+    if value is None or value != value:
+        return "-"
+    if value < 0.01:
+        return f"{value * 1000:.2f} ms"
+    if value < 1:
+        return f"{value * 1000:.1f} ms"
+    return f"{value:.2f} s"
+
+
+def fmt_ratio(value: float) -> str:
+    if value != value:
+        return "-"
+    return f"{value:,.1f}x" if value >= 10 else f"{value:,.2f}x"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
