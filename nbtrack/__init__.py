@@ -1,8 +1,8 @@
 """nbtrack: a Jupyter-native experiment tracker.
 
-    import nbtrack
-    run = nbtrack.init(project="test_project", config={"lr": 1e-3})
-    run.log({"loss": 0.31}); run.finish()
+import nbtrack
+run = nbtrack.init(project="test_project", config={"lr": 1e-3})
+run.log({"loss": 0.31}); run.finish()
 """
 
 from nbtrack.errors import NbtrackError

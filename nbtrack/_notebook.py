@@ -1,6 +1,6 @@
 """Execute a notebook headless with a real kernel (nbclient), as `make demo` and the tests do.
 
-    python -m nbtrack._notebook notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
+python -m nbtrack._notebook notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 
-def execute_notebook(path: str | Path, output: str | Path | None = None, *, timeout: int = 900, cwd: str | Path | None = None):  # type: ignore[no-untyped-def]
+def execute_notebook(
+    path: str | Path, output: str | Path | None = None, *, timeout: int = 900, cwd: str | Path | None = None
+):  # type: ignore[no-untyped-def]
     """Run every cell of `path` in a fresh kernel started in `cwd` (default: the notebook's folder)."""
     try:
         import nbformat
@@ -23,7 +25,10 @@ def execute_notebook(path: str | Path, output: str | Path | None = None, *, time
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd or path.parent)}}
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd or path.parent)}},
     )
     client.execute()
     if output is not None:

@@ -1,8 +1,8 @@
 """The `nbtrack` command: list, show and remove runs of a store.
 
-    nbtrack ls [--project P]        runs, newest first
-    nbtrack show RUN                config, summary, metrics, environment, files (RUN: id, name or 'latest')
-    nbtrack rm RUN [RUN ...]        delete runs (a running run needs --force)
+nbtrack ls [--project P]        runs, newest first
+nbtrack show RUN                config, summary, metrics, environment, files (RUN: id, name or 'latest')
+nbtrack rm RUN [RUN ...]        delete runs (a running run needs --force)
 """
 
 from __future__ import annotations
@@ -53,7 +53,11 @@ def format_value(value: Any) -> str:
 
 
 def key_metrics(summary: dict[str, Any], limit: int = _LS_METRICS) -> list[tuple[str, Any]]:
-    numeric = [k for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("_")]
+    numeric = [
+        k
+        for k, v in summary.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("_")
+    ]
     preferred = [k for k in _KEY_METRICS if k in numeric]
     rest = sorted(k for k in numeric if k not in preferred)
     return [(k, summary[k]) for k in (preferred + rest)[:limit]]
@@ -71,7 +75,15 @@ def render_ls(runs: Sequence[RunRecord]) -> str:
     for run in runs:
         metrics = "  ".join(f"{k}={format_value(v)}" for k, v in key_metrics(run.summary))
         rows.append(
-            (run.name, run.id, run.project, run.state, format_time(run.created), format_duration(run.duration), metrics)
+            (
+                run.name,
+                run.id,
+                run.project,
+                run.state,
+                format_time(run.created),
+                format_duration(run.duration),
+                metrics,
+            )
         )
     return table(rows, ("NAME", "ID", "PROJECT", "STATE", "STARTED", "DURATION", "METRICS"))
 
@@ -108,10 +120,19 @@ def render_show(store: Store, run: RunRecord) -> str:
     out.append("Metrics")
     if stats:
         rows = [
-            (s.key, str(s.count), format_value(s.last), format_value(s.min), format_value(s.max), f"{s.first_step}..{s.last_step}")
+            (
+                s.key,
+                str(s.count),
+                format_value(s.last),
+                format_value(s.min),
+                format_value(s.max),
+                f"{s.first_step}..{s.last_step}",
+            )
             for s in stats.values()
         ]
-        out.extend("  " + line for line in table(rows, ("KEY", "POINTS", "LAST", "MIN", "MAX", "STEPS")).splitlines())
+        out.extend(
+            "  " + line for line in table(rows, ("KEY", "POINTS", "LAST", "MIN", "MAX", "STEPS")).splitlines()
+        )
     else:
         out.append("  (none)")
     env = run.environment
@@ -128,7 +149,9 @@ def render_show(store: Store, run: RunRecord) -> str:
             "gpus": ", ".join(hw.get("gpus") or []) or "none",
             "notebook": prog.get("notebook"),
             "command": " ".join(prog.get("argv") or []) or None,
-            "git": f"{git.get('commit')} ({git.get('branch')}{', dirty' if git.get('dirty') else ''})" if git.get("commit") else None,
+            "git": f"{git.get('commit')} ({git.get('branch')}{', dirty' if git.get('dirty') else ''})"
+            if git.get("commit")
+            else None,
             "packages": f"{len(env.get('packages') or {})} installed (requirements.txt)",
         }
     section("Environment", {k: v for k, v in overview.items() if v is not None})
@@ -176,7 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 running = [r for r in records if r.state == "running"]
                 if running and not args.force:
                     names = ", ".join(f"{r.name} ({r.id})" for r in running)
-                    print(f"nbtrack: not deleting {names}: still running. Use --force to delete anyway.", file=sys.stderr)
+                    print(
+                        f"nbtrack: not deleting {names}: still running. Use --force to delete anyway.",
+                        file=sys.stderr,
+                    )
                     return 1
                 for record in records:
                     store.delete_run(record.id)

@@ -158,8 +158,15 @@ def capture(started: float | None = None) -> dict[str, Any]:
     """The environment a run records at init. Never raises: a part that fails is recorded as missing."""
     env: dict[str, Any] = {"started": started or time.time()}
     parts = {
-        "python": lambda: {"version": platform.python_version(), "implementation": platform.python_implementation()},
-        "os": lambda: {"system": platform.system(), "release": platform.release(), "platform": platform.platform()},
+        "python": lambda: {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+        },
+        "os": lambda: {
+            "system": platform.system(),
+            "release": platform.release(),
+            "platform": platform.platform(),
+        },
         "host": lambda: {"hostname": socket.gethostname(), "user": getpass.getuser()},
         "hardware": lambda: {
             "cpu_count": os.cpu_count(),

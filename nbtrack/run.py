@@ -1,8 +1,8 @@
 """Runs: `init`, `Run.log`, config, summary and `finish`, shaped after the W&B API.
 
-    run = nbtrack.init(project="test_project", config={"lr": 1e-3})
-    run.log({"loss": 0.31, "accuracy": 0.9})
-    run.finish()
+run = nbtrack.init(project="test_project", config={"lr": 1e-3})
+run.log({"loss": 0.31, "accuracy": 0.9})
+run.finish()
 """
 
 from __future__ import annotations
@@ -29,8 +29,33 @@ DEFAULT_PROJECT = "uncategorized"
 _END_STATES = ("finished", "failed", "interrupted")
 
 # Words that say which way a metric improves, for `best_<metric>` when no goal was defined.
-_LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "perplexity", "ppl", "cer", "wer", "distance")
-_HIGHER_IS_BETTER = ("acc", "accuracy", "auc", "precision", "recall", "f1", "iou", "dice", "map", "bleu", "r2", "score")
+_LOWER_IS_BETTER = (
+    "loss",
+    "error",
+    "err",
+    "mse",
+    "mae",
+    "rmse",
+    "perplexity",
+    "ppl",
+    "cer",
+    "wer",
+    "distance",
+)
+_HIGHER_IS_BETTER = (
+    "acc",
+    "accuracy",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "iou",
+    "dice",
+    "map",
+    "bleu",
+    "r2",
+    "score",
+)
 
 _current: Run | None = None
 _active: set[Run] = set()
@@ -78,7 +103,9 @@ class Config(MutableMapping[str, Any]):
         try:
             return self._data[name]
         except KeyError:
-            raise AttributeError(f"config has no key {name!r}; keys: {', '.join(self._data) or '(none)'}") from None
+            raise AttributeError(
+                f"config has no key {name!r}; keys: {', '.join(self._data) or '(none)'}"
+            ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         self.update({name: value})
@@ -86,7 +113,9 @@ class Config(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"Config({self._data!r})"
 
-    def update(self, values: Mapping[str, Any] | Any = (), /, allow_val_change: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(
+        self, values: Mapping[str, Any] | Any = (), /, allow_val_change: bool = False, **kwargs: Any
+    ) -> None:  # type: ignore[override]
         values = _as_mapping(values, "config")
         changes = {**values, **kwargs}
         converted: dict[str, Any] = {}
@@ -135,8 +164,8 @@ class Summary(MutableMapping[str, Any]):
 
     def _derived(self, key: str) -> float | None:
         for prefix in ("best_", "min_", "max_"):
-            if key.startswith(prefix) and key[len(prefix):] in self._run._last:
-                stats = self.stats(key[len(prefix):])
+            if key.startswith(prefix) and key[len(prefix) :] in self._run._last:
+                stats = self.stats(key[len(prefix) :])
                 kind = prefix[:-1]
                 if kind == "best":
                     goal = self._run._goals.get(stats.key) or infer_goal(stats.key)
@@ -218,8 +247,15 @@ class Run:
         self.summary = Summary(self)
         created = time.time()
         record = store.create_run(
-            run_id=new_run_id(), project=project, name=name, config=self.config.as_dict(), tags=tuple(tags),
-            notes=notes, created=created, host=socket.gethostname(), pid=os.getpid(),
+            run_id=new_run_id(),
+            project=project,
+            name=name,
+            config=self.config.as_dict(),
+            tags=tuple(tags),
+            notes=notes,
+            created=created,
+            host=socket.gethostname(),
+            pid=os.getpid(),
         )
         self.id: str = record.id
         self.name: str = record.name
@@ -257,7 +293,9 @@ class Run:
             commit: False keeps the step for the next call (several calls, one step).
         """
         if self._finished:
-            raise RunFinishedError(f"run {self.name} ({self.id}) is {self._state}; start a new one with nbtrack.init().")
+            raise RunFinishedError(
+                f"run {self.name} ({self.id}) is {self._state}; start a new one with nbtrack.init()."
+            )
         if type(data) is dict:
             # Fast path: float values under names already validated. Anything else is checked in full.
             known = self._known_keys
@@ -280,7 +318,9 @@ class Run:
             step = self._step
         elif type(step) is not int:
             if isinstance(step, bool) or not hasattr(step, "__index__"):
-                raise TypeError(f"run.log(step=...): step must be an int, got {type(step).__name__} {step!r}.")
+                raise TypeError(
+                    f"run.log(step=...): step must be an int, got {type(step).__name__} {step!r}."
+                )
             step = int(step.__index__())
         if step >= self._step:
             self._step = step + 1 if commit else step
@@ -334,23 +374,19 @@ class Run:
         self.flush()
         return self._store.metric_stats(self.id)
 
-    def _dirty_metadata(self) -> dict[str, Any]:
+    def _dirty_metadata(self, new_points: bool) -> dict[str, Any]:
         """Called by the writer thread: config/summary snapshots changed since the last flush."""
         meta: dict[str, Any] = {}
         if self._config_dirty:
             self._config_dirty = False
             meta["config"] = self.config.as_dict()
-        if self._summary_dirty or self._writer_has_new_points():
+        if self._summary_dirty or new_points:
             self._summary_dirty = False
             summary = self.summary.as_dict()
             if self._goals:
                 summary = {**summary, "_goals": dict(self._goals)}
             meta["summary"] = summary
         return meta
-
-    def _writer_has_new_points(self) -> bool:
-        writer = getattr(self, "_writer", None)
-        return bool(writer is not None and writer.pending)
 
     def _check_open(self, action: str) -> None:
         if self._finished:

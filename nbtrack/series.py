@@ -55,7 +55,10 @@ def reduce_indices(values: np.ndarray, samples: int) -> np.ndarray:
     low[:n] = np.where(nan, np.inf, values)
     high[:n] = np.where(nan, -np.inf, values)
     base = np.arange(buckets) * width
-    picks = [base + low.reshape(buckets, width).argmin(axis=1), base + high.reshape(buckets, width).argmax(axis=1)]
+    picks = [
+        base + low.reshape(buckets, width).argmin(axis=1),
+        base + high.reshape(buckets, width).argmax(axis=1),
+    ]
     if has_nan:
         nan_padded = np.zeros(padded, bool)
         nan_padded[:n] = nan

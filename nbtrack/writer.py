@@ -34,7 +34,7 @@ class RunWriter:
         store: Store,
         run_id: str,
         *,
-        collect_metadata: Callable[[], dict[str, Any]],
+        collect_metadata: Callable[[bool], dict[str, Any]],
         on_first_flush: Callable[[], dict[str, Any]] | None = None,
         interval: float = FLUSH_SECONDS,
     ) -> None:
@@ -54,7 +54,9 @@ class RunWriter:
         self._warned = False
         self.error: BaseException | None = None  # last flush error, None after a good flush
         self.points_written = 0
-        self._extra: dict[str, Any] | None = None  # what `on_first_flush` produced, picked up by the next flush
+        self._extra: dict[str, Any] | None = (
+            None  # what `on_first_flush` produced, picked up by the next flush
+        )
         self._thread = threading.Thread(target=self._loop, name=f"nbtrack-writer-{run_id}", daemon=True)
         self._thread.start()
         # Slow captures (package list, git) run beside the writer so flushing starts at once.
@@ -131,7 +133,7 @@ class RunWriter:
             meta.update(self._extra)
             self._extra = None
         try:
-            meta.update(self._collect_metadata())
+            meta.update(self._collect_metadata(bool(points)))
             batch = WriteBatch(self.run_id, series=group_points(points), **meta)
             now = time.time()
             if final is not None:

@@ -35,9 +35,17 @@ def test_log_rejects_non_dict(run, data):
 
 def test_numbers_of_every_kind_are_stored_faithfully(run):
     values = {
-        "int": 3, "float": 0.25, "bool": True, "np_float32": np.float32(0.5), "np_int64": np.int64(-7),
-        "zero_d": np.array(1.5), "one_elem": np.array([2.5]), "nan": float("nan"), "pinf": float("inf"),
-        "ninf": -math.inf, "np_nan": np.float64("nan"),
+        "int": 3,
+        "float": 0.25,
+        "bool": True,
+        "np_float32": np.float32(0.5),
+        "np_int64": np.int64(-7),
+        "zero_d": np.array(1.5),
+        "one_elem": np.array([2.5]),
+        "nan": float("nan"),
+        "pinf": float("inf"),
+        "ninf": -math.inf,
+        "np_nan": np.float64("nan"),
     }
     run.log(values)
     run.log({"nan": 1.0, "pinf": 2.0})
@@ -81,12 +89,15 @@ def test_non_numeric_values_are_rejected_clearly(run, data, message):
     assert set(run.store.metric_stats(run.id)) == {"good"}
 
 
-@pytest.mark.parametrize(("data", "error", "message"), [
-    ({"": 1.0}, ValueError, "must not be empty"),
-    ({"  ": 1.0}, ValueError, "must not be empty"),
-    ({1: 1.0}, TypeError, "metric names must be strings, got int 1"),
-    ({("a",): 1.0}, TypeError, "metric names must be strings"),
-])
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        ({"": 1.0}, ValueError, "must not be empty"),
+        ({"  ": 1.0}, ValueError, "must not be empty"),
+        ({1: 1.0}, TypeError, "metric names must be strings, got int 1"),
+        ({("a",): 1.0}, TypeError, "metric names must be strings"),
+    ],
+)
 def test_bad_metric_keys(run, data, error, message):
     with pytest.raises(error, match=message):
         run.log(data)
@@ -112,15 +123,18 @@ def test_logging_after_finish_is_a_clear_error():
     assert run.store.history(run.id, "a").value.tolist() == [1.0]
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"project": ""}, ValueError, "project must be a non-empty string"),
-    ({"project": 3}, ValueError, "project must be a non-empty string"),
-    ({"name": ""}, ValueError, "name must be a non-empty string"),
-    ({"tags": [1]}, TypeError, "tags must be non-empty strings"),
-    ({"notes": 5}, TypeError, "notes must be a string"),
-    ({"config": [1, 2]}, TypeError, r"config=...\): must be a dict|must be a dict"),
-    ({"config": {1: 2}}, TypeError, "config keys must be non-empty strings"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"project": ""}, ValueError, "project must be a non-empty string"),
+        ({"project": 3}, ValueError, "project must be a non-empty string"),
+        ({"name": ""}, ValueError, "name must be a non-empty string"),
+        ({"tags": [1]}, TypeError, "tags must be non-empty strings"),
+        ({"notes": 5}, TypeError, "notes must be a string"),
+        ({"config": [1, 2]}, TypeError, r"config=...\): must be a dict|must be a dict"),
+        ({"config": {1: 2}}, TypeError, "config keys must be non-empty strings"),
+    ],
+)
 def test_bad_init_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         nbtrack.init(**kwargs)
@@ -159,8 +173,9 @@ def test_store_without_write_permission_fails_at_init(python, python_env, tmp_pa
         assert unshare, "this test needs `unshare` (Debian package util-linux) to drop root's override"
         prefix = [unshare, "-U"]
     try:
-        done = subprocess.run([*prefix, python, "-c", code], env=python_env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [*prefix, python, "-c", code], env=python_env, capture_output=True, text=True, timeout=120
+        )
     finally:
         readonly.chmod(0o755)
     assert "STORE-ERROR:" in done.stdout, done.stdout + done.stderr
@@ -174,7 +189,9 @@ def test_store_written_by_a_newer_version(store_dir):
 
     with sqlite3.connect(store_dir / "nbtrack.db") as conn:
         conn.execute("PRAGMA user_version = 99")
-    with pytest.raises(StoreError, match=r"written by a newer nbtrack \(schema version 99.*pip install -U nbtrack"):
+    with pytest.raises(
+        StoreError, match=r"written by a newer nbtrack \(schema version 99.*pip install -U nbtrack"
+    ):
         open_store(store_dir)
 
 
@@ -235,7 +252,9 @@ def test_writer_that_never_recovers_warns_and_finish_returns(store_dir, monkeypa
 
 def test_import_does_not_pull_heavy_modules(python, python_env):
     code = "import sys, nbtrack; print(sorted(m for m in ('keras','tensorflow','bqplot','ipywidgets','psutil','numpy','pandas') if m in sys.modules))"
-    done = subprocess.run([python, "-c", code], env=python_env, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [python, "-c", code], env=python_env, capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.strip() == "[]"
 
 
@@ -244,5 +263,7 @@ def test_child_sees_clear_error_text_not_thread_traceback(python, python_env, tm
     bad = tmp_path / "file"
     bad.write_text("")
     code = f"import nbtrack\ntry:\n    nbtrack.init(store={str(bad)!r})\nexcept nbtrack.NbtrackError as e:\n    print('ok', e)\n"
-    done = subprocess.run([sys.executable, "-c", code], env=python_env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=python_env, capture_output=True, text=True, timeout=60
+    )
     assert done.stdout.startswith("ok") and done.stderr == ""

@@ -20,7 +20,9 @@ def stored(run):
 
 
 def test_init_log_finish_roundtrip(store_dir):
-    run = nbtrack.init(project="test_project", config={"lr": 1e-3, "batch_size": 16}, tags=("baseline",), notes="n")
+    run = nbtrack.init(
+        project="test_project", config={"lr": 1e-3, "batch_size": 16}, tags=("baseline",), notes="n"
+    )
     assert run.project == "test_project" and run.state == "running"
     assert len(run.id) == 8 and run.id.isalnum()
     adjective, noun, number = run.name.split("-")
@@ -95,8 +97,15 @@ def test_config_accepts_namespace_and_odd_values():
         def __repr__(self):
             return "<Thing 42>"
 
-    ns = argparse.Namespace(lr=np.float32(0.5), path=pathlib.Path("/data/x"), thing=Thing(), arr=np.arange(3),
-                            n=np.int64(7), nested={"a": (1, 2)}, nan=float("nan"))
+    ns = argparse.Namespace(
+        lr=np.float32(0.5),
+        path=pathlib.Path("/data/x"),
+        thing=Thing(),
+        arr=np.arange(3),
+        n=np.int64(7),
+        nested={"a": (1, 2)},
+        nan=float("nan"),
+    )
     run = nbtrack.init(project="p", config=ns)
     run.finish()
     config = stored(run).config
@@ -127,13 +136,23 @@ def test_summary_last_min_max_best():
     run.summary["note"] = "text is fine in the summary"
     run.finish()
     summary = stored(run).summary
-    assert summary["val_loss"] == 2.0 and summary["best_val_loss"] == 0.5 and summary["note"].startswith("text")
+    assert (
+        summary["val_loss"] == 2.0 and summary["best_val_loss"] == 0.5 and summary["note"].startswith("text")
+    )
 
 
 @pytest.mark.parametrize(
     ("key", "goal"),
-    [("loss", "minimize"), ("val_loss", "minimize"), ("train/mae", "minimize"), ("val_accuracy", "maximize"),
-     ("sparse_categorical_accuracy", "maximize"), ("auc", "maximize"), ("lr", None), ("epoch", None)],
+    [
+        ("loss", "minimize"),
+        ("val_loss", "minimize"),
+        ("train/mae", "minimize"),
+        ("val_accuracy", "maximize"),
+        ("sparse_categorical_accuracy", "maximize"),
+        ("auc", "maximize"),
+        ("lr", None),
+        ("epoch", None),
+    ],
 )
 def test_infer_goal(key, goal):
     assert infer_goal(key) == goal
@@ -146,7 +165,7 @@ def test_context_manager_states():
 
     with pytest.raises(ZeroDivisionError), nbtrack.init(project="p") as failed:
         failed.log({"x": 1.0})
-        1 / 0
+        raise ZeroDivisionError("boom")
     assert stored(failed).state == "failed"
 
     with pytest.raises(KeyboardInterrupt), nbtrack.init(project="p") as interrupted:
@@ -189,7 +208,9 @@ def test_flush_makes_points_visible_to_other_readers():
     assert run.flush()
     reader = open_store(run.store.location)
     assert len(reader.history(run.id, "loss")) == 1000
-    assert reader.get_run(run.id).state == "running"
+    record = reader.get_run(run.id)
+    assert record.state == "running"
+    assert record.summary["loss"] == 999.0  # the summary follows the points while the run is running
     run.finish()
 
 

@@ -75,7 +75,11 @@ class RunRecord:
 
     @property
     def duration(self) -> float:
-        end = self.ended if self.ended is not None else (self.heartbeat if self.state != "running" else time.time())
+        end = (
+            self.ended
+            if self.ended is not None
+            else (self.heartbeat if self.state != "running" else time.time())
+        )
         return max(0.0, (end or self.created) - self.created)
 
 
@@ -108,7 +112,9 @@ class WriteBatch:
         )
 
 
-def effective_state(state: str, host: str, pid: int, heartbeat: float | None, now: float | None = None) -> str:
+def effective_state(
+    state: str, host: str, pid: int, heartbeat: float | None, now: float | None = None
+) -> str:
     """The state a reader reports: a ``running`` run whose writer is gone reads as ``crashed``.
 
     Gone means its heartbeat is stale, or it ran on this host and its process no longer exists.
@@ -195,7 +201,9 @@ class Store(ABC):
         if not root.is_dir():
             return []
         return [
-            FileInfo(str(p.relative_to(root)), p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file()
+            FileInfo(str(p.relative_to(root)), p.stat().st_size)
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
         ]
 
     # -- lifetime -----------------------------------------------------------------------------------

@@ -94,10 +94,16 @@ def _none_to_nan(x: float | None) -> float:
 
 
 # -- chunk codec ------------------------------------------------------------------------------------
-def encode_chunk(step: np.ndarray, tm: np.ndarray, value: np.ndarray) -> tuple[int, int, int, float, bytes | None, bytes, bytes]:
+def encode_chunk(
+    step: np.ndarray, tm: np.ndarray, value: np.ndarray
+) -> tuple[int, int, int, float, bytes | None, bytes, bytes]:
     n = int(value.shape[0])
     first, last = int(step[0]), int(step[-1])
-    steps_blob = None if last - first == n - 1 and np.array_equal(step, np.arange(first, first + n)) else step.astype("<i8").tobytes()
+    steps_blob = (
+        None
+        if last - first == n - 1 and np.array_equal(step, np.arange(first, first + n))
+        else step.astype("<i8").tobytes()
+    )
     t0 = float(tm[0])
     offsets = np.rint((tm - t0) * 1000.0)
     if np.all(np.abs(offsets) <= _INT32_MS):
@@ -107,7 +113,9 @@ def encode_chunk(step: np.ndarray, tm: np.ndarray, value: np.ndarray) -> tuple[i
     return n, first, last, t0, steps_blob, times_blob, value.astype("<f8").tobytes()
 
 
-def decode_chunk(n: int, first: int, t0: float, steps: bytes | None, times: bytes, vals: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode_chunk(
+    n: int, first: int, t0: float, steps: bytes | None, times: bytes, vals: bytes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     step = np.arange(first, first + n, dtype=np.int64) if steps is None else np.frombuffer(steps, "<i8")
     if len(times) == 4 * n:
         tm = np.frombuffer(times, "<i4") / 1000.0 + t0
@@ -156,7 +164,9 @@ class SQLiteStore(Store):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(
+                    self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False
+                )
                 conn.execute("PRAGMA busy_timeout = 60000")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -258,34 +268,71 @@ class SQLiteStore(Store):
             conn.execute(
                 "INSERT INTO runs (id, project, name, seq, state, created, heartbeat, host, pid, notes, tags, config) "
                 "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, project, display, seq, created, created, host, pid, notes, _dumps(list(tags)), _dumps(config)),
+                (
+                    run_id,
+                    project,
+                    display,
+                    seq,
+                    created,
+                    created,
+                    host,
+                    pid,
+                    notes,
+                    _dumps(list(tags)),
+                    _dumps(config),
+                ),
             )
             return display
 
         display = self._write(insert)
         return RunRecord(
-            id=run_id, project=project, name=display, state="running", created=created, heartbeat=created,
-            host=host, pid=pid, notes=notes, tags=tuple(tags), config=dict(config),
+            id=run_id,
+            project=project,
+            name=display,
+            state="running",
+            created=created,
+            heartbeat=created,
+            host=host,
+            pid=pid,
+            notes=notes,
+            tags=tuple(tags),
+            config=dict(config),
         )
 
     def _record(self, row: tuple[Any, ...]) -> RunRecord:
-        rid, project, name, state, created, ended, heartbeat, host, pid, notes, tags, config, summary, env = row
+        rid, project, name, state, created, ended, heartbeat, host, pid, notes, tags, config, summary, env = (
+            row
+        )
         return RunRecord(
-            id=rid, project=project, name=name,
+            id=rid,
+            project=project,
+            name=name,
             state=effective_state(state, host, pid, heartbeat),
-            created=created, ended=ended, heartbeat=heartbeat, host=host, pid=pid, notes=notes,
-            tags=tuple(json.loads(tags)), config=json.loads(config), summary=json.loads(summary),
+            created=created,
+            ended=ended,
+            heartbeat=heartbeat,
+            host=host,
+            pid=pid,
+            notes=notes,
+            tags=tuple(json.loads(tags)),
+            config=json.loads(config),
+            summary=json.loads(summary),
             environment=json.loads(env),
         )
 
     def get_run(self, ref: str, project: str | None = None) -> RunRecord:
         where, params = ("", []) if project is None else (" AND project = ?", [project])
         if ref == "latest":
-            rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE 1{where} ORDER BY created DESC LIMIT 1", params)
+            rows = self._read(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE 1{where} ORDER BY created DESC LIMIT 1", params
+            )
         else:
             rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?{where}", [ref, *params])
             if not rows:
-                rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ?{where} ORDER BY created DESC", [ref, *params])
+                rows = self._read(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ?{where} ORDER BY created DESC",
+                    [ref, *params],
+                )
         if not rows:
             scope = f" in project {project!r}" if project else ""
             raise RunNotFoundError(f"No run with id or name {ref!r}{scope} in the store at {self.location}.")
@@ -300,7 +347,9 @@ class SQLiteStore(Store):
         if project is None:
             rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created DESC")
         else:
-            rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? ORDER BY created DESC", [project])
+            rows = self._read(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? ORDER BY created DESC", [project]
+            )
         return [self._record(r) for r in rows]
 
     def delete_run(self, run_id: str) -> None:
@@ -385,8 +434,15 @@ class SQLiteStore(Store):
             "INSERT OR REPLACE INTO metrics (run_id, key, count, last, min, max, first_step, last_step, chunks) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                rid, series.key, count + len(series.value), _nan_to_none(series.value[-1]), _nan_to_none(lo),
-                _nan_to_none(hi), first_step, int(series.step[-1]), seq,
+                rid,
+                series.key,
+                count + len(series.value),
+                _nan_to_none(series.value[-1]),
+                _nan_to_none(lo),
+                _nan_to_none(hi),
+                first_step,
+                int(series.step[-1]),
+                seq,
             ),
         )
 
@@ -397,7 +453,9 @@ class SQLiteStore(Store):
             [run_id],
         )
         return {
-            key: MetricStats(key, count, _none_to_nan(last), _none_to_nan(lo), _none_to_nan(hi), first, last_step)
+            key: MetricStats(
+                key, count, _none_to_nan(last), _none_to_nan(lo), _none_to_nan(hi), first, last_step
+            )
             for key, count, last, lo, hi, first, last_step in rows
         }
 

@@ -1,0 +1,112 @@
+"""What a run records about where it ran, captured off the training thread."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+
+import pytest
+
+import nbtrack
+from nbtrack.environment import capture, git_state, is_secret_name, safe_environment_variables
+from nbtrack.store import open_store
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AWS_SECRET_ACCESS_KEY",
+        "WANDB_API_KEY",
+        "GITHUB_TOKEN",
+        "DB_PASSWORD",
+        "MY_PASSWD",
+        "HF_TOKEN",
+        "OPENAI_API_KEY",
+        "PGPASSFILE_X_PRIVATE",
+        "Auth_Header",
+        "SENTRY_DSN",
+        "DATABASE_CREDENTIALS",
+    ],
+)
+def test_secret_names(name):
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["PATH", "HOME", "PWD", "LANG", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "SHELL"]
+)
+def test_ordinary_names(name):
+    assert not is_secret_name(name)
+
+
+def test_safe_environment_drops_secrets_and_masks_url_passwords():
+    env = safe_environment_variables(
+        {
+            "PATH": "/usr/bin",
+            "API_KEY": "sk-123",
+            "DATABASE_URL": "postgresql://bob:hunter2@db:5432/runs",
+            "MY_TOKEN": "t",
+        }
+    )
+    assert env == {"DATABASE_URL": "postgresql://bob:***@db:5432/runs", "PATH": "/usr/bin"}
+
+
+def test_capture_has_the_overview_fields():
+    env = capture()
+    assert env["python"]["version"] == platform.python_version()
+    assert env["os"]["system"] == platform.system()
+    assert env["host"]["hostname"]
+    assert env["hardware"]["cpu_count"] == os.cpu_count()
+    assert env["hardware"]["memory_total"] > 2**28
+    assert isinstance(env["hardware"]["gpus"], list)
+    assert env["packages"]["numpy"] == __import__("numpy").__version__
+    assert "pytest" in env["packages"]
+    assert env["program"]["cwd"] == os.getcwd()
+    assert env["started"] > 0
+
+
+def _git(*args, cwd):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_git_state_with_dirty_diff(tmp_path):
+    assert git_state(str(tmp_path)) is None
+    _git("init", "-q", "-b", "main", cwd=tmp_path)
+    _git("config", "user.email", "t@example.com", cwd=tmp_path)
+    _git("config", "user.name", "t", cwd=tmp_path)
+    (tmp_path / "train.py").write_text("lr = 0.1\n")
+    _git("add", ".", cwd=tmp_path)
+    _git("commit", "-q", "-m", "init", cwd=tmp_path)
+    clean = git_state(str(tmp_path))
+    assert clean["branch"] == "main" and len(clean["commit"]) == 40 and clean["dirty"] is False
+    (tmp_path / "train.py").write_text("lr = 0.2\n")
+    dirty = git_state(str(tmp_path))
+    assert dirty["dirty"] is True and "+lr = 0.2" in dirty["diff"]
+
+
+def test_run_records_environment_files_and_no_secrets(tmp_path, monkeypatch):
+    _git("init", "-q", "-b", "exp", cwd=tmp_path)
+    _git("config", "user.email", "t@example.com", cwd=tmp_path)
+    _git("config", "user.name", "t", cwd=tmp_path)
+    (tmp_path / "a.txt").write_text("one\n")
+    _git("add", ".", cwd=tmp_path)
+    _git("commit", "-q", "-m", "c", cwd=tmp_path)
+    (tmp_path / "a.txt").write_text("two\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NBTRACK_TEST_SECRET_TOKEN", "do-not-store-me")
+    monkeypatch.setenv("NBTRACK_TEST_VISIBLE", "fine")
+    run = nbtrack.init(project="env")
+    run.finish()
+    record = open_store(run.store.location).get_run(run.id)
+    env = record.environment
+    assert env["git"]["branch"] == "exp" and env["git"]["dirty"] is True and "diff" not in env["git"]
+    assert env["program"]["cwd"] == str(tmp_path)
+    assert env["environment_variables"]["NBTRACK_TEST_VISIBLE"] == "fine"
+    assert "NBTRACK_TEST_SECRET_TOKEN" not in env["environment_variables"]
+    db = (open_store(run.store.location).directory / "nbtrack.db").read_bytes()
+    assert b"do-not-store-me" not in db
+    files = {f.name for f in run.store.list_files(run.id)}
+    assert {"requirements.txt", "diff.patch"} <= files
+    assert "+two" in (run.dir / "diff.patch").read_text()
+    assert "numpy==" in (run.dir / "requirements.txt").read_text()

@@ -1,0 +1,63 @@
+"""Pure functions over metric series: min/max bucket reduction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nbtrack.series import History, reduce_history, reduce_indices
+
+
+def test_small_series_is_untouched():
+    assert reduce_indices(np.arange(10.0), 2000).tolist() == list(range(10))
+
+
+@pytest.mark.parametrize("n", [2001, 10_000, 1_000_003])
+@pytest.mark.parametrize("samples", [2, 3, 100, 2000])
+def test_never_more_than_samples_and_sorted(n, samples):
+    values = np.random.default_rng(n).normal(size=n)
+    index = reduce_indices(values, samples)
+    assert 0 < len(index) <= samples
+    assert (np.diff(index) > 0).all() and index[0] >= 0 and index[-1] < n
+    assert values[index].max() == values.max() and values[index].min() == values.min()
+
+
+def test_every_bucket_keeps_its_min_and_max():
+    values = np.random.default_rng(1).normal(size=10_000)
+    index = set(reduce_indices(values, 200).tolist())
+    for bucket in np.array_split(np.arange(10_000), 100):
+        assert int(bucket[values[bucket].argmin()]) in index
+        assert int(bucket[values[bucket].argmax()]) in index
+
+
+def test_nan_gaps_survive_reduction():
+    values = np.ones(100_000)
+    values[40_000:40_010] = np.nan
+    values[77_777] = np.inf
+    index = reduce_indices(values, 2000)
+    assert len(index) <= 2000
+    assert np.isnan(values[index]).any()
+    assert np.isinf(values[index]).any()
+
+
+def test_all_nan():
+    index = reduce_indices(np.full(10_000, np.nan), 300)
+    assert 0 < len(index) <= 300
+
+
+def test_bad_samples():
+    with pytest.raises(ValueError, match="positive number of points"):
+        reduce_indices(np.arange(5000.0), 0)
+
+
+def test_reduce_history_takes_matching_steps_and_times():
+    n = 50_000
+    history = History("x", np.arange(n) * 2, np.arange(n) * 0.5, np.sin(np.arange(n) / 100))
+    reduced = reduce_history(history, 1000)
+    assert len(reduced) <= 1000
+    np.testing.assert_array_equal(reduced.step, reduced.time * 4)
+    np.testing.assert_array_equal(reduced.value, np.sin(reduced.step / 200))
+    assert reduce_history(history, None) is history
+    assert math.isclose(reduced.value.max(), history.value.max())
