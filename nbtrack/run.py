@@ -237,6 +237,7 @@ class Run:
         self._store = store
         self._last: dict[str, float] = {}
         self._known_keys: set[str] = set()
+        self._events: list[Any] = []
         self._goals: dict[str, str] = {}
         self._step = 0
         self._state = "running"
@@ -327,6 +328,14 @@ class Run:
         self._last.update(values)
         self._writer.pending.append((step, time.time(), values))
 
+    def event(self, kind: str, message: str, *, step: int | None = None, **data: Any) -> None:
+        """Record something that happened (``"early_stopping"``, ``"interrupted"``...) with optional details."""
+        from nbtrack.store.base import RunEvent
+
+        check_key(kind, "run.event")
+        self._check_open("record an event")
+        self._events.append(RunEvent(time.time(), kind, str(message), step, to_jsonable(data)))
+
     def define_metric(self, key: str, goal: str) -> None:
         """Say which way `key` improves (``"minimize"`` or ``"maximize"``), for ``summary["best_<key>"]``."""
         check_key(key, "define_metric")
@@ -377,6 +386,9 @@ class Run:
     def _dirty_metadata(self, new_points: bool) -> dict[str, Any]:
         """Called by the writer thread: config/summary snapshots changed since the last flush."""
         meta: dict[str, Any] = {}
+        if self._events:
+            events, self._events = self._events, []
+            meta["events"] = events
         if self._config_dirty:
             self._config_dirty = False
             meta["config"] = self.config.as_dict()

@@ -74,3 +74,111 @@ def reduce_history(history: History, samples: int | None) -> History:
     if samples is None or len(history) <= samples:
         return history
     return history.take(reduce_indices(history.value, samples))
+
+
+class MinMaxDownsampler:
+    """A growing series kept at a bounded size for live charts, updated in O(new points).
+
+    Points fall into buckets of `width` consecutive points; each bucket keeps its minimum, its maximum and its
+    first NaN (so gaps stay visible). When there are more than `max_points // 3` buckets, neighbours merge
+    pairwise and the width doubles, so `points()` never returns more than `max_points` points, however long
+    the run.
+    """
+
+    _FIELDS = ("index", "step", "time", "value")
+
+    def __init__(self, max_points: int = 2000) -> None:
+        if max_points < 6:
+            raise ValueError(f"max_points must be at least 6, got {max_points}.")
+        self.max_buckets = (max_points - 3) // 3
+        self.width = 1
+        self.count = 0  # points seen
+        # Per bucket: the chosen low / high / first-NaN point (index -1 when a bucket has no NaN).
+        self._low = {f: np.empty(0) for f in self._FIELDS}
+        self._high = {f: np.empty(0) for f in self._FIELDS}
+        self._nan = {f: np.empty(0) for f in self._FIELDS}
+        self._tail = {f: np.empty(0) for f in self._FIELDS}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def extend(self, step: np.ndarray, time: np.ndarray, value: np.ndarray) -> None:
+        n = int(len(value))
+        if n == 0:
+            return
+        new = {
+            "index": np.arange(self.count, self.count + n, dtype=np.float64),
+            "step": np.asarray(step, np.float64),
+            "time": np.asarray(time, np.float64),
+            "value": np.asarray(value, np.float64),
+        }
+        self.count += n
+        tail = {f: np.concatenate([self._tail[f], new[f]]) for f in self._FIELDS}
+        full = len(tail["value"]) // self.width
+        if full:
+            cut = full * self.width
+            low, high, nan = _bucket_extremes({f: tail[f][:cut] for f in self._FIELDS}, self.width)
+            for mine, theirs in ((self._low, low), (self._high, high), (self._nan, nan)):
+                for f in self._FIELDS:
+                    mine[f] = np.concatenate([mine[f], theirs[f]])
+            tail = {f: tail[f][cut:] for f in self._FIELDS}
+        self._tail = tail
+        while len(self._low["value"]) > self.max_buckets:
+            self._merge_pairs()
+
+    def _merge_pairs(self) -> None:
+        buckets = len(self._low["value"])
+        even = buckets - buckets % 2
+
+        def pick(side: dict[str, np.ndarray], better: np.ndarray) -> dict[str, np.ndarray]:
+            a = {f: side[f][0:even:2] for f in self._FIELDS}
+            b = {f: side[f][1:even:2] for f in self._FIELDS}
+            take_b = better(a, b)
+            merged = {f: np.where(take_b, b[f], a[f]) for f in self._FIELDS}
+            return {f: np.concatenate([merged[f], side[f][even:]]) for f in self._FIELDS}
+
+        def lower(a, b):  # type: ignore[no-untyped-def]
+            return _key(b["value"], +1) < _key(a["value"], +1)
+
+        def higher(a, b):  # type: ignore[no-untyped-def]
+            return _key(b["value"], -1) > _key(a["value"], -1)
+
+        def first_nan(a, b):  # type: ignore[no-untyped-def]
+            return (a["index"] < 0) & (b["index"] >= 0)
+
+        self._low = pick(self._low, lower)
+        self._high = pick(self._high, higher)
+        self._nan = pick(self._nan, first_nan)
+        self.width *= 2
+
+    def points(self) -> History:
+        """The kept points in order: at most `max_points`, spikes and NaN gaps included."""
+        parts = [self._low, self._high, self._nan]
+        if len(self._tail["value"]):
+            parts.extend(_bucket_extremes(self._tail, len(self._tail["value"])))
+        index = np.concatenate([p["index"] for p in parts])
+        keep = index >= 0
+        order = np.unique(index[keep], return_index=True)[1]
+        columns = {f: np.concatenate([p[f] for p in parts])[keep][order] for f in ("step", "time", "value")}
+        return History("", columns["step"].astype(np.int64), columns["time"], columns["value"])
+
+
+def _key(values: np.ndarray, sign: int) -> np.ndarray:
+    """Values with NaN moved out of the way: +inf for a minimum search (sign +1), -inf for a maximum."""
+    return np.where(np.isnan(values), sign * np.inf, values)
+
+
+def _bucket_extremes(columns: dict[str, np.ndarray], width: int) -> tuple[dict[str, np.ndarray], ...]:
+    """Low, high and first-NaN point of each run of `width` points (the length is a multiple of width)."""
+    values = columns["value"].reshape(-1, width)
+    base = np.arange(values.shape[0]) * width
+    low_at = base + _key(values, +1).argmin(axis=1)
+    high_at = base + _key(values, -1).argmax(axis=1)
+    nan = np.isnan(values)
+    nan_at = base + nan.argmax(axis=1)
+    has_nan = nan.any(axis=1)
+    low = {f: columns[f][low_at] for f in columns}
+    high = {f: columns[f][high_at] for f in columns}
+    nan_points = {f: columns[f][nan_at] for f in columns}
+    nan_points["index"] = np.where(has_nan, nan_points["index"], -1.0)
+    return low, high, nan_points

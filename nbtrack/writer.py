@@ -133,7 +133,10 @@ class RunWriter:
             meta.update(self._extra)
             self._extra = None
         try:
-            meta.update(self._collect_metadata(bool(points)))
+            fresh = self._collect_metadata(bool(points))
+            if "events" in meta and "events" in fresh:  # events of a failed flush go first
+                fresh["events"] = meta["events"] + fresh["events"]
+            meta.update(fresh)
             batch = WriteBatch(self.run_id, series=group_points(points), **meta)
             now = time.time()
             if final is not None:

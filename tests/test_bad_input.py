@@ -223,8 +223,10 @@ def test_writer_faults_are_warned_once_retried_and_never_raise(store_dir):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = nbtrack.init(project="p", store=store)
+        run.event("first", "logged while the disk is full")
         for i in range(2000):
             run.log({"loss": float(i)})  # never raises, although the writer is failing
+        run.event("second", "also kept")
         run.finish()
     ours = [w for w in caught if issubclass(w.category, NbtrackWarning)]
     assert len(ours) == 1, [str(w.message) for w in ours]
@@ -233,6 +235,7 @@ def test_writer_faults_are_warned_once_retried_and_never_raise(store_dir):
     history = open_store(store_dir).history(run.id, "loss")
     assert history.value.tolist() == [float(i) for i in range(2000)]
     assert open_store(store_dir).get_run(run.id).state == "finished"
+    assert [e.kind for e in open_store(store_dir).events(run.id)] == ["first", "second"]
 
 
 def test_writer_that_never_recovers_warns_and_finish_returns(store_dir, monkeypatch):

@@ -244,3 +244,19 @@ def test_init_prints_where_the_run_is(monkeypatch, capsys):
     run.finish()
     out = capsys.readouterr().out
     assert run.name in out and run.id in out and run.store.location in out
+
+
+def test_events_are_recorded_in_order():
+    run = nbtrack.init(project="p")
+    run.event("lr_change", "learning rate 0.1 -> 0.01", step=5, old=0.1, new=0.01)
+    run.event("note", "second")
+    with pytest.raises(ValueError):
+        run.event("", "empty kind")
+    run.finish()
+    events = run.store.events(run.id)
+    assert [(e.kind, e.step, e.data) for e in events] == [
+        ("lr_change", 5, {"old": 0.1, "new": 0.01}),
+        ("note", None, {}),
+    ]
+    with pytest.raises(RunFinishedError):
+        run.event("late", "after finish")

@@ -61,3 +61,52 @@ def test_reduce_history_takes_matching_steps_and_times():
     np.testing.assert_array_equal(reduced.value, np.sin(reduced.step / 200))
     assert reduce_history(history, None) is history
     assert math.isclose(reduced.value.max(), history.value.max())
+
+
+from nbtrack.series import MinMaxDownsampler  # noqa: E402
+
+
+def feed(sampler, values, chunk):
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        steps = np.arange(start, start + len(part))
+        sampler.extend(steps, steps * 0.1, part)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 100_000])
+def test_downsampler_is_bounded_and_keeps_extremes(chunk):
+    n = 100_000 if chunk > 1 else 20_000
+    values = np.sin(np.arange(n) / 500.0)
+    values[n // 3] = 9.0
+    values[n // 2] = -9.0
+    values[n // 4 : n // 4 + 5] = np.nan
+    sampler = MinMaxDownsampler(2000)
+    feed(sampler, values, chunk)
+    points = sampler.points()
+    assert len(sampler) == n
+    assert 0 < len(points) <= 2000
+    assert (np.diff(points.step) > 0).all()
+    np.testing.assert_allclose(points.time, points.step * 0.1)
+    np.testing.assert_array_equal(np.isnan(points.value), np.isnan(values[points.step]))
+    finite = points.value[np.isfinite(points.value)]
+    assert finite.max() == 9.0 and finite.min() == -9.0
+    assert np.isnan(points.value).any()
+    assert points.step[-1] == n - 1 or values[n - 1] not in (finite.max(), finite.min())
+
+
+def test_downsampler_small_series_is_exact():
+    sampler = MinMaxDownsampler(2000)
+    feed(sampler, np.arange(10.0), 3)
+    points = sampler.points()
+    assert points.step.tolist() == list(range(10)) and points.value.tolist() == list(map(float, range(10)))
+
+
+def test_downsampler_million_points_stays_bounded():
+    sampler = MinMaxDownsampler(2000)
+    rng = np.random.default_rng(0)
+    for start in range(0, 1_000_000, 4096):
+        values = rng.normal(size=4096)
+        steps = np.arange(start, start + 4096)
+        sampler.extend(steps, steps.astype(float), values)
+        assert len(sampler.points()) <= 2000
+    assert sampler.width >= 1_000_000 // 2000

@@ -206,3 +206,17 @@ def test_reopening_keeps_everything(tmp_path):
 
 def store_values(store, run_id):
     return store.history(run_id, "loss").value.tolist()
+
+
+def test_events_roundtrip(store):
+    from nbtrack.store.base import RunEvent
+
+    run = new_run(store)
+    assert store.events(run.id) == []
+    first = RunEvent(1.0, "early_stopping", "stopped at epoch 3", step=30, data={"epoch": 3})
+    second = RunEvent(2.0, "interrupted", "KeyboardInterrupt")
+    store.write_batch(WriteBatch(run.id, events=[first]))
+    store.write_batch(WriteBatch(run.id, events=[second]))
+    assert store.events(run.id) == [first, second]
+    store.delete_run(run.id)
+    assert store.events(run.id) == []

@@ -83,6 +83,17 @@ class RunRecord:
         return max(0.0, (end or self.created) - self.created)
 
 
+@dataclass(frozen=True)
+class RunEvent:
+    """Something that happened to a run: early stopping, a learning-rate change, an interruption."""
+
+    time: float
+    kind: str
+    message: str
+    step: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class SeriesBatch:
     """Points of one metric of one run, in logging order, handed from a writer to the store."""
@@ -105,9 +116,10 @@ class WriteBatch:
     heartbeat: float | None = None
     state: str | None = None
     ended: float | None = None
+    events: list[RunEvent] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not self.series and all(
+        return not self.series and not self.events and all(
             v is None for v in (self.config, self.summary, self.environment, self.heartbeat, self.state)
         )
 
@@ -190,6 +202,10 @@ class Store(ABC):
     @abstractmethod
     def history(self, run_id: str, key: str, samples: int | None = None) -> History:
         """One metric's points; reduced to at most `samples` by min/max buckets when given."""
+
+    @abstractmethod
+    def events(self, run_id: str) -> list[RunEvent]:
+        """The run's events, oldest first."""
 
     # -- files --------------------------------------------------------------------------------------
     @abstractmethod

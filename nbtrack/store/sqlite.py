@@ -33,6 +33,7 @@ from nbtrack.series import History, reduce_history
 from nbtrack.store.base import (
     SCHEMA_VERSION,
     MetricStats,
+    RunEvent,
     RunRecord,
     SeriesBatch,
     Store,
@@ -391,6 +392,11 @@ class SQLiteStore(Store):
                 params.append(value)
         if sets:
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, rid))
+        if batch.events:
+            conn.executemany(
+                "INSERT INTO events (run_id, time, step, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [(rid, e.time, e.step, e.kind, e.message, _dumps(e.data)) for e in batch.events],
+            )
 
     def _append_series(self, conn: sqlite3.Connection, rid: str, series: SeriesBatch) -> None:
         step = np.asarray(series.step, dtype=np.int64)
@@ -458,6 +464,12 @@ class SQLiteStore(Store):
             )
             for key, count, last, lo, hi, first, last_step in rows
         }
+
+    def events(self, run_id: str) -> list[RunEvent]:
+        rows = self._read(
+            "SELECT time, kind, message, step, data FROM events WHERE run_id = ? ORDER BY time, rowid", [run_id]
+        )
+        return [RunEvent(t, kind, message, step, json.loads(data or "{}")) for t, kind, message, step, data in rows]
 
     def history(self, run_id: str, key: str, samples: int | None = None) -> History:
         rows = self._read(
