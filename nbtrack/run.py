@@ -238,6 +238,15 @@ class Run:
         self._last: dict[str, float] = {}
         self._known_keys: set[str] = set()
         self._events: list[Any] = []
+        # Live views (the notebook dashboard): fed from `log` at most every `_views_interval` seconds.
+        self._live_points: list[Any] | None = None
+        self._views: list[Any] = []
+        self._next_refresh = 0.0
+        self._dashboard_obj: Any = None
+        self.live: Any = None
+        from nbtrack.live import Progress
+
+        self.progress = Progress()
         self._goals: dict[str, str] = {}
         self._step = 0
         self._state = "running"
@@ -326,7 +335,13 @@ class Run:
         if step >= self._step:
             self._step = step + 1 if commit else step
         self._last.update(values)
-        self._writer.pending.append((step, time.time(), values))
+        point = (step, time.time(), values)
+        self._writer.pending.append(point)
+        live = self._live_points
+        if live is not None:
+            live.append(point)
+            if time.monotonic() >= self._next_refresh:
+                self.refresh_views()
 
     def event(self, kind: str, message: str, *, step: int | None = None, **data: Any) -> None:
         """Record something that happened (``"early_stopping"``, ``"interrupted"``...) with optional details."""
@@ -379,6 +394,75 @@ class Run:
             return self._writer.error is None
         return self._writer.flush(timeout)
 
+    # -- live views ---------------------------------------------------------------------------------
+    def attach_view(self, view: Any) -> None:
+        """Feed `view` (``refresh(changed)``, ``close(state)``, ``interval``) from this run's `log` calls."""
+        self._ensure_live()
+        self._views.append(view)
+
+    def _ensure_live(self) -> None:
+        if self.live is None:
+            from nbtrack.live import LiveHistory
+
+            self.flush()
+            self.live = LiveHistory.from_store(self._store, self.id)  # what was logged before a view existed
+            self._live_points = []
+
+    def refresh_views(self) -> None:
+        """Hand points logged since the last refresh to the views; a failing view is warned about and dropped."""
+        points = self._live_points or []
+        if self._live_points is not None:
+            self._live_points = []
+        changed = self.live.add(points) if self.live is not None else set()
+        for view in list(self._views):
+            try:
+                view.refresh(changed)
+            except Exception as exc:
+                self._drop_view(view, exc)
+        self._next_refresh = time.monotonic() + max((v.interval for v in self._views), default=0.25)
+
+    def _drop_view(self, view: Any, exc: BaseException) -> None:
+        import warnings
+
+        from nbtrack.writer import NbtrackWarning
+
+        if view in self._views:
+            self._views.remove(view)
+        warnings.warn(
+            f"nbtrack's live view of run {self.name} failed ({type(exc).__name__}: {exc}) and was switched off; "
+            "the run is still being recorded.",
+            NbtrackWarning,
+            stacklevel=3,
+        )
+
+    def _dashboard(self) -> Any:
+        """This run's notebook dashboard, made on first use; None when widgets are not installed or fail."""
+        if self._dashboard_obj is None:
+            try:
+                from nbtrack.ui.dashboard import Dashboard
+
+                self._ensure_live()
+                dashboard = Dashboard(self)
+            except ImportError as exc:
+                self._drop_view(None, ImportError(f"{exc}. Install it with `pip install 'nbtrack[widgets]'`"))
+                return None
+            except Exception as exc:
+                self._drop_view(None, exc)
+                return None
+            self.attach_view(dashboard)
+            self._dashboard_obj = dashboard
+        return self._dashboard_obj
+
+    def _close_views(self) -> None:
+        if self._live_points is not None:
+            self.refresh_views()
+        for view in list(self._views):
+            try:
+                view.close(self._state)
+            except Exception as exc:
+                self._drop_view(view, exc)
+        self._views = []
+
     def _metric_stats(self) -> dict[str, MetricStats]:
         self.flush()
         return self._store.metric_stats(self.id)
@@ -424,7 +508,9 @@ class Run:
             self._state = state
             self.ended = time.time()
             self._summary_dirty = True
+            self.progress.training = False
             self._writer.close(state, self.ended)
+            self._close_views()
             _active.discard(self)
             if _current is self:
                 _current = None
@@ -501,6 +587,12 @@ def init(
         _install_exit_hooks()
     if not os.environ.get("NBTRACK_SILENT"):
         print(f"nbtrack: run {run.name} ({run.id}) in project {run.project!r}, stored in {opened.location}")
+    from nbtrack.ui.dashboard import in_notebook
+
+    if in_notebook() and os.environ.get("NBTRACK_DISPLAY", "1") != "0":
+        from nbtrack.ui.dashboard import display
+
+        display(run)
     return run
 
 

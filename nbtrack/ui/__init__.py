@@ -1,0 +1,1 @@
+"""Views of runs: the notebook dashboard (ipywidgets + bqplot), its static SVG snapshot, the console line."""

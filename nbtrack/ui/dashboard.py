@@ -1,0 +1,192 @@
+"""The run dashboard shown in the cell: header (name, state, progress, Stop) and the run page's tabs.
+
+It is displayed as a bundle holding the widget view plus a static SVG snapshot and a text summary, and the
+display is updated when the run ends, so saved and exported notebooks show the final charts even where
+widgets cannot render (GitHub, nbviewer, offline HTML).
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from nbtrack.ui.charts import ChartsPane
+from nbtrack.ui.svg import charts_svg
+
+if TYPE_CHECKING:
+    from nbtrack.run import Run
+
+MIN_INTERVAL = 0.25  # at most 4 refreshes a second
+MESSAGE_BUDGET = 20.0  # comm messages a second, all widgets together
+STATE_COLORS = {"running": "#1f77b4", "finished": "#2ca02c", "failed": "#d62728", "interrupted": "#ff7f0e",
+                "crashed": "#7f7f7f"}
+BAR_STYLES = {"running": "info", "finished": "success", "failed": "danger", "interrupted": "warning", "crashed": "danger"}
+COMING = ("System", "Model", "Logs", "Files")
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where widgets can render), False in scripts and terminal IPython."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def format_clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def header_html(run: Run, state: str, now: float | None = None) -> str:
+    progress = run.progress
+    now = now or time.time()
+    parts = [f"<b>{html.escape(run.name)}</b>", html.escape(run.project),
+             f"<span style='background:{STATE_COLORS.get(state, '#777')};color:white;border-radius:8px;"
+             f"padding:1px 8px'>{html.escape(state)}</span>"]
+    if progress.epochs:
+        parts.append(f"epoch {min(progress.epoch + 1, progress.epochs)}/{progress.epochs}")
+    if progress.steps_per_epoch:
+        parts.append(f"step {progress.step_in_epoch}/{progress.steps_per_epoch}")
+    if progress.training or state != "running":
+        end = run.ended if run.ended is not None else now
+        parts.append(f"{format_clock(end - progress.started)} elapsed")
+    if progress.training and state == "running":
+        parts.append(f"ETA {format_clock(progress.eta(now))}")
+    return "<div style='font-size:13px'>" + " · ".join(parts) + "</div>"
+
+
+def text_summary(run: Run, state: str) -> str:
+    last = ", ".join(f"{k}={v:.4g}" for k, v in list(run._last.items())[:6] if not k.startswith("batch/"))
+    return f"nbtrack run {run.name} ({run.id}) · project {run.project} · {state}" + (f" · {last}" if last else "")
+
+
+class Dashboard:
+    """The widget; one per run, displayable in several cells (every view is live)."""
+
+    def __init__(self, run: Run) -> None:
+        import ipywidgets as W
+
+        self.run = run
+        self.state = run.state
+        self.stop_requested = threading.Event()
+        self.interval = MIN_INTERVAL
+        self.messages = 0  # widgets updated, all refreshes together
+        self.refreshes = 0
+        self._handles: list[Any] = []
+        self.header = W.HTML(header_html(run, self.state))
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style=BAR_STYLES["running"],
+                                   layout=W.Layout(width="220px"))
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="warning",
+                                    tooltip="End training after the current batch", layout=W.Layout(width="90px"))
+        self.stop_button.on_click(self._on_stop)
+        self.charts = ChartsPane(run.live, started=run.progress.started, steps_per_epoch=run.progress.steps_per_epoch)
+        self.charts.apply_now = lambda: not self.run.progress.training
+        placeholders = [W.HTML(f"<i>The {name} pane comes in the next nbtrack version.</i>") for name in COMING]
+        self.tabs = W.Tab(children=[self.charts.widget, *placeholders], titles=["Charts", *COMING])
+        self.widget = W.VBox([W.HBox([self.header, self.bar, self.stop_button],
+                                     layout=W.Layout(align_items="center", justify_content="space-between")),
+                              self.tabs])
+
+    # The click arrives on another thread while fit runs (JupyterLab >= 4.4 subshells): only set the flag.
+    def _on_stop(self, _button: Any) -> None:
+        self.stop_requested.set()
+        self.stop_button.description = "Stopping"
+        self.stop_button.disabled = True
+
+    def bundle(self) -> dict[str, Any]:
+        return {
+            "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                          "model_id": self.widget.model_id},
+            "image/svg+xml": self.snapshot_svg(),
+            "text/plain": text_summary(self.run, self.state),
+        }
+
+    def snapshot_svg(self) -> str:
+        title = f"{self.run.name} · {self.run.project} · {self.state}"
+        return charts_svg(self.charts.charts(), title=title)
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        self._handles.append(display(self.bundle(), raw=True, display_id=True))
+
+    def refresh(self, changed: set[str]) -> None:
+        progress = self.run.progress
+        self.charts.steps_per_epoch = progress.steps_per_epoch
+        sent = 0
+        header = header_html(self.run, self.state)
+        if header != self.header.value:
+            self.header.value = header
+            sent += 1
+        fraction = progress.fraction()
+        if fraction is not None and abs(fraction - self.bar.value) > 1e-4:
+            self.bar.value = fraction
+            sent += 1
+        sent += self.charts.refresh(changed)
+        self.messages += sent
+        self.refreshes += 1
+        self.interval = max(MIN_INTERVAL, sent / MESSAGE_BUDGET)
+
+    def close(self, state: str) -> None:
+        """Final state: header, bar, no Stop; the displays get the final snapshot; full state is resent so a
+        notebook saved by nbclient holds the final widget state."""
+        self.state = state
+        self.charts._settings_dirty = True
+        self.refresh(set(self.run.live.keys()))
+        self.bar.bar_style = BAR_STYLES.get(state, "")
+        if state == "finished":
+            self.bar.value = 1.0 if self.run.progress.fraction() is not None else self.bar.value
+        self.stop_button.disabled = True
+        self.stop_button.layout.display = "none"
+        for widget in self._all_widgets():
+            widget.send_state()
+        bundle = self.bundle()
+        for handle in self._handles:
+            handle.update(bundle, raw=True)
+
+    def _all_widgets(self) -> list[Any]:
+        import ipywidgets as W
+
+        seen: dict[str, Any] = {}
+
+        def walk(value: Any) -> None:
+            if isinstance(value, W.Widget):
+                if value.model_id in seen:
+                    return
+                seen[value.model_id] = value
+                for name in value.keys:
+                    walk(getattr(value, name, None))
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    walk(item)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    walk(item)
+
+        walk(self.widget)
+        return list(seen.values())
+
+
+def display(run: Run | None = None) -> Dashboard | None:
+    """Show `run`'s live dashboard (default: the current run) in this cell; None outside a notebook."""
+    from nbtrack.run import current_run
+
+    run = run or current_run()
+    if run is None:
+        from nbtrack.errors import NbtrackError
+
+        raise NbtrackError("nbtrack.display() needs a run: call nbtrack.init(project=...) first, or pass one.")
+    if not in_notebook():
+        return None
+    dashboard = run._dashboard()
+    if dashboard is not None:
+        dashboard.show()
+    return dashboard
