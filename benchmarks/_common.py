@@ -19,7 +19,6 @@ QUIET_ENV = {
     "WANDB_DISABLE_GIT": "true",
     "WANDB_DISABLE_CODE": "true",
     "WANDB_CONSOLE": "off",
-    "WANDB_ANONYMOUS": "never",
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
     "GIT_PYTHON_REFRESH": "quiet",
@@ -112,7 +111,9 @@ def fmt_seconds(value: float | None) -> str:
 def fmt_ratio(value: float) -> str:
     if value != value:
         return "-"
-    return f"{value:,.1f}x" if value >= 10 else f"{value:,.2f}x"
+    if value >= 10:
+        return f"{value:,.1f}x"
+    return f"{value:,.2f}x" if value >= 0.1 else f"{value:.3f}x"
 
 
 def verdict(ok: bool) -> str:

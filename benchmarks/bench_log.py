@@ -411,7 +411,7 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
     for entry in entries:
         s = summaries[entry.key]
         if s is None:
-            rows.append([entry.label, f"{entry.calls:,}", "-", f"unavailable: {entry.unavailable}", "", "-", "-", "-", "-"])
+            rows.append([entry.label, f"{entry.calls:,}", "-", "unavailable", "-", "-", "-", "-", 0])
             continue
         rows.append([
             s.label, f"{s.calls:,}", fmt_seconds(s.init_s), fmt_rate(s.loop_rate),
@@ -425,6 +425,10 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
          "durable calls/s", "n"],
         rows,
     ))
+    for entry in entries:
+        if summaries[entry.key] is None:
+            print(f"\n{entry.label} unavailable: {entry.unavailable}", end="")
+    print()
     print(
         "\nloop calls/s = calls / loop time; close = finish/flush/commit until on disk; durable calls/s = calls / "
         "end-to-end.\nEnd-to-end excludes init. Peers with fewer calls pay their fixed close cost over fewer calls."
@@ -451,7 +455,8 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
           f"{verdict(nb.loop_rate >= TARGET_CALLS_PER_S)}")
     wb = summaries.get("wandb")
     if wb is None:
-        print(f"- nbtrack >= {TARGET_VS_WANDB:g}x W&B offline (loop calls/s): W&B unavailable -> not measured")
+        reason = next((c.unavailable for c in entries if c.key == "wandb"), None) or "not run (--only)"
+        print(f"- nbtrack >= {TARGET_VS_WANDB:g}x W&B offline (loop calls/s): W&B not measured: {reason}")
     else:
         ratio = nb.loop_rate / wb.loop_rate
         print(f"- nbtrack >= {TARGET_VS_WANDB:g}x W&B offline (loop calls/s): {fmt_ratio(ratio)} -> "

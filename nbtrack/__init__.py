@@ -1,12 +1,37 @@
 """nbtrack: a Jupyter-native experiment tracker.
 
-import nbtrack
-run = nbtrack.init(project="test_project", config={"lr": 1e-3})
-run.log({"loss": 0.31}); run.finish()
+    import nbtrack
+    run = nbtrack.init(project="test_project", config={"lr": 1e-3})
+    run.log({"loss": 0.31}); run.finish()
+
+In a notebook, `%load_ext nbtrack` tracks every Keras `fit` with a live dashboard in the cell.
 """
+
+from typing import Any
 
 from nbtrack.errors import NbtrackError
 from nbtrack.run import Run, finish, init, log
 
 __version__ = "0.1.0"
-__all__ = ["Run", "NbtrackError", "init", "log", "finish", "__version__"]
+__all__ = ["Run", "NbtrackError", "init", "log", "finish", "display", "load_ipython_extension", "__version__"]
+
+
+def display(run: "Run | None" = None) -> Any:
+    """Show the live dashboard of `run` (default: the current run) in this notebook cell."""
+    from nbtrack.ui.dashboard import display as _display
+
+    return _display(run)
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """`%load_ext nbtrack`: track every Keras fit with a live dashboard; adds the `%nbtrack` magic."""
+    from nbtrack.ipython import load_ipython_extension as _load
+
+    _load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """`%unload_ext nbtrack`: restore everything `%load_ext` patched."""
+    from nbtrack.ipython import unload_ipython_extension as _unload
+
+    _unload(shell)

@@ -119,8 +119,12 @@ class WriteBatch:
     events: list[RunEvent] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not self.series and not self.events and all(
-            v is None for v in (self.config, self.summary, self.environment, self.heartbeat, self.state)
+        return (
+            not self.series
+            and not self.events
+            and all(
+                v is None for v in (self.config, self.summary, self.environment, self.heartbeat, self.state)
+            )
         )
 
 

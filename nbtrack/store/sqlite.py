@@ -467,9 +467,13 @@ class SQLiteStore(Store):
 
     def events(self, run_id: str) -> list[RunEvent]:
         rows = self._read(
-            "SELECT time, kind, message, step, data FROM events WHERE run_id = ? ORDER BY time, rowid", [run_id]
+            "SELECT time, kind, message, step, data FROM events WHERE run_id = ? ORDER BY time, rowid",
+            [run_id],
         )
-        return [RunEvent(t, kind, message, step, json.loads(data or "{}")) for t, kind, message, step, data in rows]
+        return [
+            RunEvent(t, kind, message, step, json.loads(data or "{}"))
+            for t, kind, message, step, data in rows
+        ]
 
     def history(self, run_id: str, key: str, samples: int | None = None) -> History:
         rows = self._read(

@@ -71,7 +71,9 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
-def epoch_of_steps(steps: np.ndarray, epoch_history: History, steps_per_epoch: int | None = None) -> np.ndarray | None:
+def epoch_of_steps(
+    steps: np.ndarray, epoch_history: History, steps_per_epoch: int | None = None
+) -> np.ndarray | None:
     """Fractional epochs for global steps, anchored on the logged ``epoch`` metric (value e at the end of epoch e).
 
     Batch n of epoch e maps into (e, e + 1]; the end of epoch e maps to e + 1. None when no epoch was logged.
@@ -87,7 +89,9 @@ def epoch_of_steps(steps: np.ndarray, epoch_history: History, steps_per_epoch: i
     x = np.interp(steps, anchor_steps, anchor_epochs)
     beyond = steps > anchor_steps[-1]
     if beyond.any():
-        span = steps_per_epoch or (anchor_steps[-1] - anchor_steps[-2] if len(anchor_steps) > 1 else 1.0) or 1.0
+        span = (
+            steps_per_epoch or (anchor_steps[-1] - anchor_steps[-2] if len(anchor_steps) > 1 else 1.0) or 1.0
+        )
         x[beyond] = anchor_epochs[-1] + (steps[beyond] - anchor_steps[-1]) / span
     return x
 
@@ -123,7 +127,9 @@ class ChartSettings:
     log_y: bool = False
 
 
-def line_data(key: str, history: History, settings: ChartSettings, epochs: np.ndarray | None, started: float) -> LineData:
+def line_data(
+    key: str, history: History, settings: ChartSettings, epochs: np.ndarray | None, started: float
+) -> LineData:
     role = metric_role(key)
     if settings.axis == "epoch" and epochs is not None:
         x = epochs
@@ -167,7 +173,9 @@ def chart_data(
     return ChartData(family, tuple(lines), x_label(settings, has_epochs), settings.log_y)
 
 
-def all_charts(live: LiveHistory, settings: ChartSettings, *, started: float, steps_per_epoch: int | None = None) -> list[ChartData]:
+def all_charts(
+    live: LiveHistory, settings: ChartSettings, *, started: float, steps_per_epoch: int | None = None
+) -> list[ChartData]:
     return [
         chart_data(live, family, keys, settings, started=started, steps_per_epoch=steps_per_epoch)
         for family, keys in group_families(live.keys()).items()
@@ -188,14 +196,25 @@ class ChartsPane:
         self._figures: dict[str, object] = {}
         self._marks: dict[str, object] = {}
         self._sent_version: dict[str, int] = {}
-        self.axis = W.ToggleButtons(options=[("Step", "step"), ("Epoch", "epoch"), ("Wall time", "time")], value="step")
+        self.axis = W.ToggleButtons(
+            options=[("Step", "step"), ("Epoch", "epoch"), ("Wall time", "time")], value="step"
+        )
         self.axis.style.button_width = "90px"
-        self.smoothing = W.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, description="Smoothing",
-                                       continuous_update=False, readout_format=".2f")
+        self.smoothing = W.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="Smoothing",
+            continuous_update=False,
+            readout_format=".2f",
+        )
         self.log_y = W.Checkbox(value=False, description="Log y", indent=False)
         for control in (self.axis, self.smoothing, self.log_y):
             control.observe(self._on_control, names="value")
-        self.grid = W.GridBox(layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(360px, 1fr))", width="100%"))
+        self.grid = W.GridBox(
+            layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(360px, 1fr))", width="100%")
+        )
         self.empty = W.HTML("<i>No metrics logged yet.</i>")
         self.widget = W.VBox([W.HBox([self.axis, self.smoothing, self.log_y]), self.empty, self.grid])
 
@@ -210,7 +229,9 @@ class ChartsPane:
     apply_now = None  # set by the dashboard: True when no training thread will refresh soon
 
     def charts(self) -> list[ChartData]:
-        return all_charts(self.live, self.settings, started=self.started, steps_per_epoch=self.steps_per_epoch)
+        return all_charts(
+            self.live, self.settings, started=self.started, steps_per_epoch=self.steps_per_epoch
+        )
 
     def refresh(self, changed: set[str]) -> int:
         """Send changed series; returns how many widgets were updated (≈ comm messages)."""
@@ -232,8 +253,14 @@ class ChartsPane:
                 messages += 1
             if not stale and not settings_changed_scale:
                 continue
-            data = chart_data(self.live, family, keys, self.settings, started=self.started,
-                              steps_per_epoch=self.steps_per_epoch)
+            data = chart_data(
+                self.live,
+                family,
+                keys,
+                self.settings,
+                started=self.started,
+                steps_per_epoch=self.steps_per_epoch,
+            )
             for line in data.lines:
                 if line.key not in stale:
                     continue
@@ -268,22 +295,34 @@ class ChartsPane:
         import ipywidgets as W
 
         return bq.Figure(
-            marks=[], axes=axes, title=family, legend_location="top-right",
+            marks=[],
+            axes=axes,
+            title=family,
+            legend_location="top-right",
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
             layout=W.Layout(height="260px", width="100%", min_width="340px"),
         )
 
     def _make_mark(self, bq, figure, line: LineData):  # type: ignore[no-untyped-def]
         mark = bq.Lines(
-            x=line.x, y=line.y, scales={"x": figure.axes[0].scale, "y": figure.axes[1].scale},
-            colors=[line.color], stroke_width=1 if line.role == "batch" else 2,
-            marker="circle" if line.markers else None, marker_size=24, labels=[line.key], display_legend=True,
+            x=line.x,
+            y=line.y,
+            scales={"x": figure.axes[0].scale, "y": figure.axes[1].scale},
+            colors=[line.color],
+            stroke_width=1 if line.role == "batch" else 2,
+            marker="circle" if line.markers else None,
+            marker_size=24,
+            labels=[line.key],
+            display_legend=True,
         )
         figure.marks = [*figure.marks, mark]
         return mark
 
     def _set_scale(self, bq, figure) -> None:  # type: ignore[no-untyped-def]
         scale = bq.LogScale() if self.settings.log_y else bq.LinearScale()
-        figure.axes = [figure.axes[0], bq.Axis(scale=scale, orientation="vertical", tick_format=".3g", grid_lines="dashed")]
+        figure.axes = [
+            figure.axes[0],
+            bq.Axis(scale=scale, orientation="vertical", tick_format=".3g", grid_lines="dashed"),
+        ]
         for mark in figure.marks:
             mark.scales = {"x": figure.axes[0].scale, "y": scale}

@@ -21,9 +21,20 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL = 0.25  # at most 4 refreshes a second
 MESSAGE_BUDGET = 20.0  # comm messages a second, all widgets together
-STATE_COLORS = {"running": "#1f77b4", "finished": "#2ca02c", "failed": "#d62728", "interrupted": "#ff7f0e",
-                "crashed": "#7f7f7f"}
-BAR_STYLES = {"running": "info", "finished": "success", "failed": "danger", "interrupted": "warning", "crashed": "danger"}
+STATE_COLORS = {
+    "running": "#1f77b4",
+    "finished": "#2ca02c",
+    "failed": "#d62728",
+    "interrupted": "#ff7f0e",
+    "crashed": "#7f7f7f",
+}
+BAR_STYLES = {
+    "running": "info",
+    "finished": "success",
+    "failed": "danger",
+    "interrupted": "warning",
+    "crashed": "danger",
+}
 COMING = ("System", "Model", "Logs", "Files")
 
 
@@ -48,9 +59,12 @@ def format_clock(seconds: float | None) -> str:
 def header_html(run: Run, state: str, now: float | None = None) -> str:
     progress = run.progress
     now = now or time.time()
-    parts = [f"<b>{html.escape(run.name)}</b>", html.escape(run.project),
-             f"<span style='background:{STATE_COLORS.get(state, '#777')};color:white;border-radius:8px;"
-             f"padding:1px 8px'>{html.escape(state)}</span>"]
+    parts = [
+        f"<b>{html.escape(run.name)}</b>",
+        html.escape(run.project),
+        f"<span style='background:{STATE_COLORS.get(state, '#777')};color:white;border-radius:8px;"
+        f"padding:1px 8px'>{html.escape(state)}</span>",
+    ]
     if progress.epochs:
         parts.append(f"epoch {min(progress.epoch + 1, progress.epochs)}/{progress.epochs}")
     if progress.steps_per_epoch:
@@ -65,7 +79,9 @@ def header_html(run: Run, state: str, now: float | None = None) -> str:
 
 def text_summary(run: Run, state: str) -> str:
     last = ", ".join(f"{k}={v:.4g}" for k, v in list(run._last.items())[:6] if not k.startswith("batch/"))
-    return f"nbtrack run {run.name} ({run.id}) · project {run.project} · {state}" + (f" · {last}" if last else "")
+    return f"nbtrack run {run.name} ({run.id}) · project {run.project} · {state}" + (
+        f" · {last}" if last else ""
+    )
 
 
 class Dashboard:
@@ -82,18 +98,34 @@ class Dashboard:
         self.refreshes = 0
         self._handles: list[Any] = []
         self.header = W.HTML(header_html(run, self.state))
-        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style=BAR_STYLES["running"],
-                                   layout=W.Layout(width="220px"))
-        self.stop_button = W.Button(description="Stop", icon="stop", button_style="warning",
-                                    tooltip="End training after the current batch", layout=W.Layout(width="90px"))
+        self.bar = W.FloatProgress(
+            value=0.0, min=0.0, max=1.0, bar_style=BAR_STYLES["running"], layout=W.Layout(width="220px")
+        )
+        self.stop_button = W.Button(
+            description="Stop",
+            icon="stop",
+            button_style="warning",
+            tooltip="End training after the current batch",
+            layout=W.Layout(width="90px"),
+        )
         self.stop_button.on_click(self._on_stop)
-        self.charts = ChartsPane(run.live, started=run.progress.started, steps_per_epoch=run.progress.steps_per_epoch)
+        self.charts = ChartsPane(
+            run.live, started=run.progress.started, steps_per_epoch=run.progress.steps_per_epoch
+        )
         self.charts.apply_now = lambda: not self.run.progress.training
-        placeholders = [W.HTML(f"<i>The {name} pane comes in the next nbtrack version.</i>") for name in COMING]
+        placeholders = [
+            W.HTML(f"<i>The {name} pane comes in the next nbtrack version.</i>") for name in COMING
+        ]
         self.tabs = W.Tab(children=[self.charts.widget, *placeholders], titles=["Charts", *COMING])
-        self.widget = W.VBox([W.HBox([self.header, self.bar, self.stop_button],
-                                     layout=W.Layout(align_items="center", justify_content="space-between")),
-                              self.tabs])
+        self.widget = W.VBox(
+            [
+                W.HBox(
+                    [self.header, self.bar, self.stop_button],
+                    layout=W.Layout(align_items="center", justify_content="space-between"),
+                ),
+                self.tabs,
+            ]
+        )
 
     # The click arrives on another thread while fit runs (JupyterLab >= 4.4 subshells): only set the flag.
     def _on_stop(self, _button: Any) -> None:
@@ -101,10 +133,22 @@ class Dashboard:
         self.stop_button.description = "Stopping"
         self.stop_button.disabled = True
 
+    def training_started(self) -> None:
+        """A new `fit` on this run: the Stop button is back and the state is the run's."""
+        self.stop_requested.clear()
+        self.state = self.run.state
+        self.stop_button.description = "Stop"
+        self.stop_button.disabled = False
+        self.stop_button.layout.display = None
+        self.bar.bar_style = BAR_STYLES["running"]
+
     def bundle(self) -> dict[str, Any]:
         return {
-            "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
-                                                          "model_id": self.widget.model_id},
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.widget.model_id,
+            },
             "image/svg+xml": self.snapshot_svg(),
             "text/plain": text_summary(self.run, self.state),
         }
@@ -183,7 +227,9 @@ def display(run: Run | None = None) -> Dashboard | None:
     if run is None:
         from nbtrack.errors import NbtrackError
 
-        raise NbtrackError("nbtrack.display() needs a run: call nbtrack.init(project=...) first, or pass one.")
+        raise NbtrackError(
+            "nbtrack.display() needs a run: call nbtrack.init(project=...) first, or pass one."
+        )
     if not in_notebook():
         return None
     dashboard = run._dashboard()

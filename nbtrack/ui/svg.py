@@ -66,7 +66,9 @@ def chart_panel(chart: ChartData, x0: float = 0, y0: float = 0) -> str:
     left, top = x0 + _MARGIN["left"], y0 + _MARGIN["top"]
     width = PANEL_WIDTH - _MARGIN["left"] - _MARGIN["right"]
     height = PANEL_HEIGHT - _MARGIN["top"] - _MARGIN["bottom"]
-    out = [f"<g class='chart'><text x='{x0 + 10}' y='{y0 + 18}' font-size='13' font-weight='600' {_FONT}>{escape(chart.family)}</text>"]
+    out = [
+        f"<g class='chart'><text x='{x0 + 10}' y='{y0 + 18}' font-size='13' font-weight='600' {_FONT}>{escape(chart.family)}</text>"
+    ]
     xs = [line.x[np.isfinite(line.x) & np.isfinite(line.y)] for line in chart.lines]
     ys = [line.y[np.isfinite(line.x) & np.isfinite(line.y)] for line in chart.lines]
     all_x = np.concatenate(xs) if xs else np.empty(0)
@@ -75,7 +77,9 @@ def chart_panel(chart: ChartData, x0: float = 0, y0: float = 0) -> str:
     if log:
         all_y = all_y[all_y > 0]
     if all_x.size == 0 or all_y.size == 0:
-        out.append(f"<text x='{left + width / 2}' y='{top + height / 2}' text-anchor='middle' font-size='12' fill='#888' {_FONT}>no data</text></g>")
+        out.append(
+            f"<text x='{left + width / 2}' y='{top + height / 2}' text-anchor='middle' font-size='12' fill='#888' {_FONT}>no data</text></g>"
+        )
         return "".join(out)
     x_low, x_high = float(all_x.min()), float(all_x.max())
     y_low, y_high = float(all_y.min()), float(all_y.max())
@@ -102,13 +106,19 @@ def chart_panel(chart: ChartData, x0: float = 0, y0: float = 0) -> str:
     for tick in nice_ticks(x_low, x_high):
         px = float(sx(np.array([tick]))[0])
         out.append(f"<line x1='{px:.1f}' y1='{top}' x2='{px:.1f}' y2='{top + height}' stroke='#eee'/>")
-        out.append(f"<text x='{px:.1f}' y='{top + height + 14}' text-anchor='middle' font-size='10' fill='#555' {_FONT}>{_fmt(tick)}</text>")
+        out.append(
+            f"<text x='{px:.1f}' y='{top + height + 14}' text-anchor='middle' font-size='10' fill='#555' {_FONT}>{_fmt(tick)}</text>"
+        )
     for tick in nice_ticks(y_low, y_high):
         value = 10**tick if log else tick
         py = top + height - (tick - y_low) / (y_high - y_low) * height
         out.append(f"<line x1='{left}' y1='{py:.1f}' x2='{left + width}' y2='{py:.1f}' stroke='#eee'/>")
-        out.append(f"<text x='{left - 5}' y='{py + 3:.1f}' text-anchor='end' font-size='10' fill='#555' {_FONT}>{_fmt(value)}</text>")
-    out.append(f"<text x='{left + width / 2}' y='{top + height + 28}' text-anchor='middle' font-size='10' fill='#555' {_FONT}>{escape(chart.x_label)}</text>")
+        out.append(
+            f"<text x='{left - 5}' y='{py + 3:.1f}' text-anchor='end' font-size='10' fill='#555' {_FONT}>{_fmt(value)}</text>"
+        )
+    out.append(
+        f"<text x='{left + width / 2}' y='{top + height + 28}' text-anchor='middle' font-size='10' fill='#555' {_FONT}>{escape(chart.x_label)}</text>"
+    )
     for i, line in enumerate(chart.lines):
         px, py = sx(line.x), sy(line.y)
         width_px = 1 if line.role == "batch" else 2
@@ -118,7 +128,9 @@ def chart_panel(chart: ChartData, x0: float = 0, y0: float = 0) -> str:
                 if math.isfinite(cx) and math.isfinite(cy):
                     out.append(f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='2.5' fill='{line.color}'/>")
         lx, ly = left + width - 4, top + 12 + 13 * i
-        out.append(f"<text x='{lx}' y='{ly}' text-anchor='end' font-size='10' fill='{line.color}' {_FONT}>{escape(line.key)}</text>")
+        out.append(
+            f"<text x='{lx}' y='{ly}' text-anchor='end' font-size='10' fill='{line.color}' {_FONT}>{escape(line.key)}</text>"
+        )
     out.append("</g>")
     return "".join(out)
 
@@ -136,7 +148,9 @@ def charts_svg(charts: Sequence[ChartData], title: str = "", columns: int = 2) -
     if title:
         body.append(f"<text x='10' y='18' font-size='14' font-weight='600' {_FONT}>{escape(title)}</text>")
     if not charts:
-        body.append(f"<text x='10' y='{header + 20}' font-size='12' fill='#888' {_FONT}>No metrics logged.</text>")
+        body.append(
+            f"<text x='10' y='{header + 20}' font-size='12' fill='#888' {_FONT}>No metrics logged.</text>"
+        )
     for i, chart in enumerate(charts):
         body.append(chart_panel(chart, (i % columns) * PANEL_WIDTH, header + (i // columns) * PANEL_HEIGHT))
     body.append("</svg>")

@@ -1,0 +1,205 @@
+"""`%load_ext nbtrack`: every Keras `fit` gets an `NbtrackCallback`, and the `%nbtrack` magic.
+
+Loading imports neither keras nor tensorflow. `keras.Model.fit` (and `tf_keras`'s, where installed and
+distinct) is patched once keras is imported: checked before and after every cell, and, for a cell that
+calls `.fit(` while keras is installed but not yet imported, by importing it just before that cell runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+import inspect
+import re
+import shlex
+import sys
+from typing import Any
+
+from nbtrack.errors import NbtrackError
+
+KERAS_MODULES = ("keras", "tf_keras")
+_FIT_CALL = re.compile(r"\.fit\s*\(")
+USAGE = """Usage: %nbtrack status | on | off | init project=NAME [name=RUN] [tags=a,b] [notes=TEXT] [key=value ...]
+  status   the current run, the store, and whether fit is tracked automatically
+  on/off   attach nbtrack to every Keras fit (on) or not (off)
+  init     start a run; other key=value pairs go to its config (values parsed as Python literals)"""
+
+
+class _State:
+    def __init__(self) -> None:
+        self.shell: Any = None
+        self.enabled = True
+        self.patches: list[tuple[type, bool, Any]] = []  # (class, had its own fit, original fit)
+
+    def patched_classes(self) -> list[type]:
+        return [cls for cls, _, _ in self.patches]
+
+
+_state = _State()
+
+
+def load_ipython_extension(shell: Any) -> None:
+    if _state.shell is shell:
+        return  # loading twice is harmless
+    if _state.shell is not None:
+        unload_ipython_extension(_state.shell)
+    _state.shell = shell
+    _state.enabled = True
+    shell.events.register("pre_run_cell", _pre_run_cell)
+    shell.events.register("post_run_cell", _post_run_cell)
+    shell.register_magic_function(nbtrack_magic, "line", "nbtrack")
+    patch_imported()
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    if _state.shell is None:
+        return
+    for event, fn in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
+        try:
+            shell.events.unregister(event, fn)
+        except ValueError:
+            pass
+    shell.magics_manager.magics["line"].pop("nbtrack", None)
+    unpatch_all()
+    _state.shell = None
+
+
+# -- patching ---------------------------------------------------------------------------------------
+def patch_imported() -> None:
+    """Patch `Model.fit` of every Keras already imported."""
+    for name in KERAS_MODULES:
+        module = sys.modules.get(name)
+        model = getattr(module, "Model", None) if module is not None else None
+        if isinstance(model, type) and model not in _state.patched_classes():
+            _patch(model)
+
+
+def _patch(model: type) -> None:
+    own = "fit" in model.__dict__
+    original = model.fit
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _state.enabled:
+            return original(self, *args, **kwargs)
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return original(self, *args, **kwargs)  # let Keras report the bad arguments
+        callbacks = bound.arguments.get("callbacks")
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            return original(self, *args, **kwargs)  # a CallbackList: leave it alone
+        from nbtrack.keras import NbtrackCallback, fit_config
+
+        given = list(callbacks or [])  # a new list: the caller's is never mutated
+        ours = next((c for c in given if isinstance(c, NbtrackCallback)), None)
+        if ours is None:
+            ours = NbtrackCallback()
+            given.append(ours)
+        ours.patched = True
+        ours.peers = [c for c in given if c is not ours]
+        ours.fit_config = fit_config(bound.arguments)
+        bound.arguments["callbacks"] = given
+        try:
+            return original(*bound.args, **bound.kwargs)
+        except BaseException as exc:
+            ours.fit_failed(exc)
+            raise
+
+    fit._nbtrack_original = original  # type: ignore[attr-defined]
+    model.fit = fit  # type: ignore[method-assign]
+    _state.patches.append((model, own, original))
+
+
+def unpatch_all() -> None:
+    for model, own, original in reversed(_state.patches):
+        if own:
+            model.fit = original  # type: ignore[method-assign]
+        elif "fit" in model.__dict__:
+            del model.fit
+    _state.patches.clear()
+
+
+def _pre_run_cell(info: Any = None) -> None:
+    patch_imported()
+    if _state.enabled and "keras" not in sys.modules:
+        source = getattr(info, "raw_cell", "") or ""
+        if _FIT_CALL.search(source) and importlib.util.find_spec("keras") is not None:
+            import keras  # noqa: F401  (the cell is about to use it)
+
+            patch_imported()
+
+
+def _post_run_cell(result: Any = None) -> None:
+    patch_imported()
+
+
+# -- the %nbtrack magic -----------------------------------------------------------------------------
+def nbtrack_magic(line: str) -> None:
+    """%nbtrack status | on | off | init project=NAME key=value ..."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        print(f"nbtrack: cannot parse {line!r}: {exc}\n{USAGE}")
+        return
+    command, args = (words[0], words[1:]) if words else ("", [])
+    try:
+        if command == "status":
+            print(status_text())
+        elif command in ("on", "off"):
+            _state.enabled = command == "on"
+            if _state.enabled:
+                patch_imported()
+            print(
+                f"nbtrack: Keras fit is {'tracked automatically' if _state.enabled else 'not tracked'} "
+                f"(%nbtrack {'off' if _state.enabled else 'on'} to change)."
+            )
+        elif command == "init":
+            _magic_init(args)
+        else:
+            if command:
+                print(f"nbtrack: unknown command {command!r}.")
+            print(USAGE)
+    except (NbtrackError, ValueError, TypeError) as exc:
+        print(f"nbtrack: {exc}")
+
+
+def _magic_init(args: list[str]) -> None:
+    import nbtrack
+
+    options: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {arg!r}.\n{USAGE}")
+        if key in ("project", "name", "notes", "store"):
+            options[key] = value
+        elif key == "tags":
+            options["tags"] = [t for t in value.split(",") if t]
+        else:
+            config[key] = _literal(value)
+    nbtrack.init(config=config, **options)
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def status_text() -> str:
+    from nbtrack.run import current_run
+    from nbtrack.store import resolve_location
+
+    run = current_run()
+    lines = [
+        f"run:        {f'{run.name} ({run.id}), project {run.project!r}, {run.state}, step {run.step}' if run else 'none (nbtrack.init or a Keras fit starts one)'}",
+        f"store:      {run.store.location if run else resolve_location()}",
+        f"keras fit:  {'tracked automatically' if _state.enabled else 'not tracked (%nbtrack on)'}",
+        f"patched:    {', '.join(f'{c.__module__}.{c.__qualname__}.fit' for c in _state.patched_classes()) or 'nothing yet (keras not imported)'}",
+    ]
+    return "\n".join(lines)
