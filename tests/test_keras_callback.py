@@ -8,12 +8,11 @@ import warnings
 import pytest
 
 import nbtrack
+from nbtrack.keras import NbtrackCallback  # noqa: E402  (after keras is configured)
 from nbtrack.run import current_run
 from nbtrack.writer import NbtrackWarning
 
 from .keras_helpers import keras, tiny_data, tiny_model
-
-from nbtrack.keras import NbtrackCallback  # noqa: E402  (after keras is configured)
 
 
 def stored(run):
