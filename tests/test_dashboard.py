@@ -1,0 +1,235 @@
+"""The live dashboard: pure chart functions, and the widget through a recording comm (no browser)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+import comm
+import numpy as np
+import pytest
+from comm.base_comm import BaseComm
+
+import nbtrack
+import nbtrack.ui.dashboard as dashboard_module
+from nbtrack.live import LiveHistory
+from nbtrack.series import History
+from nbtrack.ui.charts import ChartSettings, all_charts, ema, epoch_of_steps, group_families, metric_family
+from nbtrack.ui.svg import charts_svg, nice_ticks
+from nbtrack.writer import NbtrackWarning
+
+# -- pure functions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "family"), [("batch/loss", "loss"), ("loss", "loss"), ("val_loss", "loss"),
+                                             ("val_accuracy", "accuracy"), ("train/mae", "train/mae"),
+                                             ("epoch", None), ("_hidden", None), ("learning_rate", "learning_rate")])
+def test_metric_family(key, family):
+    assert metric_family(key) == family
+
+
+def test_group_families_orders_loss_accuracy_first_and_lr_last():
+    keys = ["learning_rate", "val_auc", "batch/accuracy", "epoch", "val_loss", "batch/loss", "loss", "auc", "accuracy"]
+    assert group_families(keys) == {
+        "loss": ["batch/loss", "loss", "val_loss"],
+        "accuracy": ["batch/accuracy", "accuracy"],
+        "auc": ["auc", "val_auc"],
+        "learning_rate": ["learning_rate"],
+    }
+
+
+def test_ema_is_debiased_and_keeps_gaps():
+    values = np.array([1.0, 1.0, np.nan, 1.0])
+    np.testing.assert_allclose(ema(values, 0.9)[[0, 1, 3]], [1.0, 1.0, 1.0])
+    assert np.isnan(ema(values, 0.9)[2])
+    assert ema(values, 0.0) is values
+    smoothed = ema(np.array([0.0, 10.0]), 0.5)
+    assert smoothed[0] == 0.0 and 0 < smoothed[1] < 10
+
+
+def test_epoch_of_steps_from_logged_epochs():
+    epochs = History("epoch", np.array([9, 19]), np.zeros(2), np.array([0.0, 1.0]))
+    x = epoch_of_steps(np.array([0, 9, 14, 19, 24]), epochs)
+    np.testing.assert_allclose(x, [0.1, 1.0, 1.5, 2.0, 2.5])
+    assert epoch_of_steps(np.array([1]), History.empty("epoch")) is None
+    np.testing.assert_allclose(epoch_of_steps(np.array([4]), History.empty("epoch"), steps_per_epoch=10), [0.5])
+
+
+def test_nice_ticks():
+    assert nice_ticks(0, 1) == [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0] or len(nice_ticks(0, 1)) == 6
+    assert nice_ticks(5, 5) == [5]
+    assert nice_ticks(float("nan"), 1) == []
+
+
+def test_svg_snapshot_is_well_formed_and_escapes_user_strings():
+    live = LiveHistory()
+    live.add([(i, 1000.0 + i, {"batch/<b>loss</b>": float(np.sin(i)), "val_x'\"&": float(i)}) for i in range(50)])
+    svg = charts_svg(all_charts(live, ChartSettings(), started=1000.0), title="<script>alert(1)</script>")
+    root = ET.fromstring(svg)  # well-formed XML
+    assert root.tag.endswith("svg")
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert "&lt;b&gt;loss&lt;/b&gt;" in svg and "val_x&#39;&quot;&amp;" in svg
+    empty = charts_svg([], title="t")
+    assert "No metrics logged." in empty and ET.fromstring(empty) is not None
+
+
+# -- the widget, through a recording comm -----------------------------------------------------------
+
+
+@dataclass
+class Message:
+    time: float
+    msg_type: str
+    data: dict
+    buffers: list = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(memoryview(b).cast("B")) for b in self.buffers or [])
+
+
+class RecordingComm(BaseComm):
+    log: list[Message] = []
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+        RecordingComm.log.append(Message(time.monotonic(), msg_type, data or {}, list(buffers or [])))
+
+
+class Handle:
+    def __init__(self, bundle):
+        self.bundles = [bundle]
+
+    def update(self, bundle, raw=False):
+        self.bundles.append(bundle)
+
+
+@pytest.fixture
+def notebook(monkeypatch):
+    """Pretend to be a kernel: widgets open recording comms and displays are captured."""
+    RecordingComm.log = []
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
+    monkeypatch.setattr(dashboard_module, "in_notebook", lambda: True)
+    handles: list[Handle] = []
+
+    def fake_display(bundle, raw=False, display_id=False):
+        handles.append(Handle(bundle))
+        return handles[-1]
+
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    return handles
+
+
+def updates(messages):
+    return [m for m in messages if m.msg_type == "comm_msg" and m.data.get("method") == "update"]
+
+
+def test_plain_log_loop_drives_the_dashboard(notebook):
+    run = nbtrack.init(project="p", name="plain")
+    assert len(notebook) == 1  # displayed at init in a notebook
+    dashboard = run._dashboard_obj
+    for i in range(100):
+        run.log({"loss": 1.0 / (i + 1), "val_loss": 2.0 / (i + 1)})
+    run.refresh_views()
+    figures = dashboard.charts._figures
+    assert list(figures) == ["loss"]
+    marks = dashboard.charts._marks
+    np.testing.assert_allclose(marks["loss"].y, 1.0 / np.arange(1, 101))
+    np.testing.assert_allclose(marks["loss"].x, np.arange(100))
+    run.finish()
+    final = notebook[0].bundles[-1]
+    assert final["application/vnd.jupyter.widget-view+json"]["model_id"] == dashboard.widget.model_id
+    assert "plain" in final["text/plain"] and "finished" in final["text/plain"]
+    svg = final["image/svg+xml"]
+    assert ET.fromstring(svg) is not None and ">loss<" in svg and "finished" in svg
+
+
+def test_traffic_stays_bounded_for_a_million_steps(notebook):
+    run = nbtrack.init(project="p")
+    start = len(RecordingComm.log)
+    t0 = time.monotonic()
+    sizes = {}
+    steps = 1_000_000
+    for i in range(steps):
+        run.log({"batch/loss": 1.0 / (1 + i % 977)})
+        if i % 100_000 == 99_999:
+            run.log({"loss": 0.5, "val_loss": 0.6, "epoch": float(i // 100_000)}, step=i)
+        if i + 1 in (10_000, 100_000, steps):
+            run.refresh_views()
+            sizes[i + 1] = max((m.nbytes for m in updates(RecordingComm.log[start:])), default=0)
+    elapsed = time.monotonic() - t0
+    live_updates = updates(RecordingComm.log[start:])
+    rate = len(live_updates) / elapsed
+    run.finish()
+    dashboard = run._dashboard_obj
+    assert dashboard.refreshes <= elapsed * 4 + 4  # at most 4 refreshes a second (+ the forced ones)
+    assert rate <= 20, f"{len(live_updates)} comm updates in {elapsed:.1f} s"
+    # each series is sent reduced: x and y of at most 2,000 float64 points, whatever the run length
+    assert max(m.nbytes for m in live_updates) <= 2 * 2000 * 8
+    assert sizes[steps] <= 2 * 2000 * 8 and sizes[100_000] <= 2 * 2000 * 8
+    assert len(dashboard.charts._marks["batch/loss"].x) <= 2000
+    print(f"\n1M steps: {len(live_updates)} updates in {elapsed:.2f} s = {rate:.1f}/s; bytes/update max {sizes}")
+
+
+def test_stop_button_clicked_from_another_thread_stops_fit(notebook):
+    from .keras_helpers import keras, tiny_data, tiny_model
+
+    from nbtrack.keras import NbtrackCallback
+
+    reached = threading.Event()
+
+    class Signal(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                reached.set()
+                time.sleep(0.2)  # the click lands while training runs
+
+    callback = NbtrackCallback()
+    clicker = threading.Thread(target=lambda: reached.wait(30) and callback.run._dashboard_obj.stop_button.click())
+    clicker.start()
+    x, y = tiny_data(256)
+    history = tiny_model().fit(x, y, batch_size=8, epochs=20, callbacks=[Signal(), callback], verbose=0)
+    clicker.join()
+    run = callback.run
+    assert len(history.history["loss"]) == 1  # stopped during the first epoch
+    assert run.state == "interrupted"
+    assert [e.kind for e in run.store.events(run.id)] == ["stopped"]
+    dashboard = run._dashboard_obj
+    assert dashboard.stop_button.disabled and "interrupted" in dashboard.header.value
+
+
+def test_a_widget_fault_never_stops_training(notebook, monkeypatch):
+    from .keras_helpers import tiny_data, tiny_model
+
+    from nbtrack.keras import NbtrackCallback
+    from nbtrack.ui.charts import ChartsPane
+
+    def broken(self, changed):
+        raise RuntimeError("widget exploded")
+
+    monkeypatch.setattr(ChartsPane, "refresh", broken)
+    callback = NbtrackCallback()
+    x, y = tiny_data(64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = tiny_model().fit(x, y, batch_size=8, epochs=2, validation_split=0.25, callbacks=[callback], verbose=0)
+    assert len(history.history["loss"]) == 2
+    ours = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
+    assert len(ours) == 1 and "widget exploded" in ours[0] and "still being recorded" in ours[0]
+    run = callback.run
+    assert run.state == "finished" and len(run.store.history(run.id, "val_loss")) == 2
+
+
+def test_display_needs_a_run():
+    with pytest.raises(nbtrack.NbtrackError, match="needs a run"):
+        nbtrack.display()
+
+
+def test_display_outside_a_notebook_returns_none():
+    run = nbtrack.init(project="p")
+    assert nbtrack.display(run) is None
+    run.finish()
