@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 
+import numpy as np
 import pytest
 
 from nbtrack._notebook import execute_notebook
@@ -12,38 +14,94 @@ from nbtrack.store import open_store
 from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
+EPOCHS = 2
 
 
-def test_quickstart_records_a_run(tmp_path, store_dir, monkeypatch):
-    notebook = tmp_path / "01_quickstart.ipynb"
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("quickstart")
+    notebook = tmp / "01_quickstart.ipynb"
     shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", notebook)
-    monkeypatch.setenv("NBTRACK_DEMO_EPOCHS", "2")
-    monkeypatch.delenv("NBTRACK_SILENT")
-    executed = execute_notebook(notebook, tmp_path / "executed.ipynb", timeout=600)
+    store_dir = tmp / "nbtrack-runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NBTRACK_STORE", str(store_dir))
+        mp.setenv("NBTRACK_DEMO_EPOCHS", str(EPOCHS))
+        mp.delenv("NBTRACK_SILENT", raising=False)
+        nb = execute_notebook(notebook, tmp / "executed.ipynb", timeout=600)
+    return nb, store_dir
 
-    outputs = "".join(
+
+def all_text(nb) -> str:
+    return "".join(
         out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
-        for cell in executed.cells
+        for cell in nb.cells
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
     )
+
+
+def test_quickstart_records_a_run(executed):
+    nb, store_dir = executed
+    outputs = all_text(nb)
     store = open_store(store_dir, create=False)
     runs = store.list_runs("test_project")
     assert len(runs) == 1
     run = runs[0]
     assert f"nbtrack: run {run.name} ({run.id}) in project 'test_project'" in outputs
     assert run.state == "finished"
-    assert (
-        run.config["batch_size"] == 16 and run.config["epochs"] == 2 and run.config["learning_rate"] == 1e-3
-    )
+    assert run.config["batch_size"] == 16 and run.config["epochs"] == EPOCHS and run.config["learning_rate"] == 1e-3
+    assert run.config["optimizer"]["class"] == "Adam"
     assert run.config["dataset"] in ("mnist", "sklearn-digits-28x28")
     assert run.tags == ("quickstart", "mlp")
     stats = store.metric_stats(run.id)
-    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch"} <= set(stats)
-    assert store.history(run.id, "epoch").value.tolist() == [0.0, 1.0]
-    assert stats["val_loss"].count == 2
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch", "batch/loss", "learning_rate"} <= set(stats)
+    assert store.history(run.id, "epoch").value.tolist() == [float(e) for e in range(EPOCHS)]
+    assert stats["batch/loss"].count == EPOCHS * run.config["steps_per_epoch"]
     assert 0.0 < run.summary["test_accuracy"] <= 1.0
     assert run.summary["val_accuracy"] > 0.5  # it learned something
     assert "best val_loss:" in outputs
+    assert "model-best.keras" in {f.name for f in store.list_files(run.id)}
     assert "keras" in run.environment["packages"]
-    assert (tmp_path / "executed.ipynb").is_file()
+    assert "IOPub message rate exceeded" not in outputs
+
+
+def widget_state(nb) -> dict:
+    return nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+
+
+def lines_by_label(nb) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for model in widget_state(nb).values():
+        if model["model_name"] != "LinesModel":
+            continue
+        arrays = {}
+        for buffer in model.get("buffers", []):
+            raw = base64.b64decode(buffer["data"])
+            arrays[buffer["path"][0]] = np.frombuffer(raw, dtype=model["state"][buffer["path"][0]]["dtype"])
+        out[model["state"]["labels"][0]] = arrays
+    return out
+
+
+def test_saved_widget_state_holds_every_epoch(executed):
+    nb, store_dir = executed
+    lines = lines_by_label(nb)
+    for key in ("loss", "val_loss"):
+        assert len(lines[key]["y"]) == EPOCHS, key
+        assert np.isfinite(lines[key]["y"]).all()
+    store = open_store(store_dir, create=False)
+    run = store.get_run("latest")
+    np.testing.assert_allclose(lines["val_loss"]["y"], store.history(run.id, "val_loss").value)
+    assert len(lines["batch/loss"]["y"]) == EPOCHS * run.config["steps_per_epoch"]
+
+
+def test_fit_cell_carries_the_final_svg_snapshot(executed):
+    nb, _ = executed
+    fit_cell = next(c for c in nb.cells if c.cell_type == "code" and "model.fit(" in c.source)
+    bundles = [o["data"] for o in fit_cell.outputs if o.output_type == "display_data" and "image/svg+xml" in o["data"]]
+    assert len(bundles) == 1
+    bundle = bundles[0]
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    svg = bundle["image/svg+xml"]
+    assert svg.startswith("<svg") and ">loss<" in svg and ">accuracy<" in svg and ">val_loss<" in svg
+    assert "finished" in svg  # updated when the run finished, in a later cell
+    assert "finished" in bundle["text/plain"]
