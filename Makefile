@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STORE ?= $(CURDIR)/nbtrack-runs
 DEMO_EPOCHS ?= 5
 
-.PHONY: demo test install install-dev lint clean
+.PHONY: demo test install install-dev system-deps lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 install: $(VENV)/.installed-all
 install-dev: $(VENV)/.installed-dev
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else echo "make test needs Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
 demo: install
 	NBTRACK_STORE=$(STORE) NBTRACK_DEMO_EPOCHS=$(DEMO_EPOCHS) \
 		$(PY) -m nbtrack._notebook notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
 	$(VENV)/bin/nbtrack --store $(STORE) show latest
 
 # pytest exits 5 when it collected no test: that is a failure too.
-test: install-dev
+test: install-dev system-deps
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 

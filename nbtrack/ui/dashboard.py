@@ -38,6 +38,23 @@ BAR_STYLES = {
 COMING = ("System", "Model", "Logs", "Files")
 
 
+def accept_clicks_during_fit(widget: Any) -> None:
+    """Let `widget`'s clicks be handled while the cell runs `fit`.
+
+    JupyterLab >= 4.4 sends comm messages to a kernel subshell, whose thread handles them while the main shell
+    is busy. But ipykernel 7 routes a comm's incoming messages back to the shell that last *sent* on that
+    comm; after the main shell created or updated the button, a click would wait for the cell to end.
+    Forgetting that route lets the frontend's own subshell handle the click. Call it after every update of
+    the widget from the main thread.
+    """
+    comm = getattr(widget, "comm", None)
+    lock = getattr(comm, "_reply_subshell_lock", None)
+    if lock is None:
+        return
+    with lock:
+        vars(comm).pop("_reply_subshell_id", None)
+
+
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where widgets can render), False in scripts and terminal IPython."""
     ipython = sys.modules.get("IPython")
@@ -65,10 +82,13 @@ def header_html(run: Run, state: str, now: float | None = None) -> str:
         f"<span style='background:{STATE_COLORS.get(state, '#777')};color:white;border-radius:8px;"
         f"padding:1px 8px'>{html.escape(state)}</span>",
     ]
-    if progress.epochs:
-        parts.append(f"epoch {min(progress.epoch + 1, progress.epochs)}/{progress.epochs}")
-    if progress.steps_per_epoch:
-        parts.append(f"step {progress.step_in_epoch}/{progress.steps_per_epoch}")
+    if progress.training:
+        if progress.epochs:
+            parts.append(f"epoch {min(progress.epoch + 1, progress.epochs)}/{progress.epochs}")
+        if progress.steps_per_epoch:
+            parts.append(f"step {progress.step_in_epoch}/{progress.steps_per_epoch}")
+    elif progress.epochs:
+        parts.append(f"{progress.epoch}/{progress.epochs} epochs")
     if progress.training or state != "running":
         end = run.ended if run.ended is not None else now
         parts.append(f"{format_clock(end - progress.started)} elapsed")
@@ -97,7 +117,8 @@ class Dashboard:
         self.messages = 0  # widgets updated, all refreshes together
         self.refreshes = 0
         self._handles: list[Any] = []
-        self.header = W.HTML(header_html(run, self.state))
+        self._shown_in_cell: int | None = None
+        self.header = W.HTML(header_html(run, self.state), layout=W.Layout(flex="1 1 auto"))
         self.bar = W.FloatProgress(
             value=0.0, min=0.0, max=1.0, bar_style=BAR_STYLES["running"], layout=W.Layout(width="220px")
         )
@@ -109,6 +130,7 @@ class Dashboard:
             layout=W.Layout(width="90px"),
         )
         self.stop_button.on_click(self._on_stop)
+        accept_clicks_during_fit(self.stop_button)
         self.charts = ChartsPane(
             run.live, started=run.progress.started, steps_per_epoch=run.progress.steps_per_epoch
         )
@@ -141,6 +163,7 @@ class Dashboard:
         self.stop_button.disabled = False
         self.stop_button.layout.display = None
         self.bar.bar_style = BAR_STYLES["running"]
+        accept_clicks_during_fit(self.stop_button)
 
     def bundle(self) -> dict[str, Any]:
         return {
@@ -158,8 +181,15 @@ class Dashboard:
         return charts_svg(self.charts.charts(), title=title)
 
     def show(self) -> None:
+        """Display the dashboard in the running cell (once per cell: a fit that starts its run shows it once)."""
+        from IPython import get_ipython
         from IPython.display import display
 
+        shell = get_ipython()
+        cell = getattr(shell, "execution_count", None)
+        if cell is not None and cell == self._shown_in_cell:
+            return
+        self._shown_in_cell = cell
         self._handles.append(display(self.bundle(), raw=True, display_id=True))
 
     def refresh(self, changed: set[str]) -> None:

@@ -1,0 +1,159 @@
+"""The live dashboard in a real JupyterLab, driven by Playwright in headless Chromium.
+
+Asserts the chart gains points while the `fit` cell is still running, and that the Stop button ends training
+early with the run marked interrupted. Saves a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from nbtrack.store import open_store
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+SETUP = """%load_ext nbtrack
+import os, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import numpy as np
+import keras
+rng = np.random.default_rng(0)
+x = rng.random((24000, 8), dtype=np.float32)
+y = (x.sum(axis=1) > 4).astype("int32")
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+pace = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: time.sleep(0.004))
+print("ready")"""
+FIT = "history = model.fit(x, y, batch_size=8, epochs=2, callbacks=[pace], verbose=0)\nprint('epochs run:', len(history.history['loss']))"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("These tests need Chromium: `apt-get install chromium` (make test installs it).")
+    pytest.importorskip  # noqa: B018  (playwright is a dev dependency; an ImportError below says so)
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "source": SETUP, "outputs": [], "execution_count": None},
+            {"cell_type": "code", "metadata": {}, "source": FIT, "outputs": [], "execution_count": None},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (tmp_path / "live.ipynb").write_text(json.dumps(notebook))
+    port = free_port()
+    env = {**os.environ, "NBTRACK_STORE": str(tmp_path / "store"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    env.pop("NBTRACK_SILENT", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=2)
+            break
+        except Exception:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"JupyterLab did not start:\n{server.stdout.read()[-3000:]}")
+            time.sleep(0.5)
+    yield url, tmp_path
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def point_count(d: str | None) -> int:
+    return len(re.findall(r"[ML]", d or ""))
+
+
+def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
+    from playwright.sync_api import sync_playwright
+
+    url, root = jupyterlab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{url}/lab/tree/live.ipynb", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            try:
+                page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)  # "Select Kernel", if asked
+            except Exception:
+                pass
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+            cells.nth(0).locator(".cm-content").click()
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_selector("text=ready", timeout=180_000)
+
+            cells.nth(1).locator(".cm-content").click()
+            started = time.monotonic()
+            page.keyboard.press("Shift+Enter")
+            fit_cell = cells.nth(1)
+            page.wait_for_selector(".bqplot path.line", timeout=120_000)
+
+            samples = []
+            for _ in range(4):
+                counts = [point_count(d) for d in fit_cell.locator(".bqplot path.line").evaluate_all(
+                    "els => els.map(e => e.getAttribute('d'))")]
+                running = "*" in (fit_cell.locator(".jp-InputPrompt").inner_text() or "")
+                samples.append((max(counts or [0]), running))
+                time.sleep(1.0)
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-live.png"))
+            assert all(running for _, running in samples), f"the cell finished too early: {samples}"
+            sizes = [n for n, _ in samples]
+            assert sizes == sorted(sizes) and sizes[-1] > sizes[0], f"the chart did not grow while fit ran: {sizes}"
+
+            fit_cell.locator("button:has-text('Stop')").click()
+            page.wait_for_function(
+                "cell => !cell.querySelector('.jp-InputPrompt').innerText.includes('*')",
+                arg=fit_cell.element_handle(), timeout=120_000,
+            )
+            elapsed = time.monotonic() - started
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-stopped.png"))
+            assert "epochs run: 1" in fit_cell.inner_text()
+        finally:
+            browser.close()
+
+    store = open_store(root / "store", create=False)
+    run = store.get_run("latest")
+    assert run.state == "interrupted"
+    assert [e.kind for e in store.events(run.id)] == ["stopped"]
+    assert store.metric_stats(run.id)["batch/loss"].count < 6000  # 2 epochs would be 6,000 steps
+    assert elapsed < 60
