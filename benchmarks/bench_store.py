@@ -98,7 +98,11 @@ def _importtime_cumulative(python: str, env: dict[str, str], cwd: str) -> tuple[
 def bench_import(python: str, runs: int) -> dict[str, object]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    cwd = tempfile.mkdtemp(prefix="nbtrack-bench-import-")  # not the repo: import the installed package
+    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-import-") as cwd:  # not the repo: the installed package
+        return _bench_import_in(python, runs, env, cwd)
+
+
+def _bench_import_in(python: str, runs: int, env: dict[str, str], cwd: str) -> dict[str, object]:
     for code in ("pass", "import nbtrack"):  # warm the OS cache and the bytecode cache
         _time_process(python, code, env, cwd)
     bare, with_nbtrack = [], []

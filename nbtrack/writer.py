@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -36,14 +37,16 @@ class RunWriter:
         *,
         collect_metadata: Callable[[bool], dict[str, Any]],
         on_first_flush: Callable[[], dict[str, Any]] | None = None,
-        interval: float = FLUSH_SECONDS,
+        interval: float | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
-        self.pending: list[Point] = []  # appended to by the training thread only
+        # The training thread appends, this thread pops from the left: both atomic, so no point is ever lost
+        # between a `log` call and a flush (a swapped list could be appended to after it was taken).
+        self.pending: deque[Point] = deque()
         self._collect_metadata = collect_metadata
         self._on_first_flush = on_first_flush
-        self._interval = interval
+        self._interval = FLUSH_SECONDS if interval is None else interval
         self._carry: list[Point] = []  # points of a failed flush, retried first
         self._carry_meta: dict[str, Any] = {}
         self._last_heartbeat = 0.0
@@ -126,7 +129,8 @@ class RunWriter:
             return
 
     def _flush_once(self, final: dict[str, Any] | None = None) -> bool:
-        points, self.pending = self.pending, []
+        pending = self.pending
+        points = [pending.popleft() for _ in range(len(pending))]
         points = self._carry + points if self._carry else points
         meta = self._carry_meta
         if self._extra is not None:

@@ -52,7 +52,6 @@ def free_port() -> int:
 def jupyterlab(tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.fail("These tests need Chromium: `apt-get install chromium` (make test installs it).")
-    pytest.importorskip  # noqa: B018  (playwright is a dev dependency; an ImportError below says so)
     notebook = {
         "cells": [
             {"cell_type": "code", "metadata": {}, "source": SETUP, "outputs": [], "execution_count": None},
@@ -64,14 +63,32 @@ def jupyterlab(tmp_path):
     }
     (tmp_path / "live.ipynb").write_text(json.dumps(notebook))
     port = free_port()
-    env = {**os.environ, "NBTRACK_STORE": str(tmp_path / "store"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    env = {
+        **os.environ,
+        "NBTRACK_STORE": str(tmp_path / "store"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
     env.pop("NBTRACK_SILENT", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--allow-root",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -97,15 +114,24 @@ def point_count(d: str | None) -> int:
 
 
 def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("This test needs Playwright: pip install -e '.[dev]' (make test installs it).")
 
     url, root = jupyterlab
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
@@ -130,20 +156,27 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
 
             samples = []
             for _ in range(4):
-                counts = [point_count(d) for d in fit_cell.locator(".bqplot path.line").evaluate_all(
-                    "els => els.map(e => e.getAttribute('d'))")]
+                counts = [
+                    point_count(d)
+                    for d in fit_cell.locator(".bqplot path.line").evaluate_all(
+                        "els => els.map(e => e.getAttribute('d'))"
+                    )
+                ]
                 running = "*" in (fit_cell.locator(".jp-InputPrompt").inner_text() or "")
                 samples.append((max(counts or [0]), running))
                 time.sleep(1.0)
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-live.png"))
             assert all(running for _, running in samples), f"the cell finished too early: {samples}"
             sizes = [n for n, _ in samples]
-            assert sizes == sorted(sizes) and sizes[-1] > sizes[0], f"the chart did not grow while fit ran: {sizes}"
+            assert sizes == sorted(sizes) and sizes[-1] > sizes[0], (
+                f"the chart did not grow while fit ran: {sizes}"
+            )
 
             fit_cell.locator("button:has-text('Stop')").click()
             page.wait_for_function(
                 "cell => !cell.querySelector('.jp-InputPrompt').innerText.includes('*')",
-                arg=fit_cell.element_handle(), timeout=120_000,
+                arg=fit_cell.element_handle(),
+                timeout=120_000,
             )
             elapsed = time.monotonic() - started
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-stopped.png"))

@@ -24,15 +24,35 @@ from nbtrack.writer import NbtrackWarning
 # -- pure functions ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "family"), [("batch/loss", "loss"), ("loss", "loss"), ("val_loss", "loss"),
-                                             ("val_accuracy", "accuracy"), ("train/mae", "train/mae"),
-                                             ("epoch", None), ("_hidden", None), ("learning_rate", "learning_rate")])
+@pytest.mark.parametrize(
+    ("key", "family"),
+    [
+        ("batch/loss", "loss"),
+        ("loss", "loss"),
+        ("val_loss", "loss"),
+        ("val_accuracy", "accuracy"),
+        ("train/mae", "train/mae"),
+        ("epoch", None),
+        ("_hidden", None),
+        ("learning_rate", "learning_rate"),
+    ],
+)
 def test_metric_family(key, family):
     assert metric_family(key) == family
 
 
 def test_group_families_orders_loss_accuracy_first_and_lr_last():
-    keys = ["learning_rate", "val_auc", "batch/accuracy", "epoch", "val_loss", "batch/loss", "loss", "auc", "accuracy"]
+    keys = [
+        "learning_rate",
+        "val_auc",
+        "batch/accuracy",
+        "epoch",
+        "val_loss",
+        "batch/loss",
+        "loss",
+        "auc",
+        "accuracy",
+    ]
     assert group_families(keys) == {
         "loss": ["batch/loss", "loss", "val_loss"],
         "accuracy": ["batch/accuracy", "accuracy"],
@@ -55,7 +75,9 @@ def test_epoch_of_steps_from_logged_epochs():
     x = epoch_of_steps(np.array([0, 9, 14, 19, 24]), epochs)
     np.testing.assert_allclose(x, [0.1, 1.0, 1.5, 2.0, 2.5])
     assert epoch_of_steps(np.array([1]), History.empty("epoch")) is None
-    np.testing.assert_allclose(epoch_of_steps(np.array([4]), History.empty("epoch"), steps_per_epoch=10), [0.5])
+    np.testing.assert_allclose(
+        epoch_of_steps(np.array([4]), History.empty("epoch"), steps_per_epoch=10), [0.5]
+    )
 
 
 def test_nice_ticks():
@@ -66,7 +88,9 @@ def test_nice_ticks():
 
 def test_svg_snapshot_is_well_formed_and_escapes_user_strings():
     live = LiveHistory()
-    live.add([(i, 1000.0 + i, {"batch/<b>loss</b>": float(np.sin(i)), "val_x'\"&": float(i)}) for i in range(50)])
+    live.add(
+        [(i, 1000.0 + i, {"batch/<b>loss</b>": float(np.sin(i)), "val_x'\"&": float(i)}) for i in range(50)]
+    )
     svg = charts_svg(all_charts(live, ChartSettings(), started=1000.0), title="<script>alert(1)</script>")
     root = ET.fromstring(svg)  # well-formed XML
     assert root.tag.endswith("svg")
@@ -172,13 +196,15 @@ def test_traffic_stays_bounded_for_a_million_steps(notebook):
     assert max(m.nbytes for m in live_updates) <= 2 * 2000 * 8
     assert sizes[steps] <= 2 * 2000 * 8 and sizes[100_000] <= 2 * 2000 * 8
     assert len(dashboard.charts._marks["batch/loss"].x) <= 2000
-    print(f"\n1M steps: {len(live_updates)} updates in {elapsed:.2f} s = {rate:.1f}/s; bytes/update max {sizes}")
+    print(
+        f"\n1M steps: {len(live_updates)} updates in {elapsed:.2f} s = {rate:.1f}/s; bytes/update max {sizes}"
+    )
 
 
 def test_stop_button_clicked_from_another_thread_stops_fit(notebook):
-    from .keras_helpers import keras, tiny_data, tiny_model
-
     from nbtrack.keras import NbtrackCallback
+
+    from .keras_helpers import keras, tiny_data, tiny_model
 
     reached = threading.Event()
 
@@ -189,7 +215,9 @@ def test_stop_button_clicked_from_another_thread_stops_fit(notebook):
                 time.sleep(0.2)  # the click lands while training runs
 
     callback = NbtrackCallback()
-    clicker = threading.Thread(target=lambda: reached.wait(30) and callback.run._dashboard_obj.stop_button.click())
+    clicker = threading.Thread(
+        target=lambda: reached.wait(30) and callback.run._dashboard_obj.stop_button.click()
+    )
     clicker.start()
     x, y = tiny_data(256)
     history = tiny_model().fit(x, y, batch_size=8, epochs=20, callbacks=[Signal(), callback], verbose=0)
@@ -203,10 +231,10 @@ def test_stop_button_clicked_from_another_thread_stops_fit(notebook):
 
 
 def test_a_widget_fault_never_stops_training(notebook, monkeypatch):
-    from .keras_helpers import tiny_data, tiny_model
-
     from nbtrack.keras import NbtrackCallback
     from nbtrack.ui.charts import ChartsPane
+
+    from .keras_helpers import tiny_data, tiny_model
 
     def broken(self, changed):
         raise RuntimeError("widget exploded")
@@ -216,7 +244,9 @@ def test_a_widget_fault_never_stops_training(notebook, monkeypatch):
     x, y = tiny_data(64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history = tiny_model().fit(x, y, batch_size=8, epochs=2, validation_split=0.25, callbacks=[callback], verbose=0)
+        history = tiny_model().fit(
+            x, y, batch_size=8, epochs=2, validation_split=0.25, callbacks=[callback], verbose=0
+        )
     assert len(history.history["loss"]) == 2
     ours = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
     assert len(ours) == 1 and "widget exploded" in ours[0] and "still being recorded" in ours[0]

@@ -49,12 +49,18 @@ def test_quickstart_records_a_run(executed):
     run = runs[0]
     assert f"nbtrack: run {run.name} ({run.id}) in project 'test_project'" in outputs
     assert run.state == "finished"
-    assert run.config["batch_size"] == 16 and run.config["epochs"] == EPOCHS and run.config["learning_rate"] == 1e-3
+    assert (
+        run.config["batch_size"] == 16
+        and run.config["epochs"] == EPOCHS
+        and run.config["learning_rate"] == 1e-3
+    )
     assert run.config["optimizer"]["class"] == "Adam"
     assert run.config["dataset"] in ("mnist", "sklearn-digits-28x28")
     assert run.tags == ("quickstart", "mlp")
     stats = store.metric_stats(run.id)
-    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch", "batch/loss", "learning_rate"} <= set(stats)
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch", "batch/loss", "learning_rate"} <= set(
+        stats
+    )
     assert store.history(run.id, "epoch").value.tolist() == [float(e) for e in range(EPOCHS)]
     assert stats["batch/loss"].count == EPOCHS * run.config["steps_per_epoch"]
     assert 0.0 < run.summary["test_accuracy"] <= 1.0
@@ -97,7 +103,11 @@ def test_saved_widget_state_holds_every_epoch(executed):
 def test_fit_cell_carries_the_final_svg_snapshot(executed):
     nb, _ = executed
     fit_cell = next(c for c in nb.cells if c.cell_type == "code" and "model.fit(" in c.source)
-    bundles = [o["data"] for o in fit_cell.outputs if o.output_type == "display_data" and "image/svg+xml" in o["data"]]
+    bundles = [
+        o["data"]
+        for o in fit_cell.outputs
+        if o.output_type == "display_data" and "image/svg+xml" in o["data"]
+    ]
     assert len(bundles) == 1
     bundle = bundles[0]
     assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -6,7 +6,7 @@ Layout of a store directory::
       nbtrack.db          runs, config, summary, environment, metric chunks, events
       files/<run id>/     the run's files (requirements.txt, diff.patch, model-best.keras, ...)
 
-Metric points are stored in chunks of up to `CHUNK_POINTS` points per (run, metric) row: values as raw
+Metric points are stored in chunks of up to `MAX_CHUNK_POINTS` points per (run, metric) row: values as raw
 float64, wall times as int32 milliseconds from the chunk's first point, steps omitted when they are
 consecutive (the usual case) and raw int64 otherwise. That is 12 bytes a point typically, 20 at most,
 and reading a million points back is a few hundred `frombuffer` calls.
@@ -42,7 +42,8 @@ from nbtrack.store.base import (
 )
 
 DB_NAME = "nbtrack.db"
-CHUNK_POINTS = 1024
+CHUNK_POINTS = 1024  # a chunk smaller than this is topped up by the next flush
+MAX_CHUNK_POINTS = 65_536  # big flushes are split into chunks of up to this many points
 _INT32_MS = 2**31 - 1
 
 # Named, numbered migrations. Never edit one that has shipped: add the next.
@@ -427,15 +428,20 @@ class SQLiteStore(Store):
                 tm = np.concatenate([t_time, tm])
                 value = np.concatenate([t_value, value])
                 seq = chunks - 1
-        for start in range(0, int(value.shape[0]), CHUNK_POINTS):
-            end = start + CHUNK_POINTS
-            encoded = encode_chunk(step[start:end], tm[start:end], value[start:end])
-            conn.execute(
-                "INSERT OR REPLACE INTO chunks (run_id, key, seq, n, first_step, last_step, t0, steps, times, vals) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (rid, series.key, seq, *encoded),
+        # Few, large rows per flush: every statement gives up the GIL, and a busy training thread can hold
+        # on to it for a switch interval (5 ms) each time.
+        rows = []
+        for start in range(0, int(value.shape[0]), MAX_CHUNK_POINTS):
+            end = start + MAX_CHUNK_POINTS
+            rows.append(
+                (rid, series.key, seq, *encode_chunk(step[start:end], tm[start:end], value[start:end]))
             )
             seq += 1
+        conn.executemany(
+            "INSERT OR REPLACE INTO chunks (run_id, key, seq, n, first_step, last_step, t0, steps, times, vals) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         conn.execute(
             "INSERT OR REPLACE INTO metrics (run_id, key, count, last, min, max, first_step, last_step, chunks) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
