@@ -263,3 +263,25 @@ def test_display_outside_a_notebook_returns_none():
     run = nbtrack.init(project="p")
     assert nbtrack.display(run) is None
     run.finish()
+
+
+def test_controls_redraw_after_training(notebook):
+    run = nbtrack.init(project="p")
+    for step in range(20):
+        run.log({"batch/loss": float(20 - step)}, step=step)
+        if step % 10 == 9:
+            run.log({"loss": 1.0, "epoch": float(step // 10)}, step=step)
+    run.finish()
+    charts = run._dashboard_obj.charts
+    np.testing.assert_allclose(charts._marks["batch/loss"].x, np.arange(20))
+    charts.axis.value = "epoch"
+    np.testing.assert_allclose(charts._marks["batch/loss"].x, (np.arange(20) + 1) / 10)
+    np.testing.assert_allclose(charts._marks["loss"].x, [1.0, 2.0])
+    assert charts._figures["loss"].axes[0].label == "epoch"
+    charts.axis.value = "time"
+    assert charts._figures["loss"].axes[0].label == "seconds"
+    charts.log_y.value = True
+    assert type(charts._figures["loss"].axes[1].scale).__name__ == "LogScale"
+    charts.smoothing.value = 0.9
+    raw = np.arange(20, 0, -1, dtype=float)
+    np.testing.assert_allclose(charts._marks["batch/loss"].y, ema(raw, 0.9))

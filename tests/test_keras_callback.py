@@ -176,3 +176,39 @@ def test_bad_arguments():
         NbtrackCallback(mode="lowest")
     with pytest.raises(TypeError, match="expected an nbtrack Run"):
         NbtrackCallback(run="my-run")
+
+
+ON_JAX = """
+import sys
+import numpy as np
+import keras
+from nbtrack.keras import NbtrackCallback
+assert keras.backend.backend() == "jax", keras.backend.backend()
+rng = np.random.default_rng(0)
+x = rng.random((64, 8), dtype=np.float32)
+y = (x.sum(axis=1) > 4).astype("int32")
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+model.compile(optimizer=keras.optimizers.Adam(0.001), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+callback = NbtrackCallback(display=False, save_best=False)
+model.fit(x, y, batch_size=16, epochs=2, validation_split=0.25, callbacks=[callback], verbose=0)
+run = callback.run
+print(run.state, len(run.store.history(run.id, "batch/loss")), run.store.history(run.id, "learning_rate").value.tolist())
+print("tensorflow" in sys.modules)
+# Keras' own model.save() looks TensorFlow up when it is installed; the best model is saved on JAX too.
+saving = NbtrackCallback(display=False)
+model.fit(x, y, batch_size=16, epochs=1, validation_split=0.25, callbacks=[saving], verbose=0)
+print((saving.run.dir / "model-best.keras").is_file())
+"""
+
+
+def test_callback_works_on_the_jax_backend_without_tensorflow(python, python_env, tmp_path):
+    """Keras 3 on JAX: the callback logs, keeps the best model, and never imports TensorFlow."""
+    import subprocess
+
+    env = {**python_env, "KERAS_BACKEND": "jax", "NBTRACK_STORE": str(tmp_path / "s"), "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([python, "-c", ON_JAX], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, "needs jax (pip install -e '.[dev]'):\n" + done.stderr[-3000:]
+    state_line, tensorflow_line, saved_line = done.stdout.strip().splitlines()[-3:]
+    assert state_line == "finished 6 [0.001, 0.001]"
+    assert tensorflow_line == "False"  # a whole fit with the callback never loaded TensorFlow
+    assert saved_line == "True"
