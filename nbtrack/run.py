@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,6 +230,7 @@ class Run:
         name: str | None,
         tags: Sequence[str],
         notes: str | None,
+        system_interval: float = 0.0,
     ) -> None:
         from nbtrack.environment import capture, requirements_txt
         from nbtrack.names import new_run_id
@@ -292,6 +294,8 @@ class Run:
         self._writer: RunWriter = RunWriter(
             store, self.id, collect_metadata=self._dirty_metadata, on_first_flush=environment
         )
+        self._system_live: deque[Any] = deque()  # samples for the live views, drained on the main thread
+        self._system = _start_system_sampler(self, system_interval)
 
     # -- logging ------------------------------------------------------------------------------------
     def log(self, data: Mapping[str, Any], step: int | None = None, *, commit: bool = True) -> None:
@@ -413,6 +417,9 @@ class Run:
         points = self._live_points or []
         if self._live_points is not None:
             self._live_points = []
+        system = self._system_live
+        if system:
+            points = points + [system.popleft() for _ in range(len(system))]
         changed = self.live.add(points) if self.live is not None else set()
         for view in list(self._views):
             try:
@@ -509,6 +516,8 @@ class Run:
             self.ended = time.time()
             self._summary_dirty = True
             self.progress.training = False
+            if self._system is not None:
+                self._system.stop()
             self._writer.close(state, self.ended)
             self._close_views()
             _active.discard(self)
@@ -537,6 +546,36 @@ class Run:
             f"<code>{escape(self.project)}</code>: <b>{escape(self._state)}</b>, stored in "
             f"<code>{escape(self._store.location)}</code></div>"
         )
+
+
+def system_interval() -> float:
+    """Seconds between system samples: $NBTRACK_SYSTEM_INTERVAL (0 turns sampling off), default 1."""
+    from nbtrack.system import DEFAULT_INTERVAL
+
+    text = os.environ.get("NBTRACK_SYSTEM_INTERVAL", "").strip()
+    try:
+        return float(text) if text else DEFAULT_INTERVAL
+    except ValueError:
+        raise ValueError(
+            f"NBTRACK_SYSTEM_INTERVAL must be a number of seconds (0 turns sampling off), got {text!r}."
+        ) from None
+
+
+def _start_system_sampler(run: Run, interval: float) -> Any:
+    """The run's system sampler, or None when sampling is off or psutil is not installed."""
+    from nbtrack.system import SystemSampler, psutil_available
+
+    if interval <= 0 or not psutil_available():
+        return None
+    pending, live = run._writer.pending, run._system_live
+
+    def sink(index: int, when: float, values: dict[str, float]) -> None:
+        point = (index, when, values)
+        pending.append(point)  # deques: safe to append from the sampler thread
+        if run.live is not None:
+            live.append(point)
+
+    return SystemSampler(sink, interval=interval, name=run.id)
 
 
 def init(
@@ -575,13 +614,22 @@ def init(
     if bad:
         raise TypeError(f"init(tags=...): tags must be non-empty strings, got {bad!r}.")
     config = _as_mapping(config, "init(config=...)")
+    interval = system_interval()
 
     global _current
     with _lock:
         if _current is not None:
             _current.finish()
         opened = open_store(store)
-        run = Run(opened, project=project.strip(), config=config, name=name, tags=tags, notes=notes)
+        run = Run(
+            opened,
+            project=project.strip(),
+            config=config,
+            name=name,
+            tags=tags,
+            notes=notes,
+            system_interval=interval,
+        )
         _current = run
         _active.add(run)
         _install_exit_hooks()

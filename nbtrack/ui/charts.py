@@ -24,7 +24,7 @@ _LAST_FAMILIES = ("learning_rate", "lr")
 
 def metric_family(key: str) -> str | None:
     """The chart a metric belongs to: ``batch/loss``, ``loss`` and ``val_loss`` all go to ``loss``."""
-    if key in _NOT_CHARTED or key.startswith("_"):
+    if key in _NOT_CHARTED or key.startswith(("_", "system/")):  # system metrics have a pane of their own
         return None
     name = key[len("batch/") :] if key.startswith("batch/") else key
     return name[len("val_") :] if name.startswith("val_") else name

@@ -1,0 +1,877 @@
+"""Fit overhead: what a tracker's Keras callback adds to `model.fit`, and the live widget's comm traffic.
+
+Part 1, fit overhead. The seed model of the issue (an MNIST-shaped MLP 784-256-128-10, relu/relu/softmax,
+Adam(1e-3), sparse categorical cross-entropy, accuracy) is trained with batch size 16 on 60,000 generated
+samples (3,750 steps per epoch) with 10,000 validation samples, `verbose=0`, once per contestant and repeat.
+Only the wall time of `model.fit(...)` is measured; every fit gets a fresh model built with the same seed.
+
+    no callback            the baseline (Keras' own History callback only)
+    nbtrack, widget        NbtrackCallback() with its live dashboard on a recording comm (see below): the
+                           notebook experience, per-batch logging, refreshes <= 4 Hz. The main row.
+    nbtrack, no widget     NbtrackCallback(display=False): per-batch logging, no dashboard, no console lines
+    nbtrack, auto-attached `nbtrack.ipython.patch_imported()` (what `%load_ext nbtrack` does): a plain
+                           `fit` without callbacks gets an NbtrackCallback; widget on the recording comm
+    W&B offline            WandbMetricsLogger(log_freq="batch"); wandb.init/finish around fit, not timed
+    TensorBoard            keras.callbacks.TensorBoard(update_freq="batch")
+    MLflow                 mlflow.keras.autolog(log_every_epoch=False, log_every_n_steps=1), SQLite tracking
+                           store; models and datasets not logged (log_models=False, log_datasets=False)
+
+nbtrack's callback runs with its defaults, so its rows include what users get: the run is started in
+`on_train_begin` and finished in `on_train_end` (both inside the timed fit), and `model-best.keras` is saved
+at the end of each epoch that improves val_loss (every epoch of a 1-epoch fit).
+
+All contestants run in one process; the order is reversed on every other repeat. Before the repeats each
+contestant does one untimed warm-up fit of --warmup-steps steps. Reported: the median fit time, the
+overhead of the medians vs the baseline, and the median of the per-repeat paired overheads. With
+--mlflow-steps N, MLflow fits only N steps and is compared with a baseline fit of the same N steps.
+
+Part 2, widget traffic without a browser. `comm.create_comm` is replaced by a comm that records every message
+it would send, `nbtrack.ui.dashboard.in_notebook` returns True and `IPython.display.display` returns a fake
+handle, so `nbtrack.init` builds and shows the real dashboard (ipywidgets + bqplot). A plain loop then logs
+2 batch metrics per step, and 5 epoch metrics every --epoch-every steps, for 10k, 100k and 1M steps; the
+script reports comm update messages per second, refreshes per second and bytes per refresh.
+
+    python benchmarks/bench_fit.py                      # ~15 min on 2 cores
+    python benchmarks/bench_fit.py --repeats 3 --only baseline,nbtrack-widget --skip-traffic
+    python benchmarks/bench_fit.py --skip-fit --traffic-steps 10000,100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import io
+import json
+import logging
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import (  # noqa: E402
+    fmt_rate,
+    fmt_seconds,
+    machine_lines,
+    median,
+    quiet_environment,
+    table,
+    verdict,
+)
+
+quiet_environment()
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+TARGET_OVERHEAD = 0.02  # nbtrack <= 2 % over no callback
+# Measured earlier on this kind of box (quoted by the issue), for comparison only.
+REFERENCE_OVERHEAD = {"wandb": 0.17, "tensorboard": 0.34, "mlflow": 1.73}
+MAX_REFRESH_HZ = 4.0  # nbtrack.ui.dashboard.MIN_INTERVAL = 0.25 s
+MESSAGE_BUDGET = 20.0  # nbtrack.ui.dashboard.MESSAGE_BUDGET, comm messages a second
+
+
+# -- data and model ---------------------------------------------------------------------------------
+@dataclass
+class Data:
+    x: Any
+    y: Any
+    x_val: Any
+    y_val: Any
+
+    def head(self, steps: int, batch_size: int) -> Data:
+        """The first `steps` batches of the training data, the same validation data."""
+        n = steps * batch_size
+        return Data(self.x[:n], self.y[:n], self.x_val, self.y_val)
+
+
+def make_data(samples: int, val_samples: int, seed: int = 0) -> Data:
+    """MNIST-shaped data, no download: uniform [0, 1) images labelled by a fixed random linear teacher
+    (so the model learns and the curves move like real ones)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    teacher = rng.standard_normal((784, 10)).astype(np.float32)
+    x = rng.random((samples + val_samples, 784), dtype=np.float32)
+    y = np.argmax((x - 0.5) @ teacher, axis=1).astype(np.int32)
+    return Data(x[:samples], y[:samples], x[samples:], y[samples:])
+
+
+def build_model(seed: int = 0) -> Any:
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+# -- a notebook without a browser: recording comm, fake display -------------------------------------
+@dataclass
+class Message:
+    time: float
+    msg_type: str
+    data: dict
+    buffers: list
+
+    @property
+    def buffer_bytes(self) -> int:
+        return sum(memoryview(b).nbytes for b in self.buffers)
+
+    @property
+    def json_bytes(self) -> int:
+        return len(json.dumps(self.data, default=str, separators=(",", ":")))
+
+    @property
+    def nbytes(self) -> int:
+        """What goes over the wire, about: the JSON content plus the binary buffers (headers not counted)."""
+        return self.json_bytes + self.buffer_bytes
+
+    @property
+    def is_update(self) -> bool:
+        return self.msg_type == "comm_msg" and self.data.get("method") == "update"
+
+
+@dataclass
+class Refresh:
+    """One `Run.refresh_views` call: when, how long (on the logging thread), which messages it sent."""
+
+    start: float
+    seconds: float
+    first: int
+    last: int
+
+
+@dataclass
+class Notebook:
+    messages: list[Message] = field(default_factory=list)
+    displays: list[Any] = field(default_factory=list)
+    refreshes: list[Refresh] = field(default_factory=list)
+
+    def updates(self, start: int = 0, end: int | None = None) -> list[Message]:
+        return [m for m in self.messages[start:end] if m.is_update]
+
+
+@contextlib.contextmanager
+def recording_notebook() -> Iterator[Notebook]:
+    """Pretend to be a Jupyter kernel: widgets open comms that record their messages, `display` returns a
+    handle that records updates, and every `Run.refresh_views` is timed (two perf_counter calls)."""
+    import comm
+    import IPython.display
+    from comm.base_comm import BaseComm
+
+    import nbtrack.ui.dashboard as dashboard_module
+    from nbtrack.run import Run
+
+    notebook = Notebook()
+
+    class RecordingComm(BaseComm):  # type: ignore[misc]
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):  # type: ignore[no-untyped-def]
+            notebook.messages.append(Message(time.perf_counter(), msg_type, data or {}, list(buffers or [])))
+
+    class Handle:
+        def __init__(self, bundle: dict) -> None:
+            self.bundles = [bundle]
+
+        def update(self, bundle: dict, raw: bool = False) -> None:
+            self.bundles.append(bundle)
+
+    def fake_display(bundle, raw=False, display_id=False):  # type: ignore[no-untyped-def]
+        notebook.displays.append(Handle(bundle))
+        return notebook.displays[-1]
+
+    original_refresh = Run.refresh_views
+
+    def timed_refresh(self: Run) -> None:
+        first = len(notebook.messages)
+        start = time.perf_counter()
+        original_refresh(self)
+        notebook.refreshes.append(Refresh(start, time.perf_counter() - start, first, len(notebook.messages)))
+
+    saved = (comm.create_comm, dashboard_module.in_notebook, IPython.display.display)
+    comm.create_comm = lambda **kwargs: RecordingComm(**kwargs)
+    dashboard_module.in_notebook = lambda: True
+    IPython.display.display = fake_display
+    Run.refresh_views = timed_refresh  # type: ignore[method-assign]
+    try:
+        yield notebook
+    finally:
+        comm.create_comm, dashboard_module.in_notebook, IPython.display.display = saved
+        Run.refresh_views = original_refresh  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# -- part 1: contestants ----------------------------------------------------------------------------
+@dataclass
+class FitJob:
+    data: Data
+    batch_size: int
+    epochs: int
+    workdir: Path
+
+    @property
+    def steps(self) -> int:
+        return -(-len(self.data.x) // self.batch_size)
+
+
+@dataclass
+class Sample:
+    fit_s: float
+    cpu_s: float  # process CPU time (all threads) during fit
+    outside_s: float = 0.0  # setup + teardown a tracker needs outside fit (wandb.init/finish), not timed
+    widget: dict[str, float] = field(default_factory=dict)
+
+
+def timed_fit(model: Any, job: FitJob, callbacks: list[Any] | None) -> tuple[float, float]:
+    d = job.data
+    gc.collect()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    model.fit(
+        d.x,
+        d.y,
+        batch_size=job.batch_size,
+        epochs=job.epochs,
+        validation_data=(d.x_val, d.y_val),
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return time.perf_counter() - t0, time.process_time() - cpu0
+
+
+def check_nbtrack_store(store_dir: Path, job: FitJob) -> None:
+    """The run the fit made holds every batch (untimed sanity check)."""
+    from nbtrack.store import open_store
+
+    store = open_store(store_dir, create=False)
+    try:
+        runs = store.list_runs()
+        if len(runs) != 1:
+            raise RuntimeError(f"expected 1 nbtrack run in {store_dir}, found {len(runs)}")
+        run = runs[0]
+        points = len(store.history(run.id, "batch/loss"))
+        expected = job.steps * job.epochs
+        if points != expected or run.state != "finished":
+            raise RuntimeError(f"nbtrack run {run.id}: {points} batch/loss points (expected {expected}), {run.state}")
+    finally:
+        store.close()
+
+
+def widget_stats(notebook: Notebook) -> dict[str, float]:
+    updates = notebook.updates()
+    return {
+        "refreshes": len(notebook.refreshes),
+        "refresh_s": sum(r.seconds for r in notebook.refreshes),
+        "updates": len(updates),
+        "messages": len(notebook.messages),
+        "bytes": sum(m.nbytes for m in notebook.messages),
+    }
+
+
+def probe_keras() -> str:
+    import keras
+
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def probe_nbtrack() -> str:
+    import nbtrack
+    from nbtrack.keras import NbtrackCallback  # noqa: F401
+
+    return f"nbtrack {nbtrack.__version__}" if hasattr(nbtrack, "__version__") else "nbtrack"
+
+
+def probe_nbtrack_widget() -> str:
+    import bqplot
+    import ipywidgets
+
+    return f"{probe_nbtrack()}, ipywidgets {ipywidgets.__version__}, bqplot {bqplot.__version__}"
+
+
+def fit_baseline(job: FitJob) -> Sample:
+    fit_s, cpu_s = timed_fit(build_model(), job, None)
+    return Sample(fit_s, cpu_s)
+
+
+def _fit_nbtrack(job: FitJob, *, widget: bool, patched: bool = False) -> Sample:
+    from nbtrack.keras import NbtrackCallback
+
+    store_dir = job.workdir / "nbtrack"
+    model = build_model()
+    stats: dict[str, float] = {}
+    with environ(NBTRACK_STORE=str(store_dir)):
+        if not widget:
+            fit_s, cpu_s = timed_fit(model, job, [NbtrackCallback(display=False)])
+        else:
+            with recording_notebook() as notebook:
+                if patched:
+                    from nbtrack.ipython import patch_imported, unpatch_all
+
+                    patch_imported()
+                    try:
+                        fit_s, cpu_s = timed_fit(model, job, None)
+                    finally:
+                        unpatch_all()
+                else:
+                    fit_s, cpu_s = timed_fit(model, job, [NbtrackCallback()])
+            if not notebook.displays:
+                raise RuntimeError("the dashboard was not displayed (is ipywidgets/bqplot installed?)")
+            stats = widget_stats(notebook)
+    check_nbtrack_store(store_dir, job)
+    return Sample(fit_s, cpu_s, widget=stats)
+
+
+def fit_nbtrack_widget(job: FitJob) -> Sample:
+    return _fit_nbtrack(job, widget=True)
+
+
+def fit_nbtrack_plain(job: FitJob) -> Sample:
+    return _fit_nbtrack(job, widget=False)
+
+
+def fit_nbtrack_patched(job: FitJob) -> Sample:
+    return _fit_nbtrack(job, widget=True, patched=True)
+
+
+def probe_wandb() -> str:
+    import wandb
+    from wandb.integration.keras import WandbMetricsLogger  # noqa: F401
+
+    return f"wandb {wandb.__version__}"
+
+
+def fit_wandb(job: FitJob) -> Sample:
+    import wandb
+    from wandb.integration.keras import WandbMetricsLogger
+
+    settings = wandb.Settings(
+        console="off", disable_git=True, disable_code=True, save_code=False, x_disable_stats=True, silent=True
+    )
+    model = build_model()
+    t0 = time.perf_counter()
+    run = wandb.init(project="bench-fit", dir=str(job.workdir), mode="offline", settings=settings)
+    setup = time.perf_counter() - t0
+    try:
+        fit_s, cpu_s = timed_fit(model, job, [WandbMetricsLogger(log_freq="batch")])
+    finally:
+        t1 = time.perf_counter()
+        run.finish()
+        teardown = time.perf_counter() - t1
+    return Sample(fit_s, cpu_s, outside_s=setup + teardown)
+
+
+def probe_tensorboard() -> str:
+    import tensorboard
+    import tensorflow as tf
+
+    return f"tensorflow {tf.__version__}, tensorboard {tensorboard.__version__}"
+
+
+def fit_tensorboard(job: FitJob) -> Sample:
+    import keras
+
+    log_dir = job.workdir / "tb"
+    fit_s, cpu_s = timed_fit(build_model(), job, [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="batch")])
+    if not any(log_dir.rglob("events.out.tfevents.*")):
+        raise RuntimeError(f"TensorBoard wrote no event file under {log_dir}")
+    return Sample(fit_s, cpu_s)
+
+
+def probe_mlflow() -> str:
+    import mlflow
+    import mlflow.keras
+
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if not hasattr(mlflow.keras, "autolog"):
+        raise RuntimeError(f"mlflow {mlflow.__version__} has no mlflow.keras.autolog (Keras 3)")
+    return f"mlflow {mlflow.__version__}"
+
+
+def fit_mlflow(job: FitJob) -> Sample:
+    import mlflow
+    import mlflow.keras
+
+    model = build_model()
+    t0 = time.perf_counter()
+    mlflow.set_tracking_uri(f"sqlite:///{job.workdir / 'mlflow.db'}")
+    mlflow.set_experiment("bench-fit")
+    mlflow.keras.autolog(
+        log_every_epoch=False, log_every_n_steps=1, log_models=False, log_datasets=False, silent=True
+    )
+    setup = time.perf_counter() - t0
+    try:
+        fit_s, cpu_s = timed_fit(model, job, None)  # autolog makes the run and adds its callback inside fit
+    finally:
+        mlflow.keras.autolog(disable=True)
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+    run = mlflow.last_active_run()
+    points = len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")) if run else 0
+    if points < job.steps * job.epochs:
+        raise RuntimeError(f"MLflow logged {points} 'loss' points, expected {job.steps * job.epochs}")
+    return Sample(fit_s, cpu_s, outside_s=setup)
+
+
+@dataclass
+class Contestant:
+    key: str
+    label: str
+    probe: Callable[[], str]
+    fit: Callable[[FitJob], Sample]
+    steps: int  # steps per epoch it trains (the full epoch unless --mlflow-steps)
+    baseline: str = "baseline"
+    version: str = ""
+    unavailable: str | None = None
+    samples: list[Sample] = field(default_factory=list)
+
+
+def contestants(args: argparse.Namespace, full_steps: int) -> list[Contestant]:
+    mlflow_steps = min(args.mlflow_steps or full_steps, full_steps)
+    every = [
+        Contestant("baseline", "no callback (baseline)", probe_keras, fit_baseline, full_steps),
+        Contestant("nbtrack-widget", "nbtrack NbtrackCallback(), live widget", probe_nbtrack_widget, fit_nbtrack_widget, full_steps),
+        Contestant("nbtrack", "nbtrack NbtrackCallback(display=False)", probe_nbtrack, fit_nbtrack_plain, full_steps),
+        Contestant("nbtrack-patch", "nbtrack auto-attached (%load_ext patch), widget", probe_nbtrack_widget, fit_nbtrack_patched, full_steps),
+        Contestant("wandb", 'W&B offline WandbMetricsLogger(log_freq="batch")', probe_wandb, fit_wandb, full_steps),
+        Contestant("tensorboard", 'TensorBoard(update_freq="batch")', probe_tensorboard, fit_tensorboard, full_steps),
+        Contestant("mlflow", "MLflow keras autolog(log_every_n_steps=1), SQLite", probe_mlflow, fit_mlflow, mlflow_steps),
+    ]
+    if mlflow_steps < full_steps:
+        every[-1].baseline = "baseline-short"
+        every.append(
+            Contestant("baseline-short", f"no callback, {mlflow_steps:,} steps (MLflow's baseline)", probe_keras, fit_baseline, mlflow_steps)
+        )
+    if args.only:
+        wanted = {k.strip() for k in args.only.split(",")} | {"baseline"}
+        if "mlflow" in wanted:
+            wanted.add("baseline-short")
+        known = {c.key for c in every}
+        unknown = wanted - known - {"baseline-short"}
+        if unknown:
+            raise SystemExit(f"--only: unknown contestant(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        every = [c for c in every if c.key in wanted]
+    return every
+
+
+def short_reason(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def probe_all(entries: list[Contestant]) -> None:
+    for entry in entries:
+        started = time.perf_counter()
+        try:
+            entry.version = entry.probe()
+        except BaseException as exc:  # ImportError, but also whatever a broken install raises
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            entry.unavailable = short_reason(exc)
+            print(f"  {entry.label}: unavailable: {entry.unavailable}", flush=True)
+        else:
+            print(f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True)
+
+
+def run_one(entry: Contestant, job: FitJob) -> Sample | None:
+    """One fit of one contestant in a fresh directory; marks the contestant unavailable on failure."""
+    job.workdir.mkdir(parents=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return entry.fit(job)
+    except Exception as exc:
+        entry.unavailable = f"failed: {short_reason(exc)}"
+        print(f"  {entry.label}: {entry.unavailable}", flush=True)
+        traceback.print_exc(limit=4)
+        return None
+    finally:
+        shutil.rmtree(job.workdir, ignore_errors=True)
+
+
+def run_fits(entries: list[Contestant], data: Data, args: argparse.Namespace, root: Path) -> None:
+    warm = data.head(args.warmup_steps, args.batch_size)
+    print(f"\nwarm-up: one untimed fit of {args.warmup_steps} steps per contestant", flush=True)
+    for entry in entries:
+        if entry.unavailable is None:
+            sample = run_one(entry, FitJob(warm, args.batch_size, 1, root / f"{entry.key}-warmup"))
+            if sample is not None:
+                print(f"    {entry.key:<15} {sample.fit_s:7.2f} s", flush=True)
+    for repeat in range(args.repeats):
+        order = entries if repeat % 2 == 0 else entries[::-1]
+        print(f"repeat {repeat + 1}/{args.repeats}: " + ", ".join(c.key for c in order if c.unavailable is None), flush=True)
+        for entry in order:
+            if entry.unavailable is not None:
+                continue
+            job = FitJob(data.head(entry.steps, args.batch_size), args.batch_size, args.epochs, root / f"{entry.key}-r{repeat}")
+            sample = run_one(entry, job)
+            if sample is None:
+                continue
+            entry.samples.append(sample)
+            extra = ""
+            if sample.widget:
+                w = sample.widget
+                extra = f"   widget: {w['refreshes']:.0f} refreshes ({w['refresh_s'] * 1000:.0f} ms), {w['updates']:.0f} updates"
+            print(f"    {entry.key:<15} fit {sample.fit_s:7.2f} s   cpu {sample.cpu_s:7.2f} s{extra}", flush=True)
+
+
+# -- part 1: where nbtrack's time goes (one extra, untimed-for-the-table fit) -------------------------
+def diagnose(data: Data, args: argparse.Namespace, root: Path) -> None:
+    """One fit with the widget, the callback's hooks timed by a thin subclass; optionally under cProfile."""
+    from nbtrack.keras import NbtrackCallback
+
+    hooks: dict[str, list[float]] = {}
+
+    def timed(name: str) -> Callable[..., None]:
+        base = getattr(NbtrackCallback, name)
+
+        def hook(self: Any, *a: Any, **k: Any) -> None:
+            t0 = time.perf_counter()
+            base(self, *a, **k)
+            hooks.setdefault(name, []).append(time.perf_counter() - t0)
+
+        return hook
+
+    names = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
+    TimedCallback = type("TimedCallback", (NbtrackCallback,), {n: timed(n) for n in names})
+    job = FitJob(data, args.batch_size, args.epochs, root / "diagnose")
+    job.workdir.mkdir(parents=True)
+    profiler = cProfile.Profile() if args.profile else None
+    try:
+        with environ(NBTRACK_STORE=str(job.workdir / "nbtrack")), recording_notebook() as notebook:
+            model = build_model()
+            if profiler is not None:
+                profiler.enable()
+            fit_s, _ = timed_fit(model, job, [TimedCallback()])
+            if profiler is not None:
+                profiler.disable()
+    finally:
+        shutil.rmtree(job.workdir, ignore_errors=True)
+
+    print(f"\n## Where nbtrack's time goes on the training thread (one fit with the widget, {fit_s:.2f} s"
+          f"{' under cProfile' if profiler else ''})\n")
+    rows = []
+    for name in names:
+        times = hooks.get(name, [])
+        rows.append([name, f"{len(times):,}", fmt_seconds(sum(times)), fmt_seconds(median(times)), fmt_seconds(max(times, default=float("nan")))])
+    total = sum(sum(v) for v in hooks.values())
+    refresh_total = sum(r.seconds for r in notebook.refreshes)
+    rows.append(["all hooks", "", fmt_seconds(total), "", ""])
+    rows.append(["  of which Run.refresh_views (widget)", f"{len(notebook.refreshes):,}", fmt_seconds(refresh_total),
+                 fmt_seconds(median([r.seconds for r in notebook.refreshes])),
+                 fmt_seconds(max((r.seconds for r in notebook.refreshes), default=float("nan")))])
+    print(table(["hook", "calls", "total", "median", "max"], rows))
+    print(f"\nhooks total = {100 * total / fit_s:.2f} % of this fit's wall time "
+          "(on_train_begin: init + dashboard; on_epoch_end: epoch log + model-best.keras save; "
+          "on_train_end: finish, final snapshot).")
+    try:
+        from nbtrack.environment import capture
+
+        t0 = time.perf_counter()
+        capture()
+        print(f"environment capture (writer's side thread, CPU-bound, joined by finish): {fmt_seconds(time.perf_counter() - t0)}")
+    except Exception as exc:  # an internal helper: its absence is not an error of the benchmark
+        print(f"environment capture not timed: {short_reason(exc)}")
+    if profiler is not None:
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(r"nbtrack", 25)
+        print("\ncProfile, nbtrack functions by cumulative time:\n```")
+        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+        print("```")
+
+
+# -- part 1: report ---------------------------------------------------------------------------------
+def pct(value: float) -> str:
+    return "-" if value != value else f"{100 * value:+.1f} %"
+
+
+def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
+    by_key = {c.key: c for c in entries}
+    rows = []
+    overheads: dict[str, float] = {}
+    for entry in entries:
+        if not entry.samples:
+            rows.append([entry.label, f"{entry.steps:,}", f"unavailable: {entry.unavailable or 'not measured'}", "-", "-", "-", "-", "-", "-", 0])
+            continue
+        fits = [s.fit_s for s in entry.samples]
+        base = by_key.get(entry.baseline)
+        over = paired = float("nan")
+        if base is not None and base.samples and entry.key not in ("baseline", "baseline-short"):
+            over = median(fits) / median([s.fit_s for s in base.samples]) - 1
+            pairs = [s.fit_s / b.fit_s - 1 for s, b in zip(entry.samples, base.samples)]
+            paired = median(pairs)
+            overheads[entry.key] = over
+        ms_per_step = 1000 * median(fits) / (entry.steps * args.epochs)
+        outside = median([s.outside_s for s in entry.samples])
+        rows.append([
+            entry.label, f"{entry.steps:,}", fmt_seconds(median(fits)), f"{fmt_seconds(min(fits))} - {fmt_seconds(max(fits))}",
+            f"{ms_per_step:.3f} ms", pct(over), pct(paired), fmt_seconds(median([s.cpu_s for s in entry.samples])),
+            fmt_seconds(outside) if outside else "-", len(entry.samples),
+        ])
+    print(f"\n## Fit overhead: seed MLP, batch size {args.batch_size}, {args.epochs} epoch(s), "
+          f"{args.samples:,} + {args.val_samples:,} validation samples, medians of {args.repeats} repeats\n")
+    print(table(
+        ["contestant", "steps/epoch", "fit (median)", "fit range (min - max)", "per step", "overhead",
+         "paired overhead", "process CPU", "outside fit", "n"],
+        rows,
+    ))
+    print("\noverhead = median fit / median baseline fit - 1; paired overhead = median over repeats of fit / the same "
+          "repeat's baseline - 1.\nper step = fit / steps (the fit includes validation). process CPU = CPU time "
+          "of all threads during fit. outside fit = tracker setup + teardown that is\nnot inside fit and not timed "
+          "(wandb.init + run.finish; MLflow set_tracking_uri/set_experiment/autolog).")
+    if "mlflow" in by_key and by_key["mlflow"].baseline == "baseline-short" and "mlflow" in overheads:
+        full = by_key.get("baseline")
+        short = by_key.get("baseline-short")
+        if full and full.samples and short and short.samples:
+            base_full = median([s.fit_s for s in full.samples])
+            extra = (median([s.fit_s for s in by_key["mlflow"].samples]) - median([s.fit_s for s in short.samples]))
+            scaled = extra * full.steps / by_key["mlflow"].steps
+            print(f"\nMLflow ran {by_key['mlflow'].steps:,} of {full.steps:,} steps (--mlflow-steps); its overhead is "
+                  f"against a baseline of the same steps. Scaled to the full epoch (extra time x {full.steps / by_key['mlflow'].steps:.2f}): "
+                  f"{fmt_seconds(base_full + scaled)} per fit, {pct(scaled / base_full)} (extrapolated, not measured).")
+
+    widget_rows = []
+    for entry in entries:
+        stats = [s.widget for s in entry.samples if s.widget]
+        if not stats:
+            continue
+        fit = median([s.fit_s for s in entry.samples])
+
+        def med(k: str, stats: list[dict[str, float]] = stats) -> float:
+            return median([w[k] for w in stats])
+
+        widget_rows.append([
+            entry.label, f"{med('refreshes'):.0f}", f"{med('refreshes') / fit:.2f}", fmt_seconds(med("refresh_s")),
+            f"{100 * med('refresh_s') / fit:.2f} %", f"{med('updates'):.0f}", f"{med('updates') / fit:.1f}",
+            f"{med('bytes') / 1e6:.2f} MB",
+        ])
+    if widget_rows:
+        print("\n### The live widget during these fits (recording comm), medians\n")
+        print(table(["contestant", "refreshes", "refreshes/s", "time in refresh_views", "of fit", "comm updates",
+                     "updates/s", "bytes sent (all messages)"], widget_rows))
+
+    print("\n### Targets and references\n")
+    for key in ("nbtrack-widget", "nbtrack", "nbtrack-patch"):
+        if key in by_key:
+            entry = by_key[key]
+            if key in overheads:
+                print(f"- {entry.label}: overhead <= {TARGET_OVERHEAD:.0%}: {pct(overheads[key])} "
+                      f"(paired {pct(median([s.fit_s / b.fit_s - 1 for s, b in zip(entry.samples, by_key['baseline'].samples)]))})"
+                      f" -> {verdict(overheads[key] <= TARGET_OVERHEAD)}")
+            else:
+                print(f"- {entry.label}: not measured ({entry.unavailable or 'no samples'})")
+    for key, reference in REFERENCE_OVERHEAD.items():
+        if key in by_key:
+            entry = by_key[key]
+            measured = pct(overheads[key]) if key in overheads else f"unavailable: {entry.unavailable or 'no samples'}"
+            print(f"- {entry.label}: {measured} (reference from the issue: {pct(reference)})")
+
+
+# -- part 2: widget traffic -------------------------------------------------------------------------
+@dataclass
+class Traffic:
+    steps: int
+    loop_s: float
+    plain_loop_s: float
+    refreshes: int
+    refresh_s: float
+    updates: int
+    messages: int
+    bytes_per_refresh: list[int]
+    max_message_bytes: int
+    total_bytes: int
+    close_messages: int
+    close_bytes: int
+    max_points: int
+
+
+def log_loop(run: Any, steps: int, epoch_every: int) -> float:
+    log = run.log
+    t0 = time.perf_counter()
+    for i in range(steps):
+        log({"batch/loss": 1.0 / (1.0 + (i % 977)), "batch/accuracy": (i % 1013) / 1013.0})
+        if i % epoch_every == epoch_every - 1:
+            epoch = i // epoch_every
+            log({"loss": 1.0 / (2 + epoch), "accuracy": 1.0 - 1.0 / (2 + epoch), "val_loss": 1.1 / (2 + epoch),
+                 "val_accuracy": 1.0 - 1.2 / (2 + epoch), "epoch": float(epoch)}, step=i)
+    return time.perf_counter() - t0
+
+
+def traffic(steps: int, epoch_every: int, root: Path) -> Traffic:
+    import nbtrack
+
+    # Reference: the same loop without a notebook (no dashboard), to see what the widget costs the loop.
+    run = nbtrack.init(project="bench-traffic", store=root / f"plain-{steps}")
+    plain_loop_s = log_loop(run, steps, epoch_every)
+    run.finish()
+    run.store.close()
+
+    with recording_notebook() as notebook:
+        run = nbtrack.init(project="bench-traffic", store=root / f"widget-{steps}")
+        if not notebook.displays or run._dashboard_obj is None:
+            raise RuntimeError("nbtrack.init did not show the dashboard in the recording notebook")
+        start_msg = len(notebook.messages)
+        start_refresh = len(notebook.refreshes)
+        loop_s = log_loop(run, steps, epoch_every)
+        end_msg = len(notebook.messages)
+        end_refresh = len(notebook.refreshes)
+        run.finish()
+        live = run.live
+        max_points = max(live.count(k) for k in live.keys())
+        run.store.close()
+    during = notebook.messages[start_msg:end_msg]
+    refreshes = notebook.refreshes[start_refresh:end_refresh]
+    per_refresh = [sum(m.nbytes for m in notebook.messages[r.first:r.last]) for r in refreshes]
+    closing = notebook.messages[end_msg:]
+    return Traffic(
+        steps=steps,
+        loop_s=loop_s,
+        plain_loop_s=plain_loop_s,
+        refreshes=len(refreshes),
+        refresh_s=sum(r.seconds for r in refreshes),
+        updates=sum(1 for m in during if m.is_update),
+        messages=len(during),
+        bytes_per_refresh=per_refresh,
+        max_message_bytes=max((m.nbytes for m in during), default=0),
+        total_bytes=sum(m.nbytes for m in during),
+        close_messages=len(closing),
+        close_bytes=sum(m.nbytes for m in closing),
+        max_points=max_points,
+    )
+
+
+def fmt_bytes(value: float) -> str:
+    if value != value:
+        return "-"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} MB"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f} kB"
+    return f"{value:.0f} B"
+
+
+def report_traffic(results: list[Traffic], epoch_every: int) -> None:
+    print(f"\n## Widget traffic without a browser: plain run.log loop (2 batch metrics per step, 5 epoch metrics every "
+          f"{epoch_every:,} steps), dashboard on a recording comm\n")
+    rows = []
+    for t in results:
+        tail = t.bytes_per_refresh[-10:]
+        rows.append([
+            f"{t.steps:,}", fmt_seconds(t.loop_s), fmt_rate(t.steps / t.loop_s), fmt_rate(t.steps / t.plain_loop_s),
+            f"{t.refreshes:,}", f"{t.refreshes / t.loop_s:.2f}", f"{t.updates:,}", f"{t.updates / t.loop_s:.1f}",
+            f"{t.messages / t.loop_s:.1f}", f"{100 * t.refresh_s / t.loop_s:.1f} %",
+            fmt_bytes(median(t.bytes_per_refresh)), fmt_bytes(median(tail)), fmt_bytes(max(t.bytes_per_refresh, default=0)),
+            fmt_bytes(t.max_message_bytes), fmt_bytes(t.total_bytes), f"{t.max_points:,}",
+        ])
+    print(table(
+        ["steps", "loop", "steps/s", "steps/s, no widget", "refreshes", "refreshes/s", "comm updates", "updates/s",
+         "all msgs/s", "loop time in refresh", "bytes/refresh (median)", "bytes/refresh (last 10)", "bytes/refresh (max)",
+         "max bytes/msg", "bytes total", "points/series (max)"],
+        rows,
+    ))
+    print("\nbytes = JSON content + binary buffers of the comm messages (message headers not counted); one refresh = the "
+          "messages sent by one Run.refresh_views.\nCounted from the first to the last log call; the final snapshot "
+          "sent by finish() is not included: "
+          + ", ".join(f"{t.steps:,} steps: {t.close_messages} messages, {fmt_bytes(t.close_bytes)}" for t in results) + ".")
+    print("\n### Targets\n")
+    for t in results:
+        hz = t.refreshes / t.loop_s
+        rate = t.updates / t.loop_s
+        print(f"- {t.steps:,} steps: refreshes <= {MAX_REFRESH_HZ:g}/s: {hz:.2f}/s -> {verdict(hz <= MAX_REFRESH_HZ + 1e-9)}; "
+              f"comm updates <= {MESSAGE_BUDGET:g}/s: {rate:.1f}/s -> {verdict(rate <= MESSAGE_BUDGET)}")
+    if len(results) >= 2:
+        first, last = results[0], results[-1]
+        a = median(first.bytes_per_refresh[-10:])
+        b = median(last.bytes_per_refresh[-10:])
+        growth = b / a if a else float("nan")
+        print(f"- bytes/refresh does not grow with run length: last-10 median {fmt_bytes(a)} at {first.steps:,} steps, "
+              f"{fmt_bytes(b)} at {last.steps:,} steps ({growth:.2f}x) -> {verdict(growth <= 1.1)}")
+
+
+# -- main -------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=60_000, help="training samples (default 60,000: 3,750 steps at batch 16)")
+    parser.add_argument("--val-samples", type=int, default=10_000, help="validation samples (default 10,000)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per fit (default 1)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed fits per contestant; medians are reported (default 5)")
+    parser.add_argument("--warmup-steps", type=int, default=300, help="steps of the untimed warm-up fit per contestant")
+    parser.add_argument("--mlflow-steps", type=int, default=0,
+                        help="train MLflow on only this many steps per epoch, against a baseline of the same steps "
+                        "(default 0: the full epoch)")
+    parser.add_argument("--only", default="", help="comma-separated contestant keys (the baseline always runs): "
+                        "nbtrack-widget, nbtrack, nbtrack-patch, wandb, tensorboard, mlflow")
+    parser.add_argument("--no-diagnose", action="store_true", help="skip the extra fit that times nbtrack's hooks")
+    parser.add_argument("--profile", action="store_true", help="run that extra fit under cProfile and print nbtrack's functions")
+    parser.add_argument("--traffic-steps", default="10000,100000,1000000", help="run lengths of part 2 (comma-separated)")
+    parser.add_argument("--epoch-every", type=int, default=3_750, help="part 2: an epoch-level log every N steps")
+    parser.add_argument("--skip-fit", action="store_true", help="skip part 1 (fit overhead)")
+    parser.add_argument("--skip-traffic", action="store_true", help="skip part 2 (widget traffic)")
+    parser.add_argument("--tmp", default=None, help="directory for the runs' files (default: the system temp dir)")
+    args = parser.parse_args(argv)
+    if min(args.samples, args.val_samples, args.batch_size, args.epochs, args.repeats, args.warmup_steps, args.epoch_every) <= 0:
+        parser.error("sizes, --repeats, --warmup-steps and --epoch-every must be positive")
+    traffic_steps = [int(s.replace("_", "")) for s in args.traffic_steps.split(",") if s.strip()]
+
+    print("# bench_fit\n")
+    print("\n".join(machine_lines(["nbtrack", "numpy", "keras", "tensorflow-cpu", "ipywidgets", "bqplot", "wandb",
+                                   "tensorboard", "mlflow"])))
+    print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-fit-", dir=args.tmp) as tmp:
+        root = Path(tmp)
+        print(f"working directory: {tmp}")
+        if not args.skip_fit:
+            full_steps = -(-args.samples // args.batch_size)
+            entries = contestants(args, full_steps)
+            print("\ncontestants:")
+            probe_all(entries)
+            data = make_data(args.samples, args.val_samples)
+            run_fits(entries, data, args, root)
+            report_fits(entries, args)
+            if not args.no_diagnose and any(c.key.startswith("nbtrack") and c.samples for c in entries):
+                diagnose(data, args, root)
+        if not args.skip_traffic and traffic_steps:
+            results = []
+            for steps in traffic_steps:
+                print(f"\ntraffic: {steps:,} steps", flush=True)
+                results.append(traffic(steps, args.epoch_every, root))
+            report_traffic(results, args.epoch_every)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
