@@ -91,6 +91,7 @@ class NbtrackCallback(keras.callbacks.Callback):
         progress.steps_per_epoch = params.get("steps")
         progress.epoch, progress.step_in_epoch = 0, 0
         progress.started = time.time()
+        progress.ended = None
         progress.training = True
         self._step = run.step
         from_params = {"epochs": params.get("epochs"), "steps_per_epoch": params.get("steps")}
@@ -189,7 +190,7 @@ class NbtrackCallback(keras.callbacks.Callback):
         if run is None or not self._in_fit:
             return
         self._in_fit = False
-        run.progress.training = False
+        self._end_progress(run)
         self._record_stop_reason()
         if self._owns_run:
             run.finish(state="interrupted" if self._stopped_by_user else "finished")
@@ -205,7 +206,7 @@ class NbtrackCallback(keras.callbacks.Callback):
         if run is None or not self._in_fit:
             return
         self._in_fit = False
-        run.progress.training = False
+        self._end_progress(run)
         interrupted = isinstance(exc, KeyboardInterrupt)
         state = "interrupted" if interrupted else "failed"
         try:
@@ -220,6 +221,21 @@ class NbtrackCallback(keras.callbacks.Callback):
             self._warn_once("fail", f"could not mark the run {state} ({inner})")
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _end_progress(self, run: Run) -> None:
+        """The fit is over: its wall-time span is kept (live views shade it) and recorded as an event."""
+        progress = run.progress
+        progress.training = False
+        progress.ended = time.time()
+        if run.state == "running":
+            run.event(
+                "fit",
+                f"fit ran {progress.ended - progress.started:.1f} s",
+                step=max(self._step - 1, 0),
+                started=progress.started,
+                ended=progress.ended,
+                epochs=progress.epoch,
+            )
+
     def _guard(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
         """Faults inside nbtrack are warned about once; training goes on."""
         try:

@@ -24,7 +24,14 @@ class Progress:
     epoch: int = 0  # the epoch in progress, 0-based
     step_in_epoch: int = 0  # batches done in the epoch in progress
     started: float = field(default_factory=time.time)
+    ended: float | None = None  # when the last fit ended
     training: bool = False
+
+    def span(self, now: float | None = None) -> tuple[float, float] | None:
+        """Wall-time span of the current or last fit; None before any."""
+        if self.training:
+            return (self.started, now or time.time())
+        return (self.started, self.ended) if self.ended is not None else None
 
     def fraction(self) -> float | None:
         if not self.epochs or not self.steps_per_epoch:

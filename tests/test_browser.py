@@ -181,12 +181,19 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
             elapsed = time.monotonic() - started
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-stopped.png"))
             assert "epochs run: 1" in fit_cell.inner_text()
+            fit_cell.locator(".lm-TabBar-tab:has-text('System')").click()
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell >> nth=1 >> text=CPU %", timeout=30_000)
+            system_lines = fit_cell.locator(".bqplot path.line").evaluate_all(
+                "els => els.filter(e => e.getBoundingClientRect().width > 0).map(e => e.getAttribute('d'))"
+            )
+            assert max(point_count(d) for d in system_lines) >= 3, "the System tab shows no samples"
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-system.png"))
         finally:
             browser.close()
 
     store = open_store(root / "store", create=False)
     run = store.get_run("latest")
     assert run.state == "interrupted"
-    assert [e.kind for e in store.events(run.id)] == ["stopped"]
+    assert [e.kind for e in store.events(run.id)] == ["fit", "stopped"]
     assert store.metric_stats(run.id)["batch/loss"].count < 6000  # 2 epochs would be 6,000 steps
     assert elapsed < 60

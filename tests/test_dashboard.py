@@ -225,7 +225,7 @@ def test_stop_button_clicked_from_another_thread_stops_fit(notebook):
     run = callback.run
     assert len(history.history["loss"]) == 1  # stopped during the first epoch
     assert run.state == "interrupted"
-    assert [e.kind for e in run.store.events(run.id)] == ["stopped"]
+    assert [e.kind for e in run.store.events(run.id)] == ["fit", "stopped"]
     dashboard = run._dashboard_obj
     assert dashboard.stop_button.disabled and "interrupted" in dashboard.header.value
 
@@ -285,3 +285,30 @@ def test_controls_redraw_after_training(notebook):
     charts.smoothing.value = 0.9
     raw = np.arange(20, 0, -1, dtype=float)
     np.testing.assert_allclose(charts._marks["batch/loss"].y, ema(raw, 0.9))
+
+
+def test_system_pane_charts_samples_against_wall_time(notebook, monkeypatch):
+    monkeypatch.setenv("NBTRACK_SYSTEM_INTERVAL", "0.2")
+    run = nbtrack.init(project="p")
+    dashboard = run._dashboard_obj
+    run.progress.started, run.progress.training = time.time(), True  # as a fit would
+    deadline = time.monotonic() + 10
+    while run._system.samples < 4 and time.monotonic() < deadline:
+        run.log({"loss": 1.0})
+        time.sleep(0.05)
+    run.refresh_views()
+    system = dashboard.system
+    assert {"CPU %", "Memory (MB)"} <= set(system.grid.figures)
+    cpu = system.grid.marks["system/cpu_percent"]
+    assert len(cpu.y) >= 3 and (np.asarray(cpu.y) >= 0).all()
+    assert (np.diff(np.asarray(cpu.x)) > 0).all() and float(
+        np.asarray(cpu.x)[0]
+    ) < 5  # seconds since the run began
+    assert system.spans and system.spans[0][0] == run.progress.started  # the training span is shaded
+    assert "CPU %" not in dashboard.charts.grid.figures  # system series stay out of the Charts tab
+    assert not system.cores.figures  # per-core is collapsed, so nothing was sent for it
+    system.per_core.selected_index = 0
+    assert "CPU % per core" in system.cores.figures
+    run.finish()
+    svg = notebook[0].bundles[-1]["image/svg+xml"]
+    assert ">CPU %<" in svg and ">Memory (MB)<" in svg

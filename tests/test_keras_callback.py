@@ -82,7 +82,7 @@ def test_scheduled_learning_rate_is_logged_each_epoch():
     run = callback.run
     lrs = run.store.history(run.id, "learning_rate").value
     assert lrs.tolist() == pytest.approx([0.1 * 0.5 ** (4 * (e + 1) / 4) for e in range(3)], rel=1e-5)
-    assert [e.kind for e in run.store.events(run.id)] == []  # a schedule is not an event
+    assert [e.kind for e in run.store.events(run.id)] == ["fit"]  # a schedule is not an event
 
 
 def test_reduce_lr_on_plateau_and_early_stopping_are_events():
@@ -138,7 +138,7 @@ def test_exception_and_interrupt_mark_the_run():
                 raise
         run = callback.run
         assert stored(run).state == state
-        assert [e.kind for e in run.store.events(run.id)] == [state]
+        assert [e.kind for e in run.store.events(run.id)] == ["fit", state]
 
 
 def test_missing_monitor_falls_back_and_warns_once():
@@ -212,3 +212,14 @@ def test_callback_works_on_the_jax_backend_without_tensorflow(python, python_env
     assert state_line == "finished 6 [0.001, 0.001]"
     assert tensorflow_line == "False"  # a whole fit with the callback never loaded TensorFlow
     assert saved_line == "True"
+
+
+def test_fit_span_is_recorded():
+    x, y = tiny_data(64)
+    callback = NbtrackCallback(display=False)
+    tiny_model().fit(x, y, batch_size=16, epochs=2, callbacks=[callback], verbose=0)
+    run = callback.run
+    (fit,) = [e for e in run.store.events(run.id) if e.kind == "fit"]
+    assert run.created <= fit.data["started"] < fit.data["ended"] <= run.ended
+    assert fit.data["epochs"] == 2
+    assert run.progress.span() == (fit.data["started"], fit.data["ended"])

@@ -99,17 +99,23 @@ def epoch_of_steps(
 @dataclass(frozen=True)
 class LineData:
     key: str
-    role: str  # batch | train | val
+    role: str  # batch | train | val | series (a plain line, coloured by `stroke`)
     x: np.ndarray
     y: np.ndarray
+    stroke: str | None = None
+    label: str | None = None  # the legend's text; the metric key when None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.key
 
     @property
     def color(self) -> str:
-        return ROLE_COLORS[self.role]
+        return self.stroke or ROLE_COLORS.get(self.role, "#1f77b4")
 
     @property
     def markers(self) -> bool:
-        return self.role != "batch"
+        return self.role in ("train", "val")
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,7 @@ class ChartData:
     lines: tuple[LineData, ...]
     x_label: str
     log_y: bool = False
+    spans: tuple[tuple[float, float], ...] = ()  # shaded x ranges (the training span on system charts)
 
 
 @dataclass(frozen=True)
@@ -188,13 +195,13 @@ class ChartsPane:
     def __init__(self, live: LiveHistory, *, started: float, steps_per_epoch=None) -> None:  # type: ignore[no-untyped-def]
         import ipywidgets as W
 
+        from nbtrack.ui.figures import FigureGrid
+
         self.live = live
         self.started = started
         self.steps_per_epoch = steps_per_epoch
         self.settings = ChartSettings()
         self._settings_dirty = False
-        self._figures: dict[str, object] = {}
-        self._marks: dict[str, object] = {}
         self._sent_version: dict[str, int] = {}
         self.axis = W.ToggleButtons(
             options=[("Step", "step"), ("Epoch", "epoch"), ("Wall time", "time")], value="step"
@@ -212,11 +219,17 @@ class ChartsPane:
         self.log_y = W.Checkbox(value=False, description="Log y", indent=False)
         for control in (self.axis, self.smoothing, self.log_y):
             control.observe(self._on_control, names="value")
-        self.grid = W.GridBox(
-            layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(360px, 1fr))", width="100%")
-        )
+        self.grid = FigureGrid()
         self.empty = W.HTML("<i>No metrics logged yet.</i>")
-        self.widget = W.VBox([W.HBox([self.axis, self.smoothing, self.log_y]), self.empty, self.grid])
+        self.widget = W.VBox([W.HBox([self.axis, self.smoothing, self.log_y]), self.empty, self.grid.widget])
+
+    @property
+    def _figures(self) -> dict[str, object]:
+        return self.grid.figures
+
+    @property
+    def _marks(self) -> dict[str, object]:
+        return self.grid.marks
 
     # Control changes may arrive on another thread while fit runs (JupyterLab >= 4.4): only set a flag here;
     # the next refresh, on the training thread, applies it.
@@ -235,94 +248,29 @@ class ChartsPane:
 
     def refresh(self, changed: set[str]) -> int:
         """Send changed series; returns how many widgets were updated (≈ comm messages)."""
-        import bqplot as bq
-
         redraw_all = self._settings_dirty
         self._settings_dirty = False
-        families = group_families(self.live.keys())
-        messages = 0
-        new_figures = False
-        for family, keys in families.items():
-            figure = self._figures.get(family)
-            if figure is None:
-                figure = self._figures[family] = self._make_figure(bq, family)
-                new_figures = True
-            stale = [k for k in keys if redraw_all or self._sent_version.get(k) != self.live.version.get(k)]
-            if settings_changed_scale := (redraw_all and self._scale_kind(figure) != self.settings.log_y):
-                self._set_scale(bq, figure)
-                messages += 1
-            if not stale and not settings_changed_scale:
-                continue
-            data = chart_data(
-                self.live,
-                family,
-                keys,
-                self.settings,
-                started=self.started,
-                steps_per_epoch=self.steps_per_epoch,
-            )
-            for line in data.lines:
-                if line.key not in stale:
-                    continue
-                mark = self._marks.get(line.key)
-                if mark is None:
-                    mark = self._marks[line.key] = self._make_mark(bq, figure, line)
-                    new_figures = True
-                with mark.hold_sync():
-                    mark.x = line.x
-                    mark.y = line.y
-                self._sent_version[line.key] = self.live.version.get(line.key, 0)
-                messages += 1
-            if redraw_all:
-                figure.axes[0].label = data.x_label
-                messages += 1
-        if new_figures:
-            self.grid.children = tuple(self._figures.values())
-            self.empty.layout.display = "none" if self._figures else None
-            messages += 2
+        charts, stale = [], set()
+        for family, keys in group_families(self.live.keys()).items():
+            family_stale = {
+                k for k in keys if redraw_all or self._sent_version.get(k) != self.live.version.get(k)
+            }
+            if family_stale or family not in self.grid.figures:
+                charts.append(
+                    chart_data(
+                        self.live,
+                        family,
+                        keys,
+                        self.settings,
+                        started=self.started,
+                        steps_per_epoch=self.steps_per_epoch,
+                    )
+                )
+                stale |= family_stale
+        messages = self.grid.update(charts, stale, relabel=redraw_all)
+        for key in stale:
+            self._sent_version[key] = self.live.version.get(key, 0)
+        if self.grid.figures and self.empty.layout.display != "none":
+            self.empty.layout.display = "none"
+            messages += 1
         return messages
-
-    def _scale_kind(self, figure) -> bool:  # type: ignore[no-untyped-def]
-        return type(figure.axes[1].scale).__name__ == "LogScale"
-
-    def _make_figure(self, bq, family: str):  # type: ignore[no-untyped-def]
-        x_scale = bq.LinearScale()
-        y_scale = bq.LogScale() if self.settings.log_y else bq.LinearScale()
-        axes = [
-            bq.Axis(scale=x_scale, label=x_label(self.settings, True), grid_lines="dashed"),
-            bq.Axis(scale=y_scale, orientation="vertical", tick_format=".3g", grid_lines="dashed"),
-        ]
-        import ipywidgets as W
-
-        return bq.Figure(
-            marks=[],
-            axes=axes,
-            title=family,
-            legend_location="top-right",
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
-            layout=W.Layout(height="260px", width="100%", min_width="340px"),
-        )
-
-    def _make_mark(self, bq, figure, line: LineData):  # type: ignore[no-untyped-def]
-        mark = bq.Lines(
-            x=line.x,
-            y=line.y,
-            scales={"x": figure.axes[0].scale, "y": figure.axes[1].scale},
-            colors=[line.color],
-            stroke_width=1 if line.role == "batch" else 2,
-            marker="circle" if line.markers else None,
-            marker_size=24,
-            labels=[line.key],
-            display_legend=True,
-        )
-        figure.marks = [*figure.marks, mark]
-        return mark
-
-    def _set_scale(self, bq, figure) -> None:  # type: ignore[no-untyped-def]
-        scale = bq.LogScale() if self.settings.log_y else bq.LinearScale()
-        figure.axes = [
-            figure.axes[0],
-            bq.Axis(scale=scale, orientation="vertical", tick_format=".3g", grid_lines="dashed"),
-        ]
-        for mark in figure.marks:
-            mark.scales = {"x": figure.axes[0].scale, "y": scale}

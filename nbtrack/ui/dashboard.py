@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbtrack.ui.charts import ChartsPane
 from nbtrack.ui.svg import charts_svg
+from nbtrack.ui.system import SystemPane
 
 if TYPE_CHECKING:
     from nbtrack.run import Run
@@ -35,7 +36,7 @@ BAR_STYLES = {
     "interrupted": "warning",
     "crashed": "danger",
 }
-COMING = ("System", "Model", "Logs", "Files")
+COMING = ("Model", "Logs", "Files")
 
 
 def accept_clicks_during_fit(widget: Any) -> None:
@@ -135,10 +136,14 @@ class Dashboard:
             run.live, started=run.progress.started, steps_per_epoch=run.progress.steps_per_epoch
         )
         self.charts.apply_now = lambda: not self.run.progress.training
+        self.system = SystemPane(run.live, started=run.created)
         placeholders = [
             W.HTML(f"<i>The {name} pane comes in the next nbtrack version.</i>") for name in COMING
         ]
-        self.tabs = W.Tab(children=[self.charts.widget, *placeholders], titles=["Charts", *COMING])
+        self.tabs = W.Tab(
+            children=[self.charts.widget, self.system.widget, *placeholders],
+            titles=["Charts", "System", *COMING],
+        )
         self.widget = W.VBox(
             [
                 W.HBox(
@@ -178,7 +183,7 @@ class Dashboard:
 
     def snapshot_svg(self) -> str:
         title = f"{self.run.name} · {self.run.project} · {self.state}"
-        return charts_svg(self.charts.charts(), title=title)
+        return charts_svg([*self.charts.charts(), *self.system.charts()], title=title)
 
     def show(self) -> None:
         """Display the dashboard in the running cell (once per cell: a fit that starts its run shows it once)."""
@@ -205,6 +210,11 @@ class Dashboard:
             self.bar.value = fraction
             sent += 1
         sent += self.charts.refresh(changed)
+        span = progress.span()
+        spans = [span] if span is not None else []
+        force_system = spans != self.system.spans
+        self.system.spans = spans
+        sent += self.system.refresh(changed, force=force_system)
         self.messages += sent
         self.refreshes += 1
         self.interval = max(MIN_INTERVAL, sent / MESSAGE_BUDGET)

@@ -103,6 +103,12 @@ def chart_panel(chart: ChartData, x0: float = 0, y0: float = 0) -> str:
         return top + height - (v - y_low) / (y_high - y_low) * height
 
     out.append(f"<rect x='{left}' y='{top}' width='{width}' height='{height}' fill='none' stroke='#ccc'/>")
+    for start, end in chart.spans:  # the training span, shaded
+        a, b = (float(v) for v in sx(np.clip(np.array([start, end]), x_low, x_high)))
+        if b > a:
+            out.append(
+                f"<rect x='{a:.1f}' y='{top}' width='{b - a:.1f}' height='{height}' fill='#2ca02c' fill-opacity='0.08'/>"
+            )
     for tick in nice_ticks(x_low, x_high):
         px = float(sx(np.array([tick]))[0])
         out.append(f"<line x1='{px:.1f}' y1='{top}' x2='{px:.1f}' y2='{top + height}' stroke='#eee'/>")
@@ -123,13 +129,13 @@ def chart_panel(chart: ChartData, x0: float = 0, y0: float = 0) -> str:
         px, py = sx(line.x), sy(line.y)
         width_px = 1 if line.role == "batch" else 2
         out.append(f"<path d='{_path(px, py)}' fill='none' stroke='{line.color}' stroke-width='{width_px}'/>")
-        if line.markers and len(px) <= 200:
+        if line.markers and len(px) <= 200:  # epoch points
             for cx, cy in zip(px.tolist(), py.tolist()):
                 if math.isfinite(cx) and math.isfinite(cy):
                     out.append(f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='2.5' fill='{line.color}'/>")
         lx, ly = left + width - 4, top + 12 + 13 * i
         out.append(
-            f"<text x='{lx}' y='{ly}' text-anchor='end' font-size='10' fill='{line.color}' {_FONT}>{escape(line.key)}</text>"
+            f"<text x='{lx}' y='{ly}' text-anchor='end' font-size='10' fill='{line.color}' {_FONT}>{escape(line.name)}</text>"
         )
     out.append("</g>")
     return "".join(out)

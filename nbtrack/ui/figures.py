@@ -1,0 +1,135 @@
+"""A grid of bqplot figures drawn from `ChartData`: one figure per chart, one mark per line.
+
+Only lines named as stale are resent (each `Lines` update is one comm message carrying ≤ 2,000 points).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nbtrack.ui.charts import ChartData, LineData
+
+GRID_COLUMNS = "repeat(auto-fill, minmax(360px, 1fr))"
+
+
+class FigureGrid:
+    def __init__(self, columns: str = GRID_COLUMNS, height: str = "260px") -> None:
+        import ipywidgets as W
+
+        self.height = height
+        self.figures: dict[str, Any] = {}
+        self.marks: dict[str, Any] = {}
+        self._spans: dict[str, Any] = {}
+        self.widget = W.GridBox(layout=W.Layout(grid_template_columns=columns, width="100%"))
+
+    def update(self, charts: list[ChartData], stale: set[str] | None = None, *, relabel: bool = False) -> int:
+        """Draw `charts`; lines whose key is in `stale` (all when None) get their data resent."""
+        import bqplot as bq
+
+        messages = 0
+        new_figures = False
+        for chart in charts:
+            figure = self.figures.get(chart.family)
+            if figure is None:
+                figure = self.figures[chart.family] = self._make_figure(bq, chart)
+                new_figures = True
+            if self._is_log(figure) != chart.log_y:
+                self._set_scale(bq, figure, chart.log_y)
+                messages += 1
+            if relabel and figure.axes[0].label != chart.x_label:
+                figure.axes[0].label = chart.x_label
+                messages += 1
+            for line in chart.lines:
+                if stale is not None and line.key not in stale and line.key in self.marks:
+                    continue
+                mark = self.marks.get(line.key)
+                if mark is None:
+                    self.marks[line.key] = self._make_mark(bq, figure, line)
+                    messages += 1
+                    continue
+                with mark.hold_sync():
+                    mark.x = line.x
+                    mark.y = line.y
+                messages += 1
+            messages += self._update_spans(bq, figure, chart)
+        if new_figures:
+            self.widget.children = tuple(self.figures.values())
+            messages += 1
+        return messages
+
+    def _update_spans(self, bq: Any, figure: Any, chart: ChartData) -> int:
+        """Shade the chart's spans (the training span on system charts) as one filled outline."""
+        if not chart.spans:
+            return 0
+        xs = np.array([v for start, end in chart.spans for v in (start, start, end, end)], dtype=float)
+        ys = np.array([v for _ in chart.spans for v in (0.0, 1.0, 1.0, 0.0)], dtype=float)
+        span = self._spans.get(chart.family)
+        if span is None:
+            span = self._spans[chart.family] = bq.Lines(
+                x=xs,
+                y=ys,
+                scales={"x": figure.axes[0].scale, "y": bq.LinearScale(min=0.0, max=1.0)},
+                fill="inside",
+                fill_colors=["#2ca02c"],
+                fill_opacities=[0.08],
+                colors=["#2ca02c"],
+                opacities=[0.0],
+                labels=["training"],
+                display_legend=False,
+            )
+            figure.marks = [span, *figure.marks]
+            return 1
+        if not np.array_equal(np.asarray(span.x, dtype=float), xs):
+            with span.hold_sync():
+                span.x, span.y = xs, ys
+            return 1
+        return 0
+
+    def _make_figure(self, bq: Any, chart: ChartData) -> Any:
+        import ipywidgets as W
+
+        x_scale = bq.LinearScale()
+        y_scale = bq.LogScale() if chart.log_y else bq.LinearScale()
+        axes = [
+            bq.Axis(scale=x_scale, label=chart.x_label, grid_lines="dashed"),
+            bq.Axis(scale=y_scale, orientation="vertical", tick_format=".3g", grid_lines="dashed"),
+        ]
+        return bq.Figure(
+            marks=[],
+            axes=axes,
+            title=chart.family,
+            legend_location="top-right",
+            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            layout=W.Layout(height=self.height, width="100%", min_width="340px"),
+        )
+
+    def _make_mark(self, bq: Any, figure: Any, line: LineData) -> Any:
+        mark = bq.Lines(
+            x=line.x,
+            y=line.y,
+            scales={"x": figure.axes[0].scale, "y": figure.axes[1].scale},
+            colors=[line.color],
+            stroke_width=1 if line.role == "batch" else 2,
+            marker="circle" if line.markers else None,
+            marker_size=24,
+            labels=[line.name],
+            display_legend=True,
+        )
+        figure.marks = [*figure.marks, mark]
+        return mark
+
+    @staticmethod
+    def _is_log(figure: Any) -> bool:
+        return type(figure.axes[1].scale).__name__ == "LogScale"
+
+    def _set_scale(self, bq: Any, figure: Any, log_y: bool) -> None:
+        scale = bq.LogScale() if log_y else bq.LinearScale()
+        figure.axes = [
+            figure.axes[0],
+            bq.Axis(scale=scale, orientation="vertical", tick_format=".3g", grid_lines="dashed"),
+        ]
+        for mark in figure.marks:
+            if mark not in self._spans.values():
+                mark.scales = {"x": figure.axes[0].scale, "y": scale}
