@@ -62,7 +62,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
-    fmt_rate,
     fmt_seconds,
     machine_lines,
     median,
@@ -263,7 +262,13 @@ def timed_fit(model: Any, job: FitJob, callbacks: list[Any] | None) -> tuple[flo
     extra = {"callbacks": callbacks} if callbacks is not None else {}
     cpu0, t0 = time.process_time(), time.perf_counter()
     model.fit(
-        d.x, d.y, batch_size=job.batch_size, epochs=job.epochs, validation_data=(d.x_val, d.y_val), verbose=0, **extra
+        d.x,
+        d.y,
+        batch_size=job.batch_size,
+        epochs=job.epochs,
+        validation_data=(d.x_val, d.y_val),
+        verbose=0,
+        **extra,
     )
     return time.perf_counter() - t0, time.process_time() - cpu0
 
@@ -281,7 +286,9 @@ def check_nbtrack_store(store_dir: Path, job: FitJob) -> None:
         points = len(store.history(run.id, "batch/loss"))
         expected = job.steps * job.epochs
         if points != expected or run.state != "finished":
-            raise RuntimeError(f"nbtrack run {run.id}: {points} batch/loss points (expected {expected}), {run.state}")
+            raise RuntimeError(
+                f"nbtrack run {run.id}: {points} batch/loss points (expected {expected}), {run.state}"
+            )
     finally:
         store.close()
 
@@ -289,7 +296,7 @@ def check_nbtrack_store(store_dir: Path, job: FitJob) -> None:
 def widget_stats(notebook: Notebook) -> dict[str, float]:
     """Refreshes (throttled, from `Run.log`, plus the one at finish) vs everything sent (widget creation, the
     final full-state resend at finish)."""
-    in_refresh = [m for r in notebook.refreshes for m in notebook.messages[r.first:r.last]]
+    in_refresh = [m for r in notebook.refreshes for m in notebook.messages[r.first : r.last]]
     return {
         "refreshes": len(notebook.refreshes),
         "refresh_s": sum(r.seconds for r in notebook.refreshes),
@@ -404,7 +411,9 @@ def fit_tensorboard(job: FitJob) -> Sample:
     import keras
 
     log_dir = job.workdir / "tb"
-    fit_s, cpu_s = timed_fit(build_model(), job, [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="batch")])
+    fit_s, cpu_s = timed_fit(
+        build_model(), job, [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="batch")]
+    )
     if not any(log_dir.rglob("events.out.tfevents.*")):
         raise RuntimeError(f"TensorBoard wrote no event file under {log_dir}")
     return Sample(fit_s, cpu_s)
@@ -463,17 +472,47 @@ def contestants(args: argparse.Namespace, full_steps: int) -> list[Contestant]:
     mlflow_steps = min(args.mlflow_steps or full_steps, full_steps)
     every = [
         Contestant("baseline", "no callback (baseline)", probe_keras, fit_baseline, full_steps),
-        Contestant("nbtrack-widget", "nbtrack NbtrackCallback(), live widget", probe_nbtrack_widget, fit_nbtrack_widget, full_steps),
-        Contestant("nbtrack", "nbtrack NbtrackCallback(display=False)", probe_nbtrack, fit_nbtrack_plain, full_steps),
-        Contestant("nbtrack-patch", "nbtrack auto-attached (%load_ext patch), widget", probe_nbtrack_widget, fit_nbtrack_patched, full_steps),
-        Contestant("wandb", 'W&B offline WandbMetricsLogger(log_freq="batch")', probe_wandb, fit_wandb, full_steps),
-        Contestant("tensorboard", 'TensorBoard(update_freq="batch")', probe_tensorboard, fit_tensorboard, full_steps),
-        Contestant("mlflow", "MLflow keras autolog(log_every_n_steps=1), SQLite", probe_mlflow, fit_mlflow, mlflow_steps),
+        Contestant(
+            "nbtrack-widget",
+            "nbtrack NbtrackCallback(), live widget",
+            probe_nbtrack_widget,
+            fit_nbtrack_widget,
+            full_steps,
+        ),
+        Contestant(
+            "nbtrack", "nbtrack NbtrackCallback(display=False)", probe_nbtrack, fit_nbtrack_plain, full_steps
+        ),
+        Contestant(
+            "nbtrack-patch",
+            "nbtrack auto-attached (%load_ext patch), widget",
+            probe_nbtrack_widget,
+            fit_nbtrack_patched,
+            full_steps,
+        ),
+        Contestant(
+            "wandb", 'W&B offline WandbMetricsLogger(log_freq="batch")', probe_wandb, fit_wandb, full_steps
+        ),
+        Contestant(
+            "tensorboard", 'TensorBoard(update_freq="batch")', probe_tensorboard, fit_tensorboard, full_steps
+        ),
+        Contestant(
+            "mlflow",
+            "MLflow keras autolog(log_every_n_steps=1), SQLite",
+            probe_mlflow,
+            fit_mlflow,
+            mlflow_steps,
+        ),
     ]
     if mlflow_steps < full_steps:
         every[-1].baseline = "baseline-short"
         every.append(
-            Contestant("baseline-short", f"no callback, {mlflow_steps:,} steps (MLflow's baseline)", probe_keras, fit_baseline, mlflow_steps)
+            Contestant(
+                "baseline-short",
+                f"no callback, {mlflow_steps:,} steps (MLflow's baseline)",
+                probe_keras,
+                fit_baseline,
+                mlflow_steps,
+            )
         )
     if args.only:
         wanted = {k.strip() for k in args.only.split(",")} | {"baseline"}
@@ -482,7 +521,9 @@ def contestants(args: argparse.Namespace, full_steps: int) -> list[Contestant]:
         known = {c.key for c in every}
         unknown = wanted - known - {"baseline-short"}
         if unknown:
-            raise SystemExit(f"--only: unknown contestant(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise SystemExit(
+                f"--only: unknown contestant(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
         every = [c for c in every if c.key in wanted]
     return every
 
@@ -503,7 +544,9 @@ def probe_all(entries: list[Contestant]) -> None:
             entry.unavailable = short_reason(exc)
             print(f"  {entry.label}: unavailable: {entry.unavailable}", flush=True)
         else:
-            print(f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True)
+            print(
+                f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True
+            )
 
 
 def run_one(entry: Contestant, job: FitJob) -> Sample | None:
@@ -532,11 +575,20 @@ def run_fits(entries: list[Contestant], data: Data, args: argparse.Namespace, ro
                 print(f"    {entry.key:<15} {sample.fit_s:7.2f} s", flush=True)
     for repeat in range(args.repeats):
         order = entries if repeat % 2 == 0 else entries[::-1]
-        print(f"repeat {repeat + 1}/{args.repeats}: " + ", ".join(c.key for c in order if c.unavailable is None), flush=True)
+        print(
+            f"repeat {repeat + 1}/{args.repeats}: "
+            + ", ".join(c.key for c in order if c.unavailable is None),
+            flush=True,
+        )
         for entry in order:
             if entry.unavailable is not None:
                 continue
-            job = FitJob(data.head(entry.steps, args.batch_size), args.batch_size, args.epochs, root / f"{entry.key}-r{repeat}")
+            job = FitJob(
+                data.head(entry.steps, args.batch_size),
+                args.batch_size,
+                args.epochs,
+                root / f"{entry.key}-r{repeat}",
+            )
             sample = run_one(entry, job)
             if sample is None:
                 continue
@@ -544,9 +596,14 @@ def run_fits(entries: list[Contestant], data: Data, args: argparse.Namespace, ro
             extra = ""
             if sample.widget:
                 w = sample.widget
-                extra = (f"   widget: {w['refreshes']:.0f} refreshes ({w['refresh_s'] * 1000:.0f} ms, "
-                         f"{w['refresh_updates']:.0f} updates), {w['messages']:.0f} messages in all")
-            print(f"    {entry.key:<15} fit {sample.fit_s:7.2f} s   cpu {sample.cpu_s:7.2f} s{extra}", flush=True)
+                extra = (
+                    f"   widget: {w['refreshes']:.0f} refreshes ({w['refresh_s'] * 1000:.0f} ms, "
+                    f"{w['refresh_updates']:.0f} updates), {w['messages']:.0f} messages in all"
+                )
+            print(
+                f"    {entry.key:<15} fit {sample.fit_s:7.2f} s   cpu {sample.cpu_s:7.2f} s{extra}",
+                flush=True,
+            )
 
 
 # -- part 1: where nbtrack's time goes (one extra, untimed-for-the-table fit) -------------------------
@@ -582,28 +639,48 @@ def diagnose(data: Data, args: argparse.Namespace, root: Path) -> None:
     finally:
         shutil.rmtree(job.workdir, ignore_errors=True)
 
-    print(f"\n## Where nbtrack's time goes on the training thread (one fit with the widget, {fit_s:.2f} s"
-          f"{' under cProfile' if profiler else ''})\n")
+    print(
+        f"\n## Where nbtrack's time goes on the training thread (one fit with the widget, {fit_s:.2f} s"
+        f"{' under cProfile' if profiler else ''})\n"
+    )
     rows = []
     for name in names:
         times = hooks.get(name, [])
-        rows.append([name, f"{len(times):,}", fmt_seconds(sum(times)), fmt_seconds(median(times)), fmt_seconds(max(times, default=float("nan")))])
+        rows.append(
+            [
+                name,
+                f"{len(times):,}",
+                fmt_seconds(sum(times)),
+                fmt_seconds(median(times)),
+                fmt_seconds(max(times, default=float("nan"))),
+            ]
+        )
     total = sum(sum(v) for v in hooks.values())
     refresh_total = sum(r.seconds for r in notebook.refreshes)
     rows.append(["all hooks", "", fmt_seconds(total), "", ""])
-    rows.append(["  of which Run.refresh_views (widget)", f"{len(notebook.refreshes):,}", fmt_seconds(refresh_total),
-                 fmt_seconds(median([r.seconds for r in notebook.refreshes])),
-                 fmt_seconds(max((r.seconds for r in notebook.refreshes), default=float("nan")))])
+    rows.append(
+        [
+            "  of which Run.refresh_views (widget)",
+            f"{len(notebook.refreshes):,}",
+            fmt_seconds(refresh_total),
+            fmt_seconds(median([r.seconds for r in notebook.refreshes])),
+            fmt_seconds(max((r.seconds for r in notebook.refreshes), default=float("nan"))),
+        ]
+    )
     print(table(["hook", "calls", "total", "median", "max"], rows))
-    print(f"\nhooks total = {100 * total / fit_s:.2f} % of this fit's wall time "
-          "(on_train_begin: init + dashboard; on_epoch_end: epoch log + model-best.keras save; "
-          "on_train_end: finish, final snapshot).")
+    print(
+        f"\nhooks total = {100 * total / fit_s:.2f} % of this fit's wall time "
+        "(on_train_begin: init + dashboard; on_epoch_end: epoch log + model-best.keras save; "
+        "on_train_end: finish, final snapshot)."
+    )
     try:
         from nbtrack.environment import capture
 
         t0 = time.perf_counter()
         capture()
-        print(f"environment capture (writer's side thread, CPU-bound, joined by finish): {fmt_seconds(time.perf_counter() - t0)}")
+        print(
+            f"environment capture (writer's side thread, CPU-bound, joined by finish): {fmt_seconds(time.perf_counter() - t0)}"
+        )
     except Exception as exc:  # an internal helper: its absence is not an error of the benchmark
         print(f"environment capture not timed: {short_reason(exc)}")
     if profiler is not None:
@@ -638,22 +715,47 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
             overheads[entry.key] = over
         ms_per_step = 1000 * median(fits) / (entry.steps * args.epochs)
         outside = median([s.outside_s for s in entry.samples])
-        rows.append([
-            entry.label, f"{entry.steps:,}", fmt_seconds(median(fits)), f"{fmt_seconds(min(fits))} - {fmt_seconds(max(fits))}",
-            f"{ms_per_step:.3f} ms", pct(over), pct(paired), fmt_seconds(median([s.cpu_s for s in entry.samples])),
-            fmt_seconds(outside) if outside else "-", len(entry.samples),
-        ])
-    print(f"\n## Fit overhead: seed MLP, batch size {args.batch_size}, {args.epochs} epoch(s), "
-          f"{args.samples:,} + {args.val_samples:,} validation samples, medians of {args.repeats} repeats\n")
-    print(table(
-        ["contestant", "steps/epoch", "fit (median)", "fit range (min - max)", "per step", "overhead",
-         "paired overhead", "process CPU", "outside fit", "n"],
-        rows,
-    ))
-    print("\noverhead = median fit / median baseline fit - 1; paired overhead = median over repeats of fit / the same "
-          "repeat's baseline - 1.\nper step = fit / steps (the fit includes validation). process CPU = CPU time "
-          "of all threads during fit. outside fit = tracker setup + teardown that is\nnot inside fit and not timed "
-          "(wandb.init + run.finish; MLflow set_tracking_uri/set_experiment/autolog).")
+        rows.append(
+            [
+                entry.label,
+                f"{entry.steps:,}",
+                fmt_seconds(median(fits)),
+                f"{fmt_seconds(min(fits))} - {fmt_seconds(max(fits))}",
+                f"{ms_per_step:.3f} ms",
+                pct(over),
+                pct(paired),
+                fmt_seconds(median([s.cpu_s for s in entry.samples])),
+                fmt_seconds(outside) if outside else "-",
+                len(entry.samples),
+            ]
+        )
+    print(
+        f"\n## Fit overhead: seed MLP, batch size {args.batch_size}, {args.epochs} epoch(s), "
+        f"{args.samples:,} + {args.val_samples:,} validation samples, medians of {args.repeats} repeats\n"
+    )
+    print(
+        table(
+            [
+                "contestant",
+                "steps/epoch",
+                "fit (median)",
+                "fit range (min - max)",
+                "per step",
+                "overhead",
+                "paired overhead",
+                "process CPU",
+                "outside fit",
+                "n",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\noverhead = median fit / median baseline fit - 1; paired overhead = median over repeats of fit / the same "
+        "repeat's baseline - 1.\nper step = fit / steps (the fit includes validation). process CPU = CPU time "
+        "of all threads during fit. outside fit = tracker setup + teardown that is\nnot inside fit and not timed "
+        "(wandb.init + run.finish; MLflow set_tracking_uri/set_experiment/autolog)."
+    )
     for entry in entries:
         if not entry.samples:
             print(f"{entry.label} unavailable: {entry.unavailable or 'not measured'}")
@@ -662,11 +764,15 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
         short = by_key.get("baseline-short")
         if full and full.samples and short and short.samples:
             base_full = median([s.fit_s for s in full.samples])
-            extra = (median([s.fit_s for s in by_key["mlflow"].samples]) - median([s.fit_s for s in short.samples]))
+            extra = median([s.fit_s for s in by_key["mlflow"].samples]) - median(
+                [s.fit_s for s in short.samples]
+            )
             scaled = extra * full.steps / by_key["mlflow"].steps
-            print(f"\nMLflow ran {by_key['mlflow'].steps:,} of {full.steps:,} steps (--mlflow-steps); its overhead is "
-                  f"against a baseline of the same steps. Scaled to the full epoch (extra time x {full.steps / by_key['mlflow'].steps:.2f}): "
-                  f"{fmt_seconds(base_full + scaled)} per fit, {pct(scaled / base_full)} (extrapolated, not measured).")
+            print(
+                f"\nMLflow ran {by_key['mlflow'].steps:,} of {full.steps:,} steps (--mlflow-steps); its overhead is "
+                f"against a baseline of the same steps. Scaled to the full epoch (extra time x {full.steps / by_key['mlflow'].steps:.2f}): "
+                f"{fmt_seconds(base_full + scaled)} per fit, {pct(scaled / base_full)} (extrapolated, not measured)."
+            )
 
     widget_rows = []
     for entry in entries:
@@ -678,34 +784,67 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
         def med(k: str, stats: list[dict[str, float]] = stats) -> float:
             return median([w[k] for w in stats])
 
-        widget_rows.append([
-            entry.label, f"{med('refreshes'):.0f}", f"{med('refreshes') / fit:.2f}", fmt_seconds(med("refresh_s")),
-            f"{100 * med('refresh_s') / fit:.2f} %", f"{med('refresh_updates'):.0f}",
-            f"{med('refresh_updates') / fit:.1f}", fmt_bytes(med("refresh_bytes") / max(med("refreshes"), 1)),
-            f"{med('messages'):.0f}", f"{med('updates'):.0f}", fmt_bytes(med("bytes")),
-        ])
+        widget_rows.append(
+            [
+                entry.label,
+                f"{med('refreshes'):.0f}",
+                f"{med('refreshes') / fit:.2f}",
+                fmt_seconds(med("refresh_s")),
+                f"{100 * med('refresh_s') / fit:.2f} %",
+                f"{med('refresh_updates'):.0f}",
+                f"{med('refresh_updates') / fit:.1f}",
+                fmt_bytes(med("refresh_bytes") / max(med("refreshes"), 1)),
+                f"{med('messages'):.0f}",
+                f"{med('updates'):.0f}",
+                fmt_bytes(med("bytes")),
+            ]
+        )
     if widget_rows:
         print("\n### The live widget during these fits (recording comm), medians\n")
-        print(table(["contestant", "refreshes", "refreshes/s", "time in refresh_views", "of fit", "updates by refreshes",
-                     "updates/s", "bytes/refresh", "all messages", "all updates", "all bytes"], widget_rows))
-        print("\nrefreshes = Run.refresh_views calls (throttled from run.log, plus one at finish), timed on the training "
-              "thread. all = also the widgets' creation\n(comm_open) and the full-state resend of every widget at finish "
-              "(Dashboard.close), which happen once per fit.")
+        print(
+            table(
+                [
+                    "contestant",
+                    "refreshes",
+                    "refreshes/s",
+                    "time in refresh_views",
+                    "of fit",
+                    "updates by refreshes",
+                    "updates/s",
+                    "bytes/refresh",
+                    "all messages",
+                    "all updates",
+                    "all bytes",
+                ],
+                widget_rows,
+            )
+        )
+        print(
+            "\nrefreshes = Run.refresh_views calls (throttled from run.log, plus one at finish), timed on the training "
+            "thread. all = also the widgets' creation\n(comm_open) and the full-state resend of every widget at finish "
+            "(Dashboard.close), which happen once per fit."
+        )
 
     print("\n### Targets and references\n")
     for key in ("nbtrack-widget", "nbtrack", "nbtrack-patch"):
         if key in by_key:
             entry = by_key[key]
             if key in overheads:
-                print(f"- {entry.label}: overhead <= {TARGET_OVERHEAD:.0%}: {pct(overheads[key])} "
-                      f"(paired {pct(median([s.fit_s / b.fit_s - 1 for s, b in zip(entry.samples, by_key['baseline'].samples)]))})"
-                      f" -> {verdict(overheads[key] <= TARGET_OVERHEAD)}")
+                print(
+                    f"- {entry.label}: overhead <= {TARGET_OVERHEAD:.0%}: {pct(overheads[key])} "
+                    f"(paired {pct(median([s.fit_s / b.fit_s - 1 for s, b in zip(entry.samples, by_key['baseline'].samples)]))})"
+                    f" -> {verdict(overheads[key] <= TARGET_OVERHEAD)}"
+                )
             else:
                 print(f"- {entry.label}: not measured ({entry.unavailable or 'no samples'})")
     for key, reference in REFERENCE_OVERHEAD.items():
         if key in by_key:
             entry = by_key[key]
-            measured = pct(overheads[key]) if key in overheads else f"unavailable: {entry.unavailable or 'no samples'}"
+            measured = (
+                pct(overheads[key])
+                if key in overheads
+                else f"unavailable: {entry.unavailable or 'no samples'}"
+            )
             print(f"- {entry.label}: {measured} (reference from the issue: {pct(reference)})")
 
 
@@ -739,8 +878,16 @@ def log_loop(run: Any, steps: int, epoch_every: int, seconds: float) -> float:
         log({"batch/loss": 1.0 / (1.0 + (i % 977)), "batch/accuracy": (i % 1013) / 1013.0})
         if i % epoch_every == epoch_every - 1:
             epoch = i // epoch_every
-            log({"loss": 1.0 / (2 + epoch), "accuracy": 1.0 - 1.0 / (2 + epoch), "val_loss": 1.1 / (2 + epoch),
-                 "val_accuracy": 1.0 - 1.2 / (2 + epoch), "epoch": float(epoch)}, step=i)
+            log(
+                {
+                    "loss": 1.0 / (2 + epoch),
+                    "accuracy": 1.0 - 1.0 / (2 + epoch),
+                    "val_loss": 1.1 / (2 + epoch),
+                    "val_accuracy": 1.0 - 1.2 / (2 + epoch),
+                    "epoch": float(epoch),
+                },
+                step=i,
+            )
         if dt:
             deadline = t0 + (i + 1) * dt
             remaining = deadline - clock()
@@ -770,7 +917,7 @@ def traffic(steps: int, epoch_every: int, seconds: float, root: Path) -> Traffic
         raise RuntimeError(f"traffic run of {steps:,} steps stored {stored:,} batch/loss points")
     during = notebook.messages[start_msg:end_msg]
     refreshes = notebook.refreshes[start_refresh:end_refresh]
-    windows = [notebook.messages[r.first:r.last] for r in refreshes]
+    windows = [notebook.messages[r.first : r.last] for r in refreshes]
     closing = notebook.messages[end_msg:]
     return Traffic(
         steps=steps,
@@ -801,79 +948,180 @@ def fmt_bytes(value: float) -> str:
 
 def report_traffic(results: list[Traffic], epoch_every: int, seconds: float) -> None:
     pacing = f"paced to >= {seconds:g} s per run" if seconds > 0 else "free-running"
-    print(f"\n## Widget traffic without a browser: run.log loop (2 batch metrics per step, 5 epoch metrics every "
-          f"{epoch_every:,} steps, {pacing}), dashboard on a recording comm\n")
+    print(
+        f"\n## Widget traffic without a browser: run.log loop (2 batch metrics per step, 5 epoch metrics every "
+        f"{epoch_every:,} steps, {pacing}), dashboard on a recording comm\n"
+    )
     rows = []
     for t in results:
         refresh_times = [r.seconds for r in t.refreshes]
-        rows.append([
-            f"{t.steps:,}", fmt_seconds(t.loop_s), f"{len(t.refreshes):,}", f"{len(t.refreshes) / t.loop_s:.2f}",
-            f"{t.updates:,}", f"{t.updates / t.loop_s:.1f}", f"{t.messages / t.loop_s:.1f}",
-            f"{median(t.updates_per_refresh):.0f} / {max(t.updates_per_refresh, default=0)}",
-            fmt_bytes(median(t.bytes_per_refresh)), fmt_bytes(median(t.bytes_per_refresh[-10:])),
-            fmt_bytes(max(t.bytes_per_refresh, default=0)), fmt_bytes(t.max_message_bytes), fmt_bytes(t.total_bytes),
-            fmt_seconds(median(refresh_times)), f"{100 * sum(refresh_times) / t.loop_s:.2f} %", f"{t.points_per_series:,}",
-        ])
-    print(table(
-        ["steps", "loop", "refreshes", "refreshes/s", "comm updates", "updates/s", "all msgs/s", "updates/refresh (median / max)",
-         "bytes/refresh (median)", "bytes/refresh (last 10)", "bytes/refresh (max)", "max bytes/msg", "bytes total",
-         "refresh time (median)", "loop time in refreshes", "points/series sent (max)"],
-        rows,
-    ))
-    print("\nbytes = JSON content + binary buffers of the comm messages (message headers not counted); one refresh = the "
-          "messages sent by one Run.refresh_views.\nCounted from the first to the last log call; the final snapshot "
-          "sent by finish() (every widget's full state) is not included: "
-          + ", ".join(f"{t.steps:,} steps: {t.close_messages} messages, {fmt_bytes(t.close_bytes)}" for t in results) + ".")
+        rows.append(
+            [
+                f"{t.steps:,}",
+                fmt_seconds(t.loop_s),
+                f"{len(t.refreshes):,}",
+                f"{len(t.refreshes) / t.loop_s:.2f}",
+                f"{t.updates:,}",
+                f"{t.updates / t.loop_s:.1f}",
+                f"{t.messages / t.loop_s:.1f}",
+                f"{median(t.updates_per_refresh):.0f} / {max(t.updates_per_refresh, default=0)}",
+                fmt_bytes(median(t.bytes_per_refresh)),
+                fmt_bytes(median(t.bytes_per_refresh[-10:])),
+                fmt_bytes(max(t.bytes_per_refresh, default=0)),
+                fmt_bytes(t.max_message_bytes),
+                fmt_bytes(t.total_bytes),
+                fmt_seconds(median(refresh_times)),
+                f"{100 * sum(refresh_times) / t.loop_s:.2f} %",
+                f"{t.points_per_series:,}",
+            ]
+        )
+    print(
+        table(
+            [
+                "steps",
+                "loop",
+                "refreshes",
+                "refreshes/s",
+                "comm updates",
+                "updates/s",
+                "all msgs/s",
+                "updates/refresh (median / max)",
+                "bytes/refresh (median)",
+                "bytes/refresh (last 10)",
+                "bytes/refresh (max)",
+                "max bytes/msg",
+                "bytes total",
+                "refresh time (median)",
+                "loop time in refreshes",
+                "points/series sent (max)",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nbytes = JSON content + binary buffers of the comm messages (message headers not counted); one refresh = the "
+        "messages sent by one Run.refresh_views.\nCounted from the first to the last log call; the final snapshot "
+        "sent by finish() (every widget's full state) is not included: "
+        + ", ".join(
+            f"{t.steps:,} steps: {t.close_messages} messages, {fmt_bytes(t.close_bytes)}" for t in results
+        )
+        + "."
+    )
     print("\n### Targets\n")
     for t in results:
         # The throttle: a refresh, then none for max(0.25 s, messages sent / 20 per s); so over a loop of T seconds
         # at most 1 + 4 T refreshes and 20 T comm updates plus the last refresh's.
         refresh_bound = 1 + MAX_REFRESH_HZ * t.loop_s
         update_bound = MESSAGE_BUDGET * t.loop_s + max(t.updates_per_refresh, default=0)
-        print(f"- {t.steps:,} steps in {fmt_seconds(t.loop_s)}: refreshes <= 1 + {MAX_REFRESH_HZ:g}/s x loop = "
-              f"{refresh_bound:.0f}: {len(t.refreshes)} -> {verdict(len(t.refreshes) <= refresh_bound)}; "
-              f"comm updates <= {MESSAGE_BUDGET:g}/s x loop + one refresh's = {update_bound:.0f}: {t.updates} -> "
-              f"{verdict(t.updates <= update_bound)}")
+        print(
+            f"- {t.steps:,} steps in {fmt_seconds(t.loop_s)}: refreshes <= 1 + {MAX_REFRESH_HZ:g}/s x loop = "
+            f"{refresh_bound:.0f}: {len(t.refreshes)} -> {verdict(len(t.refreshes) <= refresh_bound)}; "
+            f"comm updates <= {MESSAGE_BUDGET:g}/s x loop + one refresh's = {update_bound:.0f}: {t.updates} -> "
+            f"{verdict(t.updates <= update_bound)}"
+        )
     if len(results) >= 2:
         first, last = results[0], results[-1]
         a = median(first.bytes_per_refresh[-10:])
         b = median(last.bytes_per_refresh[-10:])
         growth = b / a if a else float("nan")
-        print(f"- bytes/refresh does not grow with run length: median of the last 10 refreshes {fmt_bytes(a)} at "
-              f"{first.steps:,} steps, {fmt_bytes(b)} at {last.steps:,} steps ({growth:.2f}x) -> {verdict(growth <= 1.1)}")
+        print(
+            f"- bytes/refresh does not grow with run length: median of the last 10 refreshes {fmt_bytes(a)} at "
+            f"{first.steps:,} steps, {fmt_bytes(b)} at {last.steps:,} steps ({growth:.2f}x) -> {verdict(growth <= 1.1)}"
+        )
 
 
 # -- main -------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=60_000, help="training samples (default 60,000: 3,750 steps at batch 16)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=60_000,
+        help="training samples (default 60,000: 3,750 steps at batch 16)",
+    )
     parser.add_argument("--val-samples", type=int, default=10_000, help="validation samples (default 10,000)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=1, help="epochs per fit (default 1)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed fits per contestant; medians are reported (default 5)")
-    parser.add_argument("--warmup-steps", type=int, default=300, help="steps of the untimed warm-up fit per contestant")
-    parser.add_argument("--mlflow-steps", type=int, default=0,
-                        help="train MLflow on only this many steps per epoch, against a baseline of the same steps "
-                        "(default 0: the full epoch)")
-    parser.add_argument("--only", default="", help="comma-separated contestant keys (the baseline always runs): "
-                        "nbtrack-widget, nbtrack, nbtrack-patch, wandb, tensorboard, mlflow")
-    parser.add_argument("--no-diagnose", action="store_true", help="skip the extra fit that times nbtrack's hooks")
-    parser.add_argument("--profile", action="store_true", help="run that extra fit under cProfile and print nbtrack's functions")
-    parser.add_argument("--traffic-steps", default="10000,100000,1000000", help="run lengths of part 2 (comma-separated)")
-    parser.add_argument("--epoch-every", type=int, default=3_750, help="part 2: an epoch-level log every N steps")
-    parser.add_argument("--traffic-seconds", type=float, default=5.0,
-                        help="part 2: pace each run to last at least this long (default 5; 0: free-running)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed fits per contestant; medians are reported (default 5)"
+    )
+    parser.add_argument(
+        "--warmup-steps", type=int, default=300, help="steps of the untimed warm-up fit per contestant"
+    )
+    parser.add_argument(
+        "--mlflow-steps",
+        type=int,
+        default=0,
+        help="train MLflow on only this many steps per epoch, against a baseline of the same steps "
+        "(default 0: the full epoch)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated contestant keys (the baseline always runs): "
+        "nbtrack-widget, nbtrack, nbtrack-patch, wandb, tensorboard, mlflow",
+    )
+    parser.add_argument(
+        "--no-diagnose", action="store_true", help="skip the extra fit that times nbtrack's hooks"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run that extra fit under cProfile and print nbtrack's functions",
+    )
+    parser.add_argument(
+        "--traffic-steps", default="10000,100000,1000000", help="run lengths of part 2 (comma-separated)"
+    )
+    parser.add_argument(
+        "--epoch-every", type=int, default=3_750, help="part 2: an epoch-level log every N steps"
+    )
+    parser.add_argument(
+        "--traffic-seconds",
+        type=float,
+        default=5.0,
+        help="part 2: pace each run to last at least this long (default 5; 0: free-running)",
+    )
     parser.add_argument("--skip-fit", action="store_true", help="skip part 1 (fit overhead)")
     parser.add_argument("--skip-traffic", action="store_true", help="skip part 2 (widget traffic)")
-    parser.add_argument("--tmp", default=None, help="directory for the runs' files (default: the system temp dir)")
+    parser.add_argument(
+        "--tmp", default=None, help="directory for the runs' files (default: the system temp dir)"
+    )
     args = parser.parse_args(argv)
-    if min(args.samples, args.val_samples, args.batch_size, args.epochs, args.repeats, args.warmup_steps, args.epoch_every) <= 0:
+    if (
+        min(
+            args.samples,
+            args.val_samples,
+            args.batch_size,
+            args.epochs,
+            args.repeats,
+            args.warmup_steps,
+            args.epoch_every,
+        )
+        <= 0
+    ):
         parser.error("sizes, --repeats, --warmup-steps and --epoch-every must be positive")
     traffic_steps = [int(s.replace("_", "")) for s in args.traffic_steps.split(",") if s.strip()]
 
     print("# bench_fit\n")
-    print("\n".join(machine_lines(["nbtrack", "numpy", "keras", "tensorflow-cpu", "ipywidgets", "bqplot", "wandb",
-                                   "tensorboard", "mlflow"])))
+    print(
+        "\n".join(
+            machine_lines(
+                [
+                    "nbtrack",
+                    "numpy",
+                    "keras",
+                    "tensorflow-cpu",
+                    "ipywidgets",
+                    "bqplot",
+                    "wandb",
+                    "tensorboard",
+                    "mlflow",
+                ]
+            )
+        )
+    )
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-fit-", dir=args.tmp) as tmp:
         root = Path(tmp)

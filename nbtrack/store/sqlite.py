@@ -170,7 +170,7 @@ class SQLiteStore(Store):
                     self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False
                 )
                 conn.execute("PRAGMA busy_timeout = 60000")
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._ensure_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
             except sqlite3.Error as exc:
                 raise StoreError(f"Cannot open the run store database {self.db_path}: {exc}") from None
@@ -178,6 +178,21 @@ class SQLiteStore(Store):
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    @staticmethod
+    def _ensure_wal(conn: sqlite3.Connection) -> None:
+        """WAL mode is a property of the file: set it once. Switching needs a moment alone with the database,
+        which another process can deny ("database is locked") despite the busy timeout, so retry."""
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05 * (1 + random.random()))
 
     def _write(self, fn, *args):  # type: ignore[no-untyped-def]
         """Run `fn(conn, *args)` in one IMMEDIATE transaction, retrying briefly while another process holds the lock."""
