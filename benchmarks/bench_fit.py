@@ -6,6 +6,9 @@ samples (3,750 steps per epoch) with 10,000 validation samples, `verbose=0`, onc
 Only the wall time of `model.fit(...)` is measured; every fit gets a fresh model built with the same seed.
 
     no callback            the baseline (Keras' own History callback only)
+    no-op callback         a callback whose on_train_batch_end does nothing. Keras dispatches batch hooks to a
+                           thread pool unless a callback overrides one (every tracker here does), then calls
+                           them inline; this row is that mode's floor, so "vs no-op" is a tracker's own cost
     nbtrack, widget        NbtrackCallback() with its live dashboard on a recording comm (see below): the
                            notebook experience, per-batch logging, refreshes <= 4 Hz. The main row.
     nbtrack, no widget     NbtrackCallback(display=False): per-batch logging, no dashboard, no console lines
@@ -22,7 +25,8 @@ at the end of each epoch that improves val_loss (every epoch of a 1-epoch fit).
 
 All contestants run in one process; the order is reversed on every other repeat. Before the repeats each
 contestant does one untimed warm-up fit of --warmup-steps steps. Reported: the median fit time, the
-overhead of the medians vs the baseline, and the median of the per-repeat paired overheads. With
+overhead of the medians vs the baseline, the median of the per-repeat paired overheads, and the overhead vs
+the no-op callback. With
 --mlflow-steps N, MLflow fits only N steps and is compared with a baseline fit of the same N steps.
 
 Part 2, widget traffic without a browser. `comm.create_comm` is replaced by a comm that records every message
@@ -252,6 +256,7 @@ class Sample:
     cpu_s: float  # process CPU time (all threads) during fit
     outside_s: float = 0.0  # setup + teardown a tracker needs outside fit (wandb.init/finish), not timed
     widget: dict[str, float] = field(default_factory=dict)
+    repeat: int = -1
 
 
 def timed_fit(model: Any, job: FitJob, callbacks: list[Any] | None) -> tuple[float, float]:
@@ -330,6 +335,20 @@ def probe_nbtrack_widget() -> str:
 
 def fit_baseline(job: FitJob) -> Sample:
     fit_s, cpu_s = timed_fit(build_model(), job, None)
+    return Sample(fit_s, cpu_s)
+
+
+def fit_noop(job: FitJob) -> Sample:
+    """A callback whose on_train_batch_end does nothing. Any callback that overrides a batch hook (all the
+    trackers here do) switches Keras from dispatching batch hooks to a thread pool to calling them inline;
+    this row is that mode's floor, so the difference to it is the tracker's own cost."""
+    import keras
+
+    class NoOp(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            pass
+
+    fit_s, cpu_s = timed_fit(build_model(), job, [NoOp()])
     return Sample(fit_s, cpu_s)
 
 
@@ -472,6 +491,7 @@ def contestants(args: argparse.Namespace, full_steps: int) -> list[Contestant]:
     mlflow_steps = min(args.mlflow_steps or full_steps, full_steps)
     every = [
         Contestant("baseline", "no callback (baseline)", probe_keras, fit_baseline, full_steps),
+        Contestant("noop", "no-op batch callback (Keras inline dispatch)", probe_keras, fit_noop, full_steps),
         Contestant(
             "nbtrack-widget",
             "nbtrack NbtrackCallback(), live widget",
@@ -592,6 +612,7 @@ def run_fits(entries: list[Contestant], data: Data, args: argparse.Namespace, ro
             sample = run_one(entry, job)
             if sample is None:
                 continue
+            sample.repeat = repeat
             entry.samples.append(sample)
             extra = ""
             if sample.widget:
@@ -697,23 +718,32 @@ def pct(value: float) -> str:
     return "-" if value != value else f"{100 * value:+.1f} %"
 
 
+def overhead(entry: Contestant, base: Contestant | None) -> tuple[float, float]:
+    """(median fit / median base fit - 1, median over repeats of fit / the same repeat's base fit - 1)."""
+    if base is None or not base.samples or not entry.samples or base is entry:
+        return float("nan"), float("nan")
+    of_base = {s.repeat: s.fit_s for s in base.samples}
+    pairs = [s.fit_s / of_base[s.repeat] - 1 for s in entry.samples if s.repeat in of_base]
+    ratio = median([s.fit_s for s in entry.samples]) / median(list(of_base.values())) - 1
+    return ratio, median(pairs)
+
+
 def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
     by_key = {c.key: c for c in entries}
+    noop = by_key.get("noop")
     rows = []
-    overheads: dict[str, float] = {}
     for entry in entries:
         if not entry.samples:
-            rows.append([entry.label, f"{entry.steps:,}", "unavailable", "-", "-", "-", "-", "-", "-", 0])
+            rows.append(
+                [entry.label, f"{entry.steps:,}", "unavailable", "-", "-", "-", "-", "-", "-", "-", 0]
+            )
             continue
         fits = [s.fit_s for s in entry.samples]
-        base = by_key.get(entry.baseline)
-        over = paired = float("nan")
-        if base is not None and base.samples and entry.key not in ("baseline", "baseline-short"):
-            over = median(fits) / median([s.fit_s for s in base.samples]) - 1
-            pairs = [s.fit_s / b.fit_s - 1 for s, b in zip(entry.samples, base.samples)]
-            paired = median(pairs)
-            overheads[entry.key] = over
-        ms_per_step = 1000 * median(fits) / (entry.steps * args.epochs)
+        is_base = entry.key in ("baseline", "baseline-short")
+        over, paired = overhead(entry, None if is_base else by_key.get(entry.baseline))
+        vs_noop = float("nan")
+        if entry.baseline == "baseline" and not is_base and entry is not noop:
+            vs_noop = overhead(entry, noop)[0]
         outside = median([s.outside_s for s in entry.samples])
         rows.append(
             [
@@ -721,9 +751,10 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
                 f"{entry.steps:,}",
                 fmt_seconds(median(fits)),
                 f"{fmt_seconds(min(fits))} - {fmt_seconds(max(fits))}",
-                f"{ms_per_step:.3f} ms",
+                f"{1000 * median(fits) / (entry.steps * args.epochs):.3f} ms",
                 pct(over),
                 pct(paired),
+                pct(vs_noop),
                 fmt_seconds(median([s.cpu_s for s in entry.samples])),
                 fmt_seconds(outside) if outside else "-",
                 len(entry.samples),
@@ -743,6 +774,7 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
                 "per step",
                 "overhead",
                 "paired overhead",
+                "vs no-op callback",
                 "process CPU",
                 "outside fit",
                 "n",
@@ -752,14 +784,15 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
     )
     print(
         "\noverhead = median fit / median baseline fit - 1; paired overhead = median over repeats of fit / the same "
-        "repeat's baseline - 1.\nper step = fit / steps (the fit includes validation). process CPU = CPU time "
-        "of all threads during fit. outside fit = tracker setup + teardown that is\nnot inside fit and not timed "
-        "(wandb.init + run.finish; MLflow set_tracking_uri/set_experiment/autolog)."
+        "repeat's baseline - 1;\nvs no-op callback = median fit / median fit of the no-op callback - 1 (the tracker's "
+        "own cost, with Keras calling batch hooks inline for both).\nper step = fit / steps (the fit includes "
+        "validation). process CPU = CPU time of all threads during fit. outside fit = tracker setup + teardown\n"
+        "that is not inside fit and not timed (wandb.init + run.finish; MLflow set_tracking_uri/set_experiment/autolog)."
     )
     for entry in entries:
         if not entry.samples:
             print(f"{entry.label} unavailable: {entry.unavailable or 'not measured'}")
-    if "mlflow" in by_key and by_key["mlflow"].baseline == "baseline-short" and "mlflow" in overheads:
+    if "mlflow" in by_key and by_key["mlflow"].baseline == "baseline-short" and by_key["mlflow"].samples:
         full = by_key.get("baseline")
         short = by_key.get("baseline-short")
         if full and full.samples and short and short.samples:
@@ -827,25 +860,31 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
 
     print("\n### Targets and references\n")
     for key in ("nbtrack-widget", "nbtrack", "nbtrack-patch"):
-        if key in by_key:
-            entry = by_key[key]
-            if key in overheads:
-                print(
-                    f"- {entry.label}: overhead <= {TARGET_OVERHEAD:.0%}: {pct(overheads[key])} "
-                    f"(paired {pct(median([s.fit_s / b.fit_s - 1 for s, b in zip(entry.samples, by_key['baseline'].samples)]))})"
-                    f" -> {verdict(overheads[key] <= TARGET_OVERHEAD)}"
-                )
-            else:
-                print(f"- {entry.label}: not measured ({entry.unavailable or 'no samples'})")
+        entry = by_key.get(key)
+        if entry is None:
+            continue
+        over, paired = overhead(entry, by_key.get("baseline"))
+        if over != over:
+            print(f"- {entry.label}: not measured ({entry.unavailable or 'no samples'})")
+            continue
+        line = (
+            f"- {entry.label}: overhead <= {TARGET_OVERHEAD:.0%}: {pct(over)} (paired {pct(paired)}) -> "
+            f"{verdict(over <= TARGET_OVERHEAD)}"
+        )
+        if noop is not None and noop.samples:
+            line += f"; vs the no-op callback: {pct(overhead(entry, noop)[0])}"
+        print(line)
     for key, reference in REFERENCE_OVERHEAD.items():
-        if key in by_key:
-            entry = by_key[key]
-            measured = (
-                pct(overheads[key])
-                if key in overheads
-                else f"unavailable: {entry.unavailable or 'no samples'}"
-            )
-            print(f"- {entry.label}: {measured} (reference from the issue: {pct(reference)})")
+        entry = by_key.get(key)
+        if entry is None:
+            continue
+        over, paired = overhead(entry, by_key.get(entry.baseline))
+        measured = (
+            f"{pct(over)} (paired {pct(paired)})"
+            if over == over
+            else f"unavailable: {entry.unavailable or 'no samples'}"
+        )
+        print(f"- {entry.label}: {measured}; reference from the issue: {pct(reference)}")
 
 
 # -- part 2: widget traffic -------------------------------------------------------------------------
@@ -1061,7 +1100,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated contestant keys (the baseline always runs): "
-        "nbtrack-widget, nbtrack, nbtrack-patch, wandb, tensorboard, mlflow",
+        "noop, nbtrack-widget, nbtrack, nbtrack-patch, wandb, tensorboard, mlflow",
     )
     parser.add_argument(
         "--no-diagnose", action="store_true", help="skip the extra fit that times nbtrack's hooks"

@@ -209,6 +209,10 @@ class NbtrackCallback(keras.callbacks.Callback):
         self._end_progress(run)
         interrupted = isinstance(exc, KeyboardInterrupt)
         state = "interrupted" if interrupted else "failed"
+        import traceback
+
+        lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+        run.output.add_lines(lines)  # the notebook shows it as an error message, which nothing else captures
         try:
             if run.state == "running":
                 run.event(

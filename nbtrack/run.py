@@ -291,8 +291,16 @@ class Run:
                 git.pop("diff", None)
             return {"environment": env}
 
+        from nbtrack.logs import OutputCapture, RunLog
+
+        self.output = RunLog()  # what the run prints; its lines go to output.log
+        self._capture = OutputCapture(self.output) if os.environ.get("NBTRACK_CAPTURE", "1") != "0" else None
         self._writer: RunWriter = RunWriter(
-            store, self.id, collect_metadata=self._dirty_metadata, on_first_flush=environment
+            store,
+            self.id,
+            collect_metadata=self._dirty_metadata,
+            on_first_flush=environment,
+            after_flush=self._append_output,
         )
         self._system_live: deque[Any] = deque()  # samples for the live views, drained on the main thread
         self._system = _start_system_sampler(self, system_interval)
@@ -491,6 +499,15 @@ class Run:
             meta["summary"] = summary
         return meta
 
+    def _append_output(self) -> None:
+        """Writer thread: append the lines printed since the last flush to output.log."""
+        lines = self.output.drain()
+        if lines:
+            directory = self.dir
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(directory / "output.log", "a", encoding="utf-8", errors="replace") as log:
+                log.write("\n".join(lines) + "\n")
+
     def _check_open(self, action: str) -> None:
         if self._finished:
             raise RunFinishedError(f"cannot {action}: run {self.name} ({self.id}) is {self._state}.")
@@ -518,6 +535,10 @@ class Run:
             self.progress.training = False
             if self._system is not None:
                 self._system.stop()
+            if self._capture is not None:
+                self._capture.stop()
+            else:
+                self.output.close()
             self._writer.close(state, self.ended)
             self._close_views()
             _active.discard(self)

@@ -37,6 +37,7 @@ class RunWriter:
         *,
         collect_metadata: Callable[[bool], dict[str, Any]],
         on_first_flush: Callable[[], dict[str, Any]] | None = None,
+        after_flush: Callable[[], None] | None = None,
         interval: float | None = None,
     ) -> None:
         self.store = store
@@ -46,6 +47,7 @@ class RunWriter:
         self.pending: deque[Point] = deque()
         self._collect_metadata = collect_metadata
         self._on_first_flush = on_first_flush
+        self._after_flush = after_flush  # side work of each flush (appending output.log), on this thread
         self._interval = FLUSH_SECONDS if interval is None else interval
         self._carry: list[Point] = []  # points of a failed flush, retried first
         self._carry_meta: dict[str, Any] = {}
@@ -148,6 +150,8 @@ class RunWriter:
             elif now - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 batch.heartbeat = now
             self.store.write_batch(batch)
+            if self._after_flush is not None:
+                self._after_flush()
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
         except Exception as exc:

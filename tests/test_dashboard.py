@@ -312,3 +312,19 @@ def test_system_pane_charts_samples_against_wall_time(notebook, monkeypatch):
     run.finish()
     svg = notebook[0].bundles[-1]["image/svg+xml"]
     assert ">CPU %<" in svg and ">Memory (MB)<" in svg
+
+
+def test_logs_pane_shows_escaped_lines_and_filters(notebook, monkeypatch):
+    from nbtrack.ui.logs import render_lines
+
+    body, matched = render_lines(["ok", "<script>alert(1)</script>", "OK again"], "ok")
+    assert matched == 2 and "<script>" not in body and "ok\nOK again" in body
+    run = nbtrack.init(project="p")
+    for i in range(20):
+        print(f"line {i} <b>bold?</b>")
+    run.finish()
+    logs = run._dashboard_obj.logs
+    assert "line 19 &lt;b&gt;bold?&lt;/b&gt;" in logs.view.value and "<b>bold?" not in logs.view.value
+    logs.filter.value = "line 1"
+    assert logs.view.value.count("line 1") == 11  # line 1, line 10..19
+    assert "11 match" in logs.status.value

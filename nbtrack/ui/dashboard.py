@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from nbtrack.ui.charts import ChartsPane
+from nbtrack.ui.logs import LogsPane
 from nbtrack.ui.svg import charts_svg
 from nbtrack.ui.system import SystemPane
 
@@ -36,7 +37,7 @@ BAR_STYLES = {
     "interrupted": "warning",
     "crashed": "danger",
 }
-COMING = ("Model", "Logs", "Files")
+COMING = ("Model", "Files")
 
 
 def accept_clicks_during_fit(widget: Any) -> None:
@@ -140,9 +141,17 @@ class Dashboard:
         placeholders = [
             W.HTML(f"<i>The {name} pane comes in the next nbtrack version.</i>") for name in COMING
         ]
+        self.logs = LogsPane(run.output, training=lambda: self.run.progress.training)
+        model_placeholder, files_placeholder = placeholders
         self.tabs = W.Tab(
-            children=[self.charts.widget, self.system.widget, *placeholders],
-            titles=["Charts", "System", *COMING],
+            children=[
+                self.charts.widget,
+                self.system.widget,
+                model_placeholder,
+                self.logs.widget,
+                files_placeholder,
+            ],
+            titles=["Charts", "System", "Model", "Logs", "Files"],
         )
         self.widget = W.VBox(
             [
@@ -215,6 +224,9 @@ class Dashboard:
         force_system = spans != self.system.spans
         self.system.spans = spans
         sent += self.system.refresh(changed, force=force_system)
+        sent += self.logs.refresh(
+            force=not progress.training and self.logs.log.count != self.logs._shown_count
+        )
         self.messages += sent
         self.refreshes += 1
         self.interval = max(MIN_INTERVAL, sent / MESSAGE_BUDGET)
