@@ -13,7 +13,24 @@ from nbtrack.errors import NbtrackError
 from nbtrack.run import Run, finish, init, log
 
 __version__ = "0.1.0"
-__all__ = ["Run", "NbtrackError", "init", "log", "finish", "display", "load_ipython_extension", "__version__"]
+__all__ = [
+    "Run",
+    "NbtrackError",
+    "init",
+    "log",
+    "finish",
+    "get_run",
+    "display",
+    "load_ipython_extension",
+    "__version__",
+]
+
+
+def get_run(ref: str, *, project: str | None = None, store: Any = None) -> Any:
+    """A stored run by id, name or ``"latest"``: its config, summary, metrics, events and files (read-only)."""
+    from nbtrack.records import get_run as _get_run
+
+    return _get_run(ref, project=project, store=store)
 
 
 def display(run: "Run | None" = None) -> Any:

@@ -163,6 +163,27 @@ def notebook_path() -> str | None:
     return str(value) if value else None
 
 
+def session_code() -> dict[str, str] | None:
+    """The code cells run in this IPython session so far, as a script and (with nbformat) a notebook."""
+    main = sys.modules.get("IPython")
+    shell = main.get_ipython() if main is not None else None
+    if shell is None:
+        return None
+    cells = [cell for cell in shell.user_ns.get("In", [])[1:] if cell and cell.strip()]
+    if not cells:
+        return None
+    script = "".join(f"# In[{i}]:\n{cell.rstrip()}\n\n" for i, cell in enumerate(cells, 1))
+    code = {"py": script}
+    try:
+        import nbformat
+
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell) for cell in cells])
+        code["ipynb"] = nbformat.writes(notebook)
+    except ImportError:
+        pass
+    return code
+
+
 def program() -> dict[str, Any]:
     """How the run's process was started: notebook path or command line, and the working directory."""
     return {

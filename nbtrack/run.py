@@ -240,6 +240,7 @@ class Run:
         self._last: dict[str, float] = {}
         self._known_keys: set[str] = set()
         self._events: list[Any] = []
+        self._environment: dict[str, Any] = {}
         # Live views (the notebook dashboard): fed from `log` at most every `_views_interval` seconds.
         self._live_points: list[Any] | None = None
         self._views: list[Any] = []
@@ -285,10 +286,12 @@ class Run:
             if isinstance(packages, dict) and "error" not in packages:
                 (directory / "requirements.txt").write_text(requirements_txt(packages))
             git = env.get("git")
+            self._environment = env
             if isinstance(git, dict) and git.get("diff"):
-                (directory / "diff.patch").write_text(git.pop("diff"))
+                (directory / "git.diff").write_text(git.pop("diff"))
             elif isinstance(git, dict):
                 git.pop("diff", None)
+            _write_json(directory / "environment.json", env)
             return {"environment": env}
 
         from nbtrack.logs import OutputCapture, RunLog
@@ -390,14 +393,56 @@ class Run:
         return self._store
 
     def save(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
-        """Copy a file into the run's files (W&B's ``run.save``); returns where it now is."""
+        """Copy a file into the run's files (W&B's ``run.save``); returns where it now is.
+
+        Raises:
+            FileNotFoundError: `path` is not a file.
+            ValueError: `name` would leave the run's folder (``..``, an absolute path).
+        """
         source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"run.save: {source} is not a file.")
-        target = self.dir / (name or source.name)
+        target = self._file_target(name or source.name, "run.save")
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.resolve() != target.resolve():
             shutil.copy2(source, target)
+        return target
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
+        """Copy a file or a folder into the run's ``artifacts/`` (copied, never referenced in place).
+
+        Args:
+            path: the file or folder to keep with the run.
+            name: its name in the run (may hold ``/`` subfolders); default the source's name.
+        """
+        source = Path(path)
+        if not source.exists():
+            raise FileNotFoundError(f"run.log_artifact: {source} does not exist.")
+        target = self._file_target(f"artifacts/{name or source.name}", "run.log_artifact")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+        self.event(
+            "artifact", f"artifact {target.relative_to(self.dir)}", name=str(target.relative_to(self.dir))
+        )
+        return target
+
+    def _file_target(self, name: str, where: str) -> Path:
+        """`name` inside the run's folder; names that would escape it are refused."""
+        self._check_open("add files")
+        text = str(name)
+        parts = text.replace("\\", "/").split("/")
+        if not text or os.path.isabs(text) or ".." in parts or "" in parts[:-1] or "\x00" in text:
+            raise ValueError(
+                f"{where}: the name {name!r} would leave the run's folder; use a relative name such as "
+                "'model.keras' or 'checkpoints/last.keras' (no '..', no absolute path)."
+            )
+        root = self.dir.resolve()
+        target = (root / text).resolve()
+        if root not in target.parents:
+            raise ValueError(f"{where}: the name {name!r} resolves outside the run's folder {root}.")
         return target
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -508,6 +553,29 @@ class Run:
             with open(directory / "output.log", "a", encoding="utf-8", errors="replace") as log:
                 log.write("\n".join(lines) + "\n")
 
+    def _write_record_files(self) -> None:
+        """config.json, summary.json and the notebook's code (code.py, code.ipynb) into the run's files."""
+        try:
+            directory = self.dir
+            directory.mkdir(parents=True, exist_ok=True)
+            _write_json(directory / "config.json", self.config.as_dict())
+            _write_json(directory / "summary.json", self.summary.as_dict())
+            from nbtrack.environment import session_code
+
+            code = session_code()
+            if code:
+                (directory / "code.py").write_text(code["py"], encoding="utf-8")
+                if code.get("ipynb"):
+                    (directory / "code.ipynb").write_text(code["ipynb"], encoding="utf-8")
+        except Exception as exc:  # the run is already safe in the store; its file copies are a convenience
+            import warnings
+
+            from nbtrack.writer import NbtrackWarning
+
+            warnings.warn(
+                f"nbtrack could not write the files of run {self.name}: {exc}", NbtrackWarning, stacklevel=3
+            )
+
     def _check_open(self, action: str) -> None:
         if self._finished:
             raise RunFinishedError(f"cannot {action}: run {self.name} ({self.id}) is {self._state}.")
@@ -540,6 +608,7 @@ class Run:
             else:
                 self.output.close()
             self._writer.close(state, self.ended)
+            self._write_record_files()
             self._close_views()
             _active.discard(self)
             if _current is self:
@@ -567,6 +636,14 @@ class Run:
             f"<code>{escape(self.project)}</code>: <b>{escape(self._state)}</b>, stored in "
             f"<code>{escape(self._store.location)}</code></div>"
         )
+
+
+def _write_json(path: Path, value: Any) -> None:
+    import json
+
+    path.write_text(
+        json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, allow_nan=True) + "\n", encoding="utf-8"
+    )
 
 
 def system_interval() -> float:

@@ -107,6 +107,6 @@ def test_run_records_environment_files_and_no_secrets(tmp_path, monkeypatch):
     db = (open_store(run.store.location).directory / "nbtrack.db").read_bytes()
     assert b"do-not-store-me" not in db
     files = {f.name for f in run.store.list_files(run.id)}
-    assert {"requirements.txt", "diff.patch"} <= files
-    assert "+two" in (run.dir / "diff.patch").read_text()
+    assert {"requirements.txt", "git.diff"} <= files
+    assert "+two" in (run.dir / "git.diff").read_text()
     assert "numpy==" in (run.dir / "requirements.txt").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import pytest
 
 import nbtrack
@@ -223,3 +224,24 @@ def test_fit_span_is_recorded():
     assert run.created <= fit.data["started"] < fit.data["ended"] <= run.ended
     assert fit.data["epochs"] == 2
     assert run.progress.span() == (fit.data["started"], fit.data["ended"])
+
+
+def test_best_model_file_reproduces_the_best_epoch_predictions():
+    x, y = tiny_data(128)
+    probe = x[:16]
+    predictions = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            predictions[epoch] = self.model.predict(probe, verbose=0)
+
+    callback = NbtrackCallback(display=False)
+    tiny_model(lr=0.05).fit(
+        x, y, batch_size=16, epochs=4, validation_split=0.25, callbacks=[callback, Probe()], verbose=0
+    )
+    stored = nbtrack.get_run(callback.run.id)
+    best_epoch = stored.summary["best_epoch"]
+    reloaded = keras.saving.load_model(stored.file("model-best.keras"))
+    np.testing.assert_allclose(
+        reloaded.predict(probe, verbose=0), predictions[best_epoch], rtol=1e-5, atol=1e-6
+    )

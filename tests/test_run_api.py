@@ -274,3 +274,38 @@ def test_no_point_is_lost_while_the_writer_flushes_constantly(monkeypatch):
     history = run.store.history(run.id, "x")
     assert len(history) == 200_000
     assert (history.value == np.arange(200_000)).all()
+
+
+def test_record_files_and_get_run(tmp_path):
+    run = nbtrack.init(project="files", config={"lr": 0.1})
+    run.log({"loss": 0.5})
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"w" * 10)
+    folder = tmp_path / "ckpt"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.txt").write_text("a")
+    run.log_artifact(source, name="models/weights.bin")
+    run.log_artifact(folder)
+    for bad in ("../escape.txt", "/etc/passwd", "a/../../b", "x\x00y"):
+        with pytest.raises(ValueError, match="would leave the run's folder|resolves outside"):
+            run.log_artifact(source, name=bad)
+        with pytest.raises(ValueError):
+            run.save(source, name=bad)
+    run.finish()
+    stored = nbtrack.get_run(run.name)
+    assert stored.id == run.id and stored.state == "finished" and stored.config == {"lr": 0.1}
+    names = {f.name for f in stored.files()}
+    assert {"config.json", "summary.json", "environment.json", "requirements.txt"} <= names
+    assert {"artifacts/models/weights.bin", "artifacts/ckpt/sub/a.txt"} <= names
+    assert stored.file("artifacts/models/weights.bin").read_bytes() == b"w" * 10
+    import json
+
+    assert json.loads(stored.file("config.json").read_text()) == {"lr": 0.1}
+    assert json.loads(stored.file("summary.json").read_text())["loss"] == 0.5
+    assert stored.history("loss").value.tolist() == [0.5]
+    assert [e.kind for e in stored.events()] == ["artifact", "artifact"]
+    with pytest.raises(FileNotFoundError, match="has no file 'nope'; its files: "):
+        stored.file("nope")
+    with pytest.raises(FileNotFoundError):
+        stored.file("../../etc/passwd")
+    assert not (tmp_path / "escape.txt").exists()

@@ -4,7 +4,7 @@ Layout of a store directory::
 
     nbtrack-runs/
       nbtrack.db          runs, config, summary, environment, metric chunks, events
-      files/<run id>/     the run's files (requirements.txt, diff.patch, model-best.keras, ...)
+      files/<run id>/     the run's files (requirements.txt, git.diff, model-best.keras, ...)
 
 Metric points are stored in chunks of up to `MAX_CHUNK_POINTS` points per (run, metric) row: values as raw
 float64, wall times as int32 milliseconds from the chunk's first point, steps omitted when they are
