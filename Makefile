@@ -36,6 +36,8 @@ demo: install
 
 # pytest exits 5 when it collected no test: that is a failure too.
 test: install-dev system-deps
+	@command -v node >/dev/null 2>&1 || { echo "make test needs Node.js for the js/ tests: apt-get install nodejs" >&2; exit 1; }
+	cd js && node --test test/
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 

@@ -258,10 +258,11 @@ class NbtrackCallback(keras.callbacks.Callback):
         if monitor not in values:
             fallback = monitor[4:] if monitor.startswith("val_") else None
             if fallback in values:
-                self._warn_once(
-                    "monitor",
-                    f"{monitor!r} is not logged (no validation data?); keeping the best {fallback!r} instead",
-                )
+                if monitor != "val_loss":  # the default falls back quietly; a chosen monitor is worth a word
+                    self._warn_once(
+                        "monitor",
+                        f"{monitor!r} is not logged (no validation data?); keeping the best {fallback!r} instead",
+                    )
                 monitor = fallback
             else:
                 self._warn_once(

@@ -188,6 +188,14 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
             )
             assert max(point_count(d) for d in system_lines) >= 3, "the System tab shows no samples"
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-system.png"))
+            fit_cell.locator(".lm-TabBar-tab:has-text('Logs')").click()
+            fit_cell.locator("text=lines printed").wait_for(timeout=30_000)
+            fit_cell.locator(".lm-TabBar-tab:has-text('Files')").click()
+            fit_cell.locator(".nbtrack-files >> text=config.json").wait_for(
+                timeout=30_000
+            )  # the anywidget view
+            assert fit_cell.locator(".nbtrack-files button:has-text('Download')").count() >= 3
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-files.png"))
         finally:
             browser.close()
 

@@ -328,3 +328,31 @@ def test_logs_pane_shows_escaped_lines_and_filters(notebook, monkeypatch):
     logs.filter.value = "line 1"
     assert logs.view.value.count("line 1") == 11  # line 1, line 10..19
     assert "11 match" in logs.status.value
+
+
+def test_files_pane_lists_serves_and_previews_only_run_files(notebook, tmp_path):
+    from nbtrack.ui.files import preview_text
+
+    assert preview_text(b"a\x00b\xff", 4) == "ab\ufffd"
+    assert "preview cut at 2 bytes of 10" in preview_text(b"ab", 10)
+    run = nbtrack.init(project="p")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a run file")
+    note = tmp_path / "notes.txt"
+    note.write_text("<script>alert(1)</script> hello")
+    run.save(note)
+    print("a line for output.log")
+    run.finish()
+    files = run._dashboard_obj.files
+    listed = {f["name"]: f for f in files.view.files}
+    assert {"notes.txt", "config.json", "summary.json", "output.log"} <= set(listed)
+    assert listed["notes.txt"]["previewable"] and listed["notes.txt"]["size"] == note.stat().st_size
+    sent = []
+    files.view.send = lambda content, buffers=None: sent.append((content, buffers))
+    files._on_message(files.view, {"request": "download", "name": "notes.txt"}, [])
+    assert sent == [({"kind": "file", "name": "notes.txt"}, [note.read_bytes()])]
+    files._on_message(files.view, {"request": "preview", "name": "notes.txt"}, [])
+    assert files.view.preview == "<script>alert(1)</script> hello"  # the view sets it as textContent
+    for name in (str(secret), "../../secret.txt", "nope.txt", None):
+        files._on_message(files.view, {"request": "download", "name": name}, [])
+    assert len(sent) == 1  # nothing outside the run's own files is served

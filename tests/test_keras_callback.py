@@ -144,13 +144,19 @@ def test_exception_and_interrupt_mark_the_run():
 
 def test_missing_monitor_falls_back_and_warns_once():
     x, y = tiny_data(64)
-    callback = NbtrackCallback(display=False)  # monitor val_loss, but no validation data
+    quiet = NbtrackCallback(display=False)  # the default monitor, val_loss, without validation data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tiny_model().fit(x, y, batch_size=16, epochs=3, callbacks=[callback], verbose=0)
+        tiny_model().fit(x, y, batch_size=16, epochs=2, callbacks=[quiet], verbose=0)
+    assert not [w for w in caught if issubclass(w.category, NbtrackWarning)]
+    assert "best_loss" in stored(quiet.run).summary
+    chosen = NbtrackCallback(display=False, monitor="val_accuracy")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_model().fit(x, y, batch_size=16, epochs=3, callbacks=[chosen], verbose=0)
     ours = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
-    assert len(ours) == 1 and "'val_loss' is not logged" in ours[0]
-    assert "best_loss" in stored(callback.run).summary
+    assert len(ours) == 1 and "'val_accuracy' is not logged" in ours[0]
+    assert "best_accuracy" in stored(chosen.run).summary
 
 
 def test_a_fault_inside_nbtrack_never_stops_training(monkeypatch):

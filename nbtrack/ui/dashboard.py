@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from nbtrack.ui.charts import ChartsPane
+from nbtrack.ui.files import FilesPane
 from nbtrack.ui.logs import LogsPane
 from nbtrack.ui.svg import charts_svg
 from nbtrack.ui.system import SystemPane
@@ -37,7 +38,7 @@ BAR_STYLES = {
     "interrupted": "warning",
     "crashed": "danger",
 }
-COMING = ("Model", "Files")
+COMING = ("Model",)
 
 
 def accept_clicks_during_fit(widget: Any) -> None:
@@ -142,14 +143,15 @@ class Dashboard:
             W.HTML(f"<i>The {name} pane comes in the next nbtrack version.</i>") for name in COMING
         ]
         self.logs = LogsPane(run.output, training=lambda: self.run.progress.training)
-        model_placeholder, files_placeholder = placeholders
+        self.files = FilesPane(run)
+        (model_placeholder,) = placeholders
         self.tabs = W.Tab(
             children=[
                 self.charts.widget,
                 self.system.widget,
                 model_placeholder,
                 self.logs.widget,
-                files_placeholder,
+                self.files.widget,
             ],
             titles=["Charts", "System", "Model", "Logs", "Files"],
         )
@@ -227,6 +229,7 @@ class Dashboard:
         sent += self.logs.refresh(
             force=not progress.training and self.logs.log.count != self.logs._shown_count
         )
+        sent += self.files.refresh(force=not progress.training)
         self.messages += sent
         self.refreshes += 1
         self.interval = max(MIN_INTERVAL, sent / MESSAGE_BUDGET)
