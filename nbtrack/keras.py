@@ -114,6 +114,12 @@ class NbtrackCallback(keras.callbacks.Callback):
             else:
                 self._console = True
         self._register_cell_watch()
+        self._guard(self._describe_model)
+
+    def _describe_model(self) -> None:
+        from nbtrack.model_graph import describe_model
+
+        self.run.set_model_graph(describe_model(self.model))  # type: ignore[union-attr]
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.run is not None:

@@ -495,6 +495,15 @@ class Run:
             stacklevel=3,
         )
 
+    def set_model_graph(self, graph: Any) -> None:
+        """Keep a model's graph with the run (``model.json``) and show it in the dashboard's Model tab."""
+        directory = self.dir
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "model.json").write_text(graph.to_json(), encoding="utf-8")
+        dashboard = self._dashboard_obj
+        if dashboard is not None:
+            dashboard.model.show(graph)
+
     def _dashboard(self) -> Any:
         """This run's notebook dashboard, made on first use; None when widgets are not installed or fail."""
         if self._dashboard_obj is None:

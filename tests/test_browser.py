@@ -196,6 +196,13 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
             )  # the anywidget view
             assert fit_cell.locator(".nbtrack-files button:has-text('Download')").count() >= 3
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-files.png"))
+            fit_cell.locator(".lm-TabBar-tab:has-text('Model')").click()
+            fit_cell.locator(".nbtrack-graph .nbtrack-node").first.wait_for(
+                timeout=30_000
+            )  # the anywidget graph
+            assert fit_cell.locator(".nbtrack-graph .nbtrack-node").count() == 3  # input, Dense, Dense
+            assert "Output shape" in fit_cell.locator(".nbtrack-model table").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-model.png"))
         finally:
             browser.close()
 

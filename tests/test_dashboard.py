@@ -356,3 +356,29 @@ def test_files_pane_lists_serves_and_previews_only_run_files(notebook, tmp_path)
     for name in (str(secret), "../../secret.txt", "nope.txt", None):
         files._on_message(files.view, {"request": "download", "name": name}, [])
     assert len(sent) == 1  # nothing outside the run's own files is served
+
+
+def test_model_pane_gets_the_graph_and_stores_model_json(notebook):
+    from nbtrack.keras import NbtrackCallback
+    from nbtrack.model_graph import ModelGraph
+    from nbtrack.ui.model import graph_svg, layer_table_html
+
+    from .keras_helpers import tiny_data, tiny_model
+
+    callback = NbtrackCallback()
+    x, y = tiny_data(64)
+    tiny_model().fit(x, y, batch_size=16, epochs=1, callbacks=[callback], verbose=0)
+    run = callback.run
+    pane = run._dashboard_obj.model
+    graph = pane.view.graph
+    assert [n["cls"] for n in graph["nodes"]] == ["InputLayer", "Dense", "Dense"]
+    assert graph["totals"]["total"] == 8 * 8 + 8 + 8 * 2 + 2
+    assert "parameters" in pane.summary.value and "Adam" in pane.summary.value
+    stored = ModelGraph.from_json(nbtrack.get_run(run.id).file("model.json").read_text())
+    assert [n.name for n in stored.nodes] == [n["name"] for n in graph["nodes"]] and stored.edges == [
+        tuple(e) for e in graph["edges"]
+    ]
+    svg = graph_svg(stored)
+    assert ET.fromstring(svg) is not None and svg.count("<rect x=") == 3 and svg.count("<path") == 2
+    stored.nodes[1].name = "<script>x</script>"
+    assert "<script>" not in graph_svg(stored) and "<script>" not in layer_table_html(stored)

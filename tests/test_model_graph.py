@@ -8,8 +8,14 @@ from .keras_helpers import keras
 
 
 def mlp():
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(256, activation="relu"),
-                              keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -21,8 +27,14 @@ def test_sequential_mlp():
     assert graph.totals == {"total": 235_146, "trainable": 235_146, "non_trainable": 0}
     assert graph.nodes[1].output_shape == "(?, 256)"
     assert graph.edges == [("n0", "n1"), ("n1", "n2"), ("n2", "n3")]
-    assert graph.compile == {"optimizer": "Adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
-    assert [n.y for n in graph.nodes] == sorted(n.y for n in graph.nodes) and len({n.x for n in graph.nodes}) == 1
+    assert graph.compile == {
+        "optimizer": "Adam",
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+    }
+    assert [n.y for n in graph.nodes] == sorted(n.y for n in graph.nodes) and len(
+        {n.x for n in graph.nodes}
+    ) == 1
 
 
 def test_functional_branches_merge_and_nested_model():
@@ -30,13 +42,21 @@ def test_functional_branches_merge_and_nested_model():
     a = keras.layers.Dense(4, name="a")(inputs)
     b = keras.layers.Dense(4, name="b")(inputs)
     merged = keras.layers.Add(name="add")([a, b])
-    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="i1"), keras.layers.Dense(2, name="i2")],
-                             name="inner")
+    inner = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="i1"), keras.layers.Dense(2, name="i2")], name="inner"
+    )
     normed = keras.layers.BatchNormalization(name="bn")(inner(merged))
     graph = describe_model(keras.Model(inputs, normed, name="branchy"))
     by_name = {n.name: n for n in graph.nodes}
     edge_names = {(graph.nodes[int(s[1:])].name, graph.nodes[int(t[1:])].name) for s, t in graph.edges}
-    assert edge_names == {("x", "a"), ("x", "b"), ("a", "add"), ("b", "add"), ("add", "inner"), ("inner", "bn")}
+    assert edge_names == {
+        ("x", "a"),
+        ("x", "b"),
+        ("a", "add"),
+        ("b", "add"),
+        ("add", "inner"),
+        ("inner", "bn"),
+    }
     assert by_name["a"].y == by_name["b"].y and by_name["a"].x != by_name["b"].x  # side by side
     assert by_name["add"].y > by_name["a"].y
     nested = by_name["inner"].children
@@ -92,4 +112,6 @@ def test_layout_is_pure_and_keeps_given_order_without_edges():
 
     graph = ModelGraph("m", "Model", [LayerNode(f"n{i}", f"l{i}", "Dense", "?", 0, 0) for i in range(3)], [])
     layout(graph)
-    assert [n.x for n in graph.nodes] == sorted(n.x for n in graph.nodes) and {n.y for n in graph.nodes} == {0.0}
+    assert [n.x for n in graph.nodes] == sorted(n.x for n in graph.nodes) and {n.y for n in graph.nodes} == {
+        0.0
+    }

@@ -115,3 +115,37 @@ def test_fit_cell_carries_the_final_svg_snapshot(executed):
     assert svg.startswith("<svg") and ">loss<" in svg and ">accuracy<" in svg and ">val_loss<" in svg
     assert "finished" in svg  # updated when the run finished, in a later cell
     assert "finished" in bundle["text/plain"]
+
+
+def anywidget_states(nb, trait: str) -> list[dict]:
+    return [m["state"] for m in widget_state(nb).values() if trait in m.get("state", {})]
+
+
+def test_saved_state_holds_every_pane(executed):
+    nb, store_dir = executed
+    # System: sampled series with points
+    lines = lines_by_label(nb)
+    assert len(lines["system"]["y"]) >= 2 and len(lines["used"]["y"]) >= 2
+    # Model: the MLP's input and three Dense layers, 235,146 parameters
+    (graph,) = [s["graph"] for s in anywidget_states(nb, "graph") if s["graph"]]
+    assert [n["cls"] for n in graph["nodes"]] == ["InputLayer", "Dense", "Dense", "Dense"]
+    assert graph["totals"]["total"] == 235_146
+    # Logs: Keras' epoch lines
+    logs = [
+        m["state"]["value"]
+        for m in widget_state(nb).values()
+        if m["model_name"] == "HTMLModel" and "<pre" in m["state"].get("value", "")
+    ]
+    assert any(f"Epoch {EPOCHS}/{EPOCHS}" in text and "val_loss" in text for text in logs)
+    # Files: what the run keeps
+    (files,) = [s["files"] for s in anywidget_states(nb, "files") if s["files"]]
+    names = {f["name"] for f in files}
+    assert {
+        "config.json",
+        "summary.json",
+        "environment.json",
+        "requirements.txt",
+        "model-best.keras",
+        "model.json",
+        "output.log",
+    } <= names

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nbtrack.ui.charts import ChartsPane
 from nbtrack.ui.files import FilesPane
 from nbtrack.ui.logs import LogsPane
+from nbtrack.ui.model import ModelPane
 from nbtrack.ui.svg import charts_svg
 from nbtrack.ui.system import SystemPane
 
@@ -38,7 +39,6 @@ BAR_STYLES = {
     "interrupted": "warning",
     "crashed": "danger",
 }
-COMING = ("Model",)
 
 
 def accept_clicks_during_fit(widget: Any) -> None:
@@ -139,17 +139,14 @@ class Dashboard:
         )
         self.charts.apply_now = lambda: not self.run.progress.training
         self.system = SystemPane(run.live, started=run.created)
-        placeholders = [
-            W.HTML(f"<i>The {name} pane comes in the next nbtrack version.</i>") for name in COMING
-        ]
+        self.model = ModelPane()
         self.logs = LogsPane(run.output, training=lambda: self.run.progress.training)
         self.files = FilesPane(run)
-        (model_placeholder,) = placeholders
         self.tabs = W.Tab(
             children=[
                 self.charts.widget,
                 self.system.widget,
-                model_placeholder,
+                self.model.widget,
                 self.logs.widget,
                 self.files.widget,
             ],
