@@ -33,6 +33,13 @@ def get_run(ref: str, *, project: str | None = None, store: Any = None) -> Any:
     return _get_run(ref, project=project, store=store)
 
 
+def show(ref: Any, *, store: Any = None) -> Any:
+    """Show a stored run's dashboard (id, name or ``"latest"``), read from the store: the same panes as live."""
+    from nbtrack.ui.stored import show as _show
+
+    return _show(ref, store=store)
+
+
 def display(run: "Run | None" = None) -> Any:
     """Show the live dashboard of `run` (default: the current run) in this notebook cell."""
     from nbtrack.ui.dashboard import display as _display

@@ -382,3 +382,26 @@ def test_model_pane_gets_the_graph_and_stores_model_json(notebook):
     assert ET.fromstring(svg) is not None and svg.count("<rect x=") == 3 and svg.count("<path") == 2
     stored.nodes[1].name = "<script>x</script>"
     assert "<script>" not in graph_svg(stored) and "<script>" not in layer_table_html(stored)
+
+
+def test_a_reopened_run_shows_the_same_dashboard(notebook, monkeypatch):
+    from .keras_helpers import tiny_data, tiny_model
+
+    from nbtrack.keras import NbtrackCallback
+
+    monkeypatch.setenv("NBTRACK_SYSTEM_INTERVAL", "0.2")
+    callback = NbtrackCallback()
+    x, y = tiny_data(256)
+    tiny_model().fit(x, y, batch_size=16, epochs=3, validation_split=0.25, callbacks=[callback], verbose=2)
+    live = callback.run._dashboard_obj
+    reopened = nbtrack.show(callback.run.id)
+    assert reopened.state == "finished" and "finished" in reopened.header.value
+    assert set(reopened.charts.grid.figures) == set(live.charts.grid.figures)
+    for key in ("loss", "val_loss", "batch/loss"):
+        np.testing.assert_allclose(reopened.charts.grid.marks[key].y, live.charts.grid.marks[key].y)
+    assert set(reopened.system.grid.figures) == set(live.system.grid.figures)
+    assert reopened.system.spans == live.system.spans  # the fit's span, from its event
+    assert reopened.model.view.graph["nodes"] == live.model.view.graph["nodes"]
+    assert "Epoch 3/3" in reopened.logs.view.value
+    assert {f["name"] for f in reopened.files.view.files} == {f["name"] for f in live.files.view.files}
+    assert ">loss<" in reopened.snapshot_svg()

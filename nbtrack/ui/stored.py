@@ -1,0 +1,70 @@
+"""Reopening a stored run: `nbtrack.show("lyric-dream-3")` builds the same dashboard from the store alone —
+metrics, system samples, the model graph (model.json), the log's tail (output.log) and the files."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from nbtrack.live import LiveHistory, Progress
+from nbtrack.logs import KEEP_LINES, RunLog
+from nbtrack.model_graph import ModelGraph
+from nbtrack.records import StoredRun
+
+
+class StoredRunSource:
+    """What the dashboard reads from a live `Run`, made from a stored one (read-only)."""
+
+    def __init__(self, stored: StoredRun) -> None:
+        record = stored.record
+        self.stored = stored
+        self.store = stored.store
+        self.id, self.name, self.project = record.id, record.name, record.project
+        self.state, self.created, self.ended = record.state, record.created, record.ended
+        self.live = LiveHistory.from_store(stored.store, record.id)
+        self._last = {
+            k: v for k, v in record.summary.items() if isinstance(v, (int, float)) and not k.startswith("_")
+        }
+        self.progress = Progress(
+            started=record.created,
+            epochs=record.config.get("epochs"),
+            steps_per_epoch=record.config.get("steps_per_epoch"),
+        )
+        fits = [e for e in stored.events() if e.kind == "fit"]
+        if fits:
+            last = fits[-1].data
+            self.progress.started, self.progress.ended = last.get("started"), last.get("ended")
+            self.progress.epoch = int(last.get("epochs") or 0)
+        self.output = RunLog()
+        try:
+            with open(stored.file("output.log"), encoding="utf-8", errors="replace") as log:
+                tail = deque(log, maxlen=KEEP_LINES)
+            self.output.recent.extend(line.rstrip("\n") for line in tail)
+            self.output.count = len(tail)
+        except FileNotFoundError:
+            pass
+        self.output.drain()
+
+    def model_graph(self) -> ModelGraph | None:
+        try:
+            return ModelGraph.from_json(self.stored.file("model.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+
+def show(ref: Any, *, store: Any = None) -> Any:
+    """Display the dashboard of a stored run (an id, a name, ``"latest"``, or a `StoredRun`)."""
+    from nbtrack.records import get_run
+    from nbtrack.ui.dashboard import Dashboard, in_notebook
+
+    stored = ref if isinstance(ref, StoredRun) else get_run(ref, store=store)
+    source = StoredRunSource(stored)
+    dashboard = Dashboard(source)  # type: ignore[arg-type]
+    graph = source.model_graph()
+    if graph is not None:
+        dashboard.model.show(graph)
+    dashboard.close(source.state)  # a stored run is never training: final state, full refresh
+    if in_notebook():
+        dashboard.show()
+        dashboard.close(source.state)
+    return dashboard
