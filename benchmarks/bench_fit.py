@@ -255,18 +255,31 @@ class FitJob:
 class Sample:
     fit_s: float
     cpu_s: float  # process CPU time (all threads) during fit
+    others_s: float = 0.0  # CPU time of other processes on the machine during fit (noise indicator)
     outside_s: float = 0.0  # setup + teardown a tracker needs outside fit (wandb.init/finish), not timed
     widget: dict[str, float] = field(default_factory=dict)
     repeat: int = -1
 
 
-def timed_fit(model: Any, job: FitJob, callbacks: list[Any] | None) -> tuple[float, float]:
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all processes), from /proc/stat; NaN where unavailable."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_fit(model: Any, job: FitJob, callbacks: list[Any] | None) -> Sample:
+    """Fit once; returns the wall time, this process's CPU time and the CPU time other processes used meanwhile."""
     d = job.data
     gc.collect()
     # No `callbacks=None`: MLflow's autolog patch appends to fit's `callbacks` argument and silently gives up
     # (logging nothing) when it is None.
     extra = {"callbacks": callbacks} if callbacks is not None else {}
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    busy0, cpu0, t0 = busy_cpu_seconds(), time.process_time(), time.perf_counter()
     model.fit(
         d.x,
         d.y,
@@ -276,7 +289,8 @@ def timed_fit(model: Any, job: FitJob, callbacks: list[Any] | None) -> tuple[flo
         verbose=0,
         **extra,
     )
-    return time.perf_counter() - t0, time.process_time() - cpu0
+    fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
+    return Sample(fit_s, cpu_s, others_s=max(0.0, busy_cpu_seconds() - busy0 - cpu_s))
 
 
 def check_nbtrack_store(store_dir: Path, job: FitJob) -> None:
@@ -335,8 +349,7 @@ def probe_nbtrack_widget() -> str:
 
 
 def fit_baseline(job: FitJob) -> Sample:
-    fit_s, cpu_s = timed_fit(build_model(), job, None)
-    return Sample(fit_s, cpu_s)
+    return timed_fit(build_model(), job, None)
 
 
 def fit_noop(job: FitJob) -> Sample:
@@ -349,8 +362,7 @@ def fit_noop(job: FitJob) -> Sample:
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             pass
 
-    fit_s, cpu_s = timed_fit(build_model(), job, [NoOp()])
-    return Sample(fit_s, cpu_s)
+    return timed_fit(build_model(), job, [NoOp()])
 
 
 def _fit_nbtrack(job: FitJob, *, widget: bool, patched: bool = False) -> Sample:
@@ -358,10 +370,9 @@ def _fit_nbtrack(job: FitJob, *, widget: bool, patched: bool = False) -> Sample:
 
     store_dir = job.workdir / "nbtrack"
     model = build_model()
-    stats: dict[str, float] = {}
     with environ(NBTRACK_STORE=str(store_dir)):
         if not widget:
-            fit_s, cpu_s = timed_fit(model, job, [NbtrackCallback(display=False)])
+            sample = timed_fit(model, job, [NbtrackCallback(display=False)])
         else:
             with recording_notebook() as notebook:
                 if patched:
@@ -369,16 +380,16 @@ def _fit_nbtrack(job: FitJob, *, widget: bool, patched: bool = False) -> Sample:
 
                     patch_imported()
                     try:
-                        fit_s, cpu_s = timed_fit(model, job, None)
+                        sample = timed_fit(model, job, None)
                     finally:
                         unpatch_all()
                 else:
-                    fit_s, cpu_s = timed_fit(model, job, [NbtrackCallback()])
+                    sample = timed_fit(model, job, [NbtrackCallback()])
             if not notebook.displays:
                 raise RuntimeError("the dashboard was not displayed (is ipywidgets/bqplot installed?)")
-            stats = widget_stats(notebook)
+            sample.widget = widget_stats(notebook)
     check_nbtrack_store(store_dir, job)
-    return Sample(fit_s, cpu_s, widget=stats)
+    return sample
 
 
 def fit_nbtrack_widget(job: FitJob) -> Sample:
@@ -412,12 +423,13 @@ def fit_wandb(job: FitJob) -> Sample:
     run = wandb.init(project="bench-fit", dir=str(job.workdir), mode="offline", settings=settings)
     setup = time.perf_counter() - t0
     try:
-        fit_s, cpu_s = timed_fit(model, job, [WandbMetricsLogger(log_freq="batch")])
+        sample = timed_fit(model, job, [WandbMetricsLogger(log_freq="batch")])
     finally:
         t1 = time.perf_counter()
         run.finish()
         teardown = time.perf_counter() - t1
-    return Sample(fit_s, cpu_s, outside_s=setup + teardown)
+    sample.outside_s = setup + teardown
+    return sample
 
 
 def probe_tensorboard() -> str:
@@ -431,12 +443,12 @@ def fit_tensorboard(job: FitJob) -> Sample:
     import keras
 
     log_dir = job.workdir / "tb"
-    fit_s, cpu_s = timed_fit(
+    sample = timed_fit(
         build_model(), job, [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="batch")]
     )
     if not any(log_dir.rglob("events.out.tfevents.*")):
         raise RuntimeError(f"TensorBoard wrote no event file under {log_dir}")
-    return Sample(fit_s, cpu_s)
+    return sample
 
 
 def probe_mlflow() -> str:
@@ -463,7 +475,7 @@ def fit_mlflow(job: FitJob) -> Sample:
     )
     setup = time.perf_counter() - t0
     try:
-        fit_s, cpu_s = timed_fit(model, job, None)  # autolog makes the run and adds its callback inside fit
+        sample = timed_fit(model, job, None)  # autolog makes the run and adds its callback inside fit
     finally:
         mlflow.keras.autolog(disable=True)
         if mlflow.active_run() is not None:
@@ -472,7 +484,8 @@ def fit_mlflow(job: FitJob) -> Sample:
     points = len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")) if run else 0
     if points < job.steps * job.epochs:
         raise RuntimeError(f"MLflow logged {points} 'loss' points, expected {job.steps * job.epochs}")
-    return Sample(fit_s, cpu_s, outside_s=setup)
+    sample.outside_s = setup
+    return sample
 
 
 @dataclass
@@ -623,7 +636,7 @@ def run_fits(entries: list[Contestant], data: Data, args: argparse.Namespace, ro
                     f"{w['refresh_updates']:.0f} updates), {w['messages']:.0f} messages in all"
                 )
             print(
-                f"    {entry.key:<15} fit {sample.fit_s:7.2f} s   cpu {sample.cpu_s:7.2f} s{extra}",
+                f"    {entry.key:<15} fit {sample.fit_s:7.2f} s   cpu {sample.cpu_s:7.2f} s   others {sample.others_s:6.2f} s{extra}",
                 flush=True,
             )
 
@@ -655,7 +668,7 @@ def diagnose(data: Data, args: argparse.Namespace, root: Path) -> None:
             model = build_model()
             if profiler is not None:
                 profiler.enable()
-            fit_s, _ = timed_fit(model, job, [TimedCallback()])
+            fit_s = timed_fit(model, job, [TimedCallback()]).fit_s
             if profiler is not None:
                 profiler.disable()
     finally:
@@ -739,7 +752,7 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
     rows = []
     for entry in entries:
         if not entry.samples:
-            rows.append([entry.label, f"{entry.steps:,}", "unavailable", *["-"] * 8, 0])
+            rows.append([entry.label, f"{entry.steps:,}", "unavailable", *["-"] * 9, 0])
             continue
         fits = [s.fit_s for s in entry.samples]
         is_base = entry.key in ("baseline", "baseline-short")
@@ -760,6 +773,7 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
                 pct(of_min),
                 pct(vs_noop),
                 fmt_seconds(median([s.cpu_s for s in entry.samples])),
+                fmt_seconds(median([s.others_s for s in entry.samples])),
                 fmt_seconds(outside) if outside else "-",
                 len(entry.samples),
             ]
@@ -781,6 +795,7 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
                 "overhead of minimums",
                 "vs no-op callback",
                 "process CPU",
+                "others' CPU",
                 "outside fit",
                 "n",
             ],
@@ -792,7 +807,8 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
         "repeat's baseline - 1;\noverhead of minimums = fastest fit / fastest baseline fit - 1 (other processes only "
         "add time); vs no-op callback = median fit / median fit of the no-op callback - 1 (the tracker's "
         "own cost, with Keras calling batch hooks inline for both).\nper step = fit / steps (the fit includes "
-        "validation). process CPU = CPU time of all threads during fit. outside fit = tracker setup + teardown\n"
+        "validation). process CPU = CPU time of all threads during fit; others' CPU = CPU time other processes on "
+        "the machine used meanwhile (/proc/stat; noise). outside fit = tracker setup + teardown\n"
         "that is not inside fit and not timed (wandb.init + run.finish; MLflow set_tracking_uri/set_experiment/autolog)."
     )
     for entry in entries:

@@ -405,3 +405,23 @@ def test_a_reopened_run_shows_the_same_dashboard(notebook, monkeypatch):
     assert "Epoch 3/3" in reopened.logs.view.value
     assert {f["name"] for f in reopened.files.view.files} == {f["name"] for f in live.files.view.files}
     assert ">loss<" in reopened.snapshot_svg()
+
+
+def test_html_snapshot_has_every_pane_and_no_script(notebook):
+    from .keras_helpers import tiny_data, tiny_model
+
+    from nbtrack.keras import NbtrackCallback
+
+    run = nbtrack.init(project="p", name="<img src=x onerror=alert(1)>")
+    print("<script>alert('log')</script>")
+    x, y = tiny_data(64)
+    tiny_model().fit(x, y, batch_size=16, epochs=2, callbacks=[NbtrackCallback()], verbose=0)
+    run.finish()
+    page = notebook[-1].bundles[-1]["text/html"]
+    for title in ("Charts", "System", "Model", "Logs", "Files"):
+        assert f">{title}</label>" in page
+    assert "<script" not in page and "onerror=alert" not in page.replace(
+        "&lt;img src=x onerror=alert(1)&gt;", ""
+    )
+    assert "&lt;script&gt;alert(&#x27;log&#x27;)&lt;/script&gt;" in page
+    assert "Dense" in page and "config.json" in page and ">loss<" in page

@@ -186,8 +186,14 @@ class Dashboard:
                 "model_id": self.widget.model_id,
             },
             "image/svg+xml": self.snapshot_svg(),
+            "text/html": self.snapshot_html(),
             "text/plain": text_summary(self.run, self.state),
         }
+
+    def snapshot_html(self) -> str:
+        from nbtrack.ui.snapshot import dashboard_html
+
+        return dashboard_html(self)
 
     def snapshot_svg(self) -> str:
         title = f"{self.run.name} · {self.run.project} · {self.state}"
