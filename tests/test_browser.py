@@ -190,6 +190,7 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-system.png"))
             fit_cell.locator(".lm-TabBar-tab:has-text('Logs')").click()
             fit_cell.locator("text=lines printed").wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-logs.png"))
             fit_cell.locator(".lm-TabBar-tab:has-text('Files')").click()
             fit_cell.locator(".nbtrack-files >> text=config.json").wait_for(
                 timeout=30_000

@@ -70,14 +70,19 @@ def _git(*args, cwd):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def _repo(path, branch: str, name: str, text: str) -> None:
+    """A git repository at `path` on `branch` with one committed file."""
+    _git("init", "-q", "-b", branch, cwd=path)
+    _git("config", "user.email", "t@example.com", cwd=path)
+    _git("config", "user.name", "t", cwd=path)
+    (path / name).write_text(text)
+    _git("add", ".", cwd=path)
+    _git("commit", "-q", "-m", "init", cwd=path)
+
+
 def test_git_state_with_dirty_diff(tmp_path):
     assert git_state(str(tmp_path)) is None
-    _git("init", "-q", "-b", "main", cwd=tmp_path)
-    _git("config", "user.email", "t@example.com", cwd=tmp_path)
-    _git("config", "user.name", "t", cwd=tmp_path)
-    (tmp_path / "train.py").write_text("lr = 0.1\n")
-    _git("add", ".", cwd=tmp_path)
-    _git("commit", "-q", "-m", "init", cwd=tmp_path)
+    _repo(tmp_path, "main", "train.py", "lr = 0.1\n")
     clean = git_state(str(tmp_path))
     assert clean["branch"] == "main" and len(clean["commit"]) == 40 and clean["dirty"] is False
     (tmp_path / "train.py").write_text("lr = 0.2\n")
@@ -86,12 +91,7 @@ def test_git_state_with_dirty_diff(tmp_path):
 
 
 def test_run_records_environment_files_and_no_secrets(tmp_path, monkeypatch):
-    _git("init", "-q", "-b", "exp", cwd=tmp_path)
-    _git("config", "user.email", "t@example.com", cwd=tmp_path)
-    _git("config", "user.name", "t", cwd=tmp_path)
-    (tmp_path / "a.txt").write_text("one\n")
-    _git("add", ".", cwd=tmp_path)
-    _git("commit", "-q", "-m", "c", cwd=tmp_path)
+    _repo(tmp_path, "exp", "a.txt", "one\n")
     (tmp_path / "a.txt").write_text("two\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NBTRACK_TEST_SECRET_TOKEN", "do-not-store-me")
