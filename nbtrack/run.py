@@ -627,6 +627,10 @@ class Run:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            import traceback
+
+            self.output.add_lines("".join(traceback.format_exception(exc_type, exc, tb)).splitlines())  # type: ignore[arg-type]
         if exc_type is None:
             self.finish()
         elif issubclass(exc_type, KeyboardInterrupt):

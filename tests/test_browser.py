@@ -196,6 +196,13 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
                 timeout=30_000
             )  # the anywidget view
             assert fit_cell.locator(".nbtrack-files button:has-text('Download')").count() >= 3
+            row = fit_cell.locator(".nbtrack-files tr", has_text="config.json")
+            with page.expect_download(timeout=30_000) as download_info:
+                row.locator("button:has-text('Download')").click()
+            download = download_info.value
+            assert download.suggested_filename == "config.json"
+            downloaded = json.loads(Path(download.path()).read_text())
+            assert downloaded["epochs"] == 2 and downloaded["batch_size"] == 8
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-files.png"))
             fit_cell.locator(".lm-TabBar-tab:has-text('Model')").click()
             fit_cell.locator(".nbtrack-graph .nbtrack-node").first.wait_for(

@@ -385,9 +385,9 @@ def test_model_pane_gets_the_graph_and_stores_model_json(notebook):
 
 
 def test_a_reopened_run_shows_the_same_dashboard(notebook, monkeypatch):
-    from .keras_helpers import tiny_data, tiny_model
-
     from nbtrack.keras import NbtrackCallback
+
+    from .keras_helpers import tiny_data, tiny_model
 
     monkeypatch.setenv("NBTRACK_SYSTEM_INTERVAL", "0.2")
     callback = NbtrackCallback()
@@ -408,9 +408,9 @@ def test_a_reopened_run_shows_the_same_dashboard(notebook, monkeypatch):
 
 
 def test_html_snapshot_has_every_pane_and_no_script(notebook):
-    from .keras_helpers import tiny_data, tiny_model
-
     from nbtrack.keras import NbtrackCallback
+
+    from .keras_helpers import tiny_data, tiny_model
 
     run = nbtrack.init(project="p", name="<img src=x onerror=alert(1)>")
     print("<script>alert('log')</script>")

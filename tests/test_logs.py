@@ -128,3 +128,12 @@ def test_keras_progress_bar_and_traceback_are_captured_cleanly():
     assert "RuntimeError: exploded at epoch 2" in lines and any(
         line.startswith("Traceback") for line in lines
     )
+
+
+def test_the_exception_that_ends_a_with_block_is_in_output_log():
+    import nbtrack
+
+    with pytest.raises(ZeroDivisionError), nbtrack.init(project="p") as run:
+        raise ZeroDivisionError("no more data")
+    lines = (run.dir / "output.log").read_text().splitlines()
+    assert lines[0].startswith("Traceback") and lines[-1] == "ZeroDivisionError: no more data"
