@@ -65,7 +65,11 @@ def test_capture_tees_and_restores(capsys):
     print("an error", file=sys.stderr)
     import warnings
 
-    warnings.warn("careful", UserWarning, stacklevel=1)
+    with warnings.catch_warnings():
+        # As outside pytest (which records warnings instead): the standard library writes them to stderr.
+        warnings.simplefilter("always")
+        warnings._showwarnmsg_impl = lambda msg: sys.stderr.write(warnings._formatwarnmsg(msg))
+        warnings.warn("careful", UserWarning, stacklevel=1)
     capture.stop()
     print("after")
     out, err = capsys.readouterr()
