@@ -350,11 +350,11 @@ class Run:
         if step >= self._step:
             self._step = step + 1 if commit else step
         self._last.update(values)
-        point = (step, time.time(), values)
-        self._writer.pending.append(point)
+        when = time.time()
+        self._writer.append(step, when, values)
         live = self._live_points
         if live is not None:
-            live.append(point)
+            live.append((step, when, values))
             if time.monotonic() >= self._next_refresh:
                 self.refresh_views()
 
@@ -678,13 +678,12 @@ def _start_system_sampler(run: Run, interval: float) -> Any:
 
     if interval <= 0 or not psutil_available():
         return None
-    pending, live = run._writer.pending, run._system_live
+    writer, live = run._writer, run._system_live
 
     def sink(index: int, when: float, values: dict[str, float]) -> None:
-        point = (index, when, values)
-        pending.append(point)  # deques: safe to append from the sampler thread
+        writer.append(index, when, values)  # thread-safe
         if run.live is not None:
-            live.append(point)
+            live.append((index, when, values))  # a deque, drained by the main thread
 
     return SystemSampler(sink, interval=interval, name=run.id)
 

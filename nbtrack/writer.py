@@ -1,7 +1,7 @@
 """The run's background writer: batches what `Run.log` queued and commits it at least once a second.
 
-The training thread only appends tuples to a list; this thread swaps the list out, groups points per
-metric and hands one `WriteBatch` to the store per flush, together with changed config/summary, the
+The training thread appends each `log` call's values to per-metric columns under a short lock; this thread
+swaps the columns out and hands one `WriteBatch` to the store per flush, together with changed config/summary, the
 environment (captured here, off the training thread) and the heartbeat. A failing flush is warned about
 once and retried with everything it held; nothing raises into the training loop.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +22,6 @@ FINAL_FLUSH_ATTEMPTS = 5
 
 class NbtrackWarning(UserWarning):
     """Something went wrong inside nbtrack; training goes on."""
-
-
-# One queued `log` call: (step, wall time, {metric: value}).
-Point = tuple[int, float, dict[str, float]]
 
 
 class RunWriter:
@@ -42,14 +37,18 @@ class RunWriter:
     ) -> None:
         self.store = store
         self.run_id = run_id
-        # The training thread appends, this thread pops from the left: both atomic, so no point is ever lost
-        # between a `log` call and a flush (a swapped list could be appended to after it was taken).
-        self.pending: deque[Point] = deque()
+        # Per-metric columns (steps, times, values), grouped as they are logged so this thread does no
+        # per-point Python work and commits on time even while the training thread keeps the GIL busy. The
+        # lock makes "append to the columns" and "take the columns" exclusive: no point is lost between them.
+        self._lock = threading.Lock()
+        self._columns: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        self._calls = 0
         self._collect_metadata = collect_metadata
         self._on_first_flush = on_first_flush
         self._after_flush = after_flush  # side work of each flush (appending output.log), on this thread
         self._interval = FLUSH_SECONDS if interval is None else interval
-        self._carry: list[Point] = []  # points of a failed flush, retried first
+        self._carry: dict[str, tuple[list[int], list[float], list[float]]] = {}  # a failed flush's points
+        self._carry_calls = 0
         self._carry_meta: dict[str, Any] = {}
         self._last_heartbeat = 0.0
         self._wake = threading.Event()
@@ -70,7 +69,25 @@ class RunWriter:
             self._side = threading.Thread(target=self._capture, name=f"nbtrack-capture-{run_id}", daemon=True)
             self._side.start()
 
-    # -- called from the training thread ------------------------------------------------------------
+    # -- called from the training thread (and the system sampler's) ---------------------------------
+    def append(self, step: int, when: float, values: dict[str, float]) -> None:
+        """Queue one `log` call's values at `step` and wall time `when`."""
+        with self._lock:
+            columns = self._columns
+            for key, value in values.items():
+                column = columns.get(key)
+                if column is None:
+                    column = columns[key] = ([], [], [])
+                column[0].append(step)
+                column[1].append(when)
+                column[2].append(value)
+            self._calls += 1
+
+    @property
+    def queued(self) -> int:
+        """`log` calls not yet committed."""
+        return self._calls + self._carry_calls
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued before this call is committed; False if that failed or timed out."""
         deadline = time.monotonic() + timeout
@@ -118,7 +135,7 @@ class RunWriter:
                     break
                 time.sleep(0.2 * (attempt + 1))
             else:
-                lost = len(self._carry)
+                lost = self._carry_calls
                 warnings.warn(
                     f"nbtrack could not save the end of run {self.run_id} to {self.store.location}: {self.error}. "
                     f"{lost} log calls are not on disk.",
@@ -131,19 +148,23 @@ class RunWriter:
             return
 
     def _flush_once(self, final: dict[str, Any] | None = None) -> bool:
-        pending = self.pending
-        points = [pending.popleft() for _ in range(len(pending))]
-        points = self._carry + points if self._carry else points
+        with self._lock:
+            columns, self._columns = self._columns, {}
+            calls, self._calls = self._calls, 0
+        if self._carry:
+            columns = merge_columns(self._carry, columns)
+            calls += self._carry_calls
         meta = self._carry_meta
         if self._extra is not None:
             meta.update(self._extra)
             self._extra = None
         try:
-            fresh = self._collect_metadata(bool(points))
+            fresh = self._collect_metadata(bool(columns))
             if "events" in meta and "events" in fresh:  # events of a failed flush go first
                 fresh["events"] = meta["events"] + fresh["events"]
             meta.update(fresh)
-            batch = WriteBatch(self.run_id, series=group_points(points), **meta)
+            series = [SeriesBatch(key, *column) for key, column in columns.items()]
+            batch = WriteBatch(self.run_id, series=series, **meta)
             now = time.time()
             if final is not None:
                 batch.state, batch.ended, batch.heartbeat = final["state"], final["ended"], now
@@ -155,14 +176,14 @@ class RunWriter:
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
         except Exception as exc:
-            self._carry, self._carry_meta = points, meta
+            self._carry, self._carry_calls, self._carry_meta = columns, calls, meta
             self.error = exc
             self._warn(exc)
             ok = False
         else:
-            self._carry, self._carry_meta = [], {}
+            self._carry, self._carry_calls, self._carry_meta = {}, 0, {}
             self.error = None
-            self.points_written += len(points)
+            self.points_written += calls
             ok = True
         if final is None:
             with self._flushed:
@@ -183,15 +204,15 @@ class RunWriter:
         )
 
 
-def group_points(points: list[Point]) -> list[SeriesBatch]:
-    """Turn queued `log` calls into one column batch per metric, keeping logging order."""
-    columns: dict[str, SeriesBatch] = {}
-    for step, when, values in points:
-        for key, value in values.items():
-            series = columns.get(key)
-            if series is None:
-                series = columns[key] = SeriesBatch(key, [], [], [])
-            series.step.append(step)
-            series.time.append(when)
-            series.value.append(value)
-    return list(columns.values())
+def merge_columns(
+    first: dict[str, tuple[list[int], list[float], list[float]]],
+    then: dict[str, tuple[list[int], list[float], list[float]]],
+) -> dict[str, tuple[list[int], list[float], list[float]]]:
+    """Columns of `first` followed by those of `then`, per metric, in logging order."""
+    merged = {key: (list(a), list(b), list(c)) for key, (a, b, c) in first.items()}
+    for key, (steps, times, values) in then.items():
+        column = merged.setdefault(key, ([], [], []))
+        column[0].extend(steps)
+        column[1].extend(times)
+        column[2].extend(values)
+    return merged
