@@ -35,7 +35,7 @@ handle, so `nbtrack.init` builds and shows the real dashboard (ipywidgets + bqpl
 2 batch metrics per step, and 5 epoch metrics every --epoch-every steps, for 10k, 100k and 1M steps; the
 script reports comm update messages per second, refreshes per second and bytes per refresh.
 
-    python benchmarks/bench_fit.py                      # ~15 min on 2 cores
+    python benchmarks/bench_fit.py                      # ~20 min on 2 cores
     python benchmarks/bench_fit.py --repeats 3 --only baseline,nbtrack-widget --skip-traffic
     python benchmarks/bench_fit.py --skip-fit --traffic-steps 10000,100000
 """
@@ -46,6 +46,7 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import importlib.util
 import io
 import json
 import logging
@@ -66,6 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
+    REPO_ROOT,
     fmt_seconds,
     machine_lines,
     median,
@@ -83,6 +85,28 @@ REFERENCE_OVERHEAD = {"wandb": 0.17, "tensorboard": 0.34, "mlflow": 1.73}
 MAX_REFRESH_HZ = 4.0  # nbtrack.ui.dashboard.MIN_INTERVAL = 0.25 s
 MESSAGE_BUDGET = 20.0  # nbtrack.ui.dashboard.MESSAGE_BUDGET, comm messages a second
 JSON_SLACK = 2_000  # bytes of JSON allowed per comm message on top of its binary buffers
+
+
+def source_state() -> str:
+    """The commit the benchmark ran on and whether nbtrack/ had uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "nbtrack")
+    except (OSError, subprocess.SubprocessError):
+        return "git state unknown"
+    system = "on (psutil installed)" if importlib.util.find_spec("psutil") else "off (psutil not installed)"
+    changes = (
+        f"{len(dirty.splitlines())} uncommitted file(s) in nbtrack/"
+        if dirty
+        else "no uncommitted changes in nbtrack/"
+    )
+    return f"commit {commit or '?'}, {changes}; system metrics sampling {system}"
 
 
 # -- data and model ---------------------------------------------------------------------------------
@@ -415,8 +439,9 @@ def fit_wandb(job: FitJob) -> Sample:
     import wandb
     from wandb.integration.keras import WandbMetricsLogger
 
+    # System metrics stay on (W&B's default), as nbtrack's do when psutil is installed.
     settings = wandb.Settings(
-        console="off", disable_git=True, disable_code=True, save_code=False, x_disable_stats=True, silent=True
+        console="off", disable_git=True, disable_code=True, save_code=False, silent=True
     )
     model = build_model()
     t0 = time.perf_counter()
@@ -642,16 +667,40 @@ def run_fits(entries: list[Contestant], data: Data, args: argparse.Namespace, ro
 
 
 # -- part 1: where nbtrack's time goes (one extra, untimed-for-the-table fit) -------------------------
-def diagnose(data: Data, args: argparse.Namespace, root: Path) -> None:
-    """One fit with the widget, the callback's hooks timed by a thin subclass; optionally under cProfile."""
+def thread_cpu_seconds(prefix: str) -> dict[str, float]:
+    """CPU time of this process's live threads whose name starts with `prefix` (Linux /proc; 10 ms ticks)."""
+    import threading
+
+    found = {}
+    for thread in threading.enumerate():
+        if not thread.name.startswith(prefix) or thread.native_id is None:
+            continue
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            found[thread.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def diagnose(data: Data, args: argparse.Namespace, root: Path, baseline: list[float]) -> None:
+    """One fit with the widget, the callback's hooks timed by a thin subclass; optionally under cProfile.
+
+    Wall-clock differences between fits are only as good as the machine is quiet; the time spent inside
+    nbtrack's hooks on the training thread is a direct measure of what nbtrack adds there, whatever the noise.
+    `baseline`: the fit times of the no-callback baseline, to put that time in proportion."""
     from nbtrack.keras import NbtrackCallback
 
     hooks: dict[str, list[float]] = {}
+    threads: dict[str, float] = {}
 
     def timed(name: str) -> Callable[..., None]:
         base = getattr(NbtrackCallback, name)
 
         def hook(self: Any, *a: Any, **k: Any) -> None:
+            if name == "on_train_end":  # nbtrack's own threads, just before finish() stops them
+                threads.update(thread_cpu_seconds("nbtrack"))
             t0 = time.perf_counter()
             base(self, *a, **k)
             hooks.setdefault(name, []).append(time.perf_counter() - t0)
@@ -704,10 +753,27 @@ def diagnose(data: Data, args: argparse.Namespace, root: Path) -> None:
     )
     print(table(["hook", "calls", "total", "median", "max"], rows))
     print(
-        f"\nhooks total = {100 * total / fit_s:.2f} % of this fit's wall time "
-        "(on_train_begin: init + dashboard; on_epoch_end: epoch log + model-best.keras save; "
+        f"\nhooks total = {100 * total / fit_s:.2f} % of this fit's wall time"
+        + (
+            f", {100 * total / median(baseline):.2f} % of the median baseline fit ({fmt_seconds(median(baseline))}), "
+            f"{100 * total / min(baseline):.2f} % of the fastest ({fmt_seconds(min(baseline))})"
+            if baseline
+            else ""
+        )
+        + " (on_train_begin: init + dashboard; on_epoch_end: epoch log + model-best.keras save; "
         "on_train_end: finish, final snapshot)."
     )
+    if threads:
+        cpu = sum(threads.values())
+        print(
+            f"nbtrack's background threads, CPU time until on_train_end: {fmt_seconds(cpu)} "
+            f"({100 * cpu / fit_s:.2f} % of the fit's wall time; "
+            + ", ".join(
+                f"{name.split('-', 2)[1] if '-' in name else name} {fmt_seconds(v)}"
+                for name, v in threads.items()
+            )
+            + ")"
+        )
     try:
         from nbtrack.environment import capture
 
@@ -1216,6 +1282,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    print(f"nbtrack:  {source_state()}")
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-fit-", dir=args.tmp) as tmp:
         root = Path(tmp)
         print(f"working directory: {tmp}")
@@ -1228,7 +1295,8 @@ def main(argv: list[str] | None = None) -> int:
             run_fits(entries, data, args, root)
             report_fits(entries, args)
             if not args.no_diagnose and any(c.key.startswith("nbtrack") and c.samples for c in entries):
-                diagnose(data, args, root)
+                base = next((c for c in entries if c.key == "baseline"), None)
+                diagnose(data, args, root, [s.fit_s for s in base.samples] if base else [])
         if not args.skip_traffic and traffic_steps:
             results = []
             for steps in traffic_steps:
