@@ -41,6 +41,7 @@ class RunWriter:
         # per-point Python work and commits on time even while the training thread keeps the GIL busy. The
         # lock makes "append to the columns" and "take the columns" exclusive: no point is lost between them.
         self._lock = threading.Lock()
+        self._taking = False  # the writer is waiting for the lock
         self._columns: dict[str, tuple[list[int], list[float], list[float]]] = {}
         self._calls = 0
         self._collect_metadata = collect_metadata
@@ -72,6 +73,10 @@ class RunWriter:
     # -- called from the training thread (and the system sampler's) ---------------------------------
     def append(self, step: int, when: float, values: dict[str, float]) -> None:
         """Queue one `log` call's values at `step` and wall time `when`."""
+        if self._taking:
+            # The writer waits for the lock. A plain Lock is not fair: a busy training thread would take it
+            # again before the writer is scheduled, for seconds. Give up the GIL once so the writer gets it.
+            time.sleep(0)
         with self._lock:
             columns = self._columns
             for key, value in values.items():
@@ -148,9 +153,11 @@ class RunWriter:
             return
 
     def _flush_once(self, final: dict[str, Any] | None = None) -> bool:
+        self._taking = True
         with self._lock:
             columns, self._columns = self._columns, {}
             calls, self._calls = self._calls, 0
+        self._taking = False
         if self._carry:
             columns = merge_columns(self._carry, columns)
             calls += self._carry_calls

@@ -96,23 +96,43 @@ def _none_to_nan(x: float | None) -> float:
 
 
 # -- chunk codec ------------------------------------------------------------------------------------
-def encode_chunk(
-    step: np.ndarray, tm: np.ndarray, value: np.ndarray
-) -> tuple[int, int, int, float, bytes | None, bytes, bytes]:
+def encode_chunks(
+    step: np.ndarray, tm: np.ndarray, value: np.ndarray, size: int
+) -> list[tuple[int, int, int, float, bytes | None, bytes, bytes]]:
+    """Encode a series as chunks of up to `size` points: (n, first step, last step, t0, steps, times, values).
+
+    Every array operation runs once over the whole series, then chunks are byte slices: numpy gives up the GIL
+    inside large operations, and under a busy training thread each hand-off back costs a switch interval.
+    """
     n = int(value.shape[0])
-    first, last = int(step[0]), int(step[-1])
-    steps_blob = (
-        None
-        if last - first == n - 1 and np.array_equal(step, np.arange(first, first + n))
-        else step.astype("<i8").tobytes()
-    )
-    t0 = float(tm[0])
-    offsets = np.rint((tm - t0) * 1000.0)
-    if np.all(np.abs(offsets) <= _INT32_MS):
-        times_blob = offsets.astype("<i4").tobytes()
-    else:
-        times_blob = tm.astype("<f8").tobytes()
-    return n, first, last, t0, steps_blob, times_blob, value.astype("<f8").tobytes()
+    starts = list(range(0, n, size))
+    steps = np.ascontiguousarray(step, dtype="<i8")
+    values = np.ascontiguousarray(value, dtype="<f8")
+    breaks = np.flatnonzero(np.diff(steps) != 1) if n > 1 else np.empty(0, np.int64)  # non-consecutive steps
+    ms = np.rint(np.asarray(tm, dtype=np.float64) * 1000.0)
+    offsets = ms - np.repeat(ms[starts], [min(size, n - s) for s in starts])
+    small = bool(np.abs(offsets).max() <= _INT32_MS) if n else True
+    times32 = offsets.astype("<i4") if small else None
+    times64 = None if small else np.ascontiguousarray(tm, dtype="<f8")
+    chunks = []
+    for start in starts:
+        end = min(start + size, n)
+        # consecutive within [start, end) unless a break falls at an index in [start, end - 1)
+        cut = int(np.searchsorted(breaks, start)) if len(breaks) else 0
+        consecutive = not (len(breaks) and cut < len(breaks) and breaks[cut] < end - 1)
+        times = times32[start:end].tobytes() if times32 is not None else times64[start:end].tobytes()  # type: ignore[index]
+        chunks.append(
+            (
+                end - start,
+                int(steps[start]),
+                int(steps[end - 1]),
+                float(ms[start]) / 1000.0,
+                None if consecutive else steps[start:end].tobytes(),
+                times,
+                values[start:end].tobytes(),
+            )
+        )
+    return chunks
 
 
 def decode_chunk(
@@ -445,13 +465,11 @@ class SQLiteStore(Store):
                 seq = chunks - 1
         # Few, large rows per flush: every statement gives up the GIL, and a busy training thread can hold
         # on to it for a switch interval (5 ms) each time.
-        rows = []
-        for start in range(0, int(value.shape[0]), MAX_CHUNK_POINTS):
-            end = start + MAX_CHUNK_POINTS
-            rows.append(
-                (rid, series.key, seq, *encode_chunk(step[start:end], tm[start:end], value[start:end]))
-            )
-            seq += 1
+        rows = [
+            (rid, series.key, seq + k, *chunk)
+            for k, chunk in enumerate(encode_chunks(step, tm, value, MAX_CHUNK_POINTS))
+        ]
+        seq += len(rows)
         conn.executemany(
             "INSERT OR REPLACE INTO chunks (run_id, key, seq, n, first_step, last_step, t0, steps, times, vals) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
