@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nbtrack.series import History, MinMaxDownsampler
+from nbtrack.series import Columns, History, MinMaxDownsampler, append_columns
 
 MAX_POINTS = 2000
 
@@ -58,15 +58,9 @@ class LiveHistory:
 
     def add(self, points: list[tuple[int, float, dict[str, float]]]) -> set[str]:
         """Append queued `log` calls; returns the metrics that changed."""
-        columns: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        columns: Columns = {}
         for step, when, values in points:
-            for key, value in values.items():
-                column = columns.get(key)
-                if column is None:
-                    column = columns[key] = ([], [], [])
-                column[0].append(step)
-                column[1].append(when)
-                column[2].append(value)
+            append_columns(columns, step, when, values)
         for key, (steps, times, values) in columns.items():
             sampler = self._series.get(key)
             if sampler is None:

@@ -30,6 +30,20 @@ class History:
         return cls(key, np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
 
 
+Columns = dict[str, tuple[list[int], list[float], list[float]]]  # metric -> (steps, wall times, values)
+
+
+def append_columns(columns: Columns, step: int, when: float, values: dict[str, float]) -> None:
+    """Add one `log` call's values to per-metric columns (how the writer and live views queue points)."""
+    for key, value in values.items():
+        column = columns.get(key)
+        if column is None:
+            column = columns[key] = ([], [], [])
+        column[0].append(step)
+        column[1].append(when)
+        column[2].append(value)
+
+
 def reduce_indices(values: np.ndarray, samples: int) -> np.ndarray:
     """Indices of at most `samples` points that keep each bucket's minimum and maximum (spikes survive).
 

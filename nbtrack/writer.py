@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from nbtrack.series import append_columns
 from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
 
 FLUSH_SECONDS = 0.5
@@ -78,14 +79,7 @@ class RunWriter:
             # again before the writer is scheduled, for seconds. Give up the GIL once so the writer gets it.
             time.sleep(0)
         with self._lock:
-            columns = self._columns
-            for key, value in values.items():
-                column = columns.get(key)
-                if column is None:
-                    column = columns[key] = ([], [], [])
-                column[0].append(step)
-                column[1].append(when)
-                column[2].append(value)
+            append_columns(self._columns, step, when, values)
             self._calls += 1
 
     @property
