@@ -59,7 +59,6 @@ class RunWriter:
         self._final: dict[str, Any] | None = None
         self._warned = False
         self.error: BaseException | None = None  # last flush error, None after a good flush
-        self.points_written = 0
         self._extra: dict[str, Any] | None = (
             None  # what `on_first_flush` produced, picked up by the next flush
         )
@@ -81,11 +80,6 @@ class RunWriter:
         with self._lock:
             append_columns(self._columns, step, when, values)
             self._calls += 1
-
-    @property
-    def queued(self) -> int:
-        """`log` calls not yet committed."""
-        return self._calls + self._carry_calls
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued before this call is committed; False if that failed or timed out."""
@@ -184,7 +178,6 @@ class RunWriter:
         else:
             self._carry, self._carry_calls, self._carry_meta = {}, 0, {}
             self.error = None
-            self.points_written += calls
             ok = True
         if final is None:
             with self._flushed:
