@@ -7,9 +7,11 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 # Quiet every contestant before anything imports it.
 QUIET_ENV = {
@@ -118,3 +120,25 @@ def fmt_ratio(value: float) -> str:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
+
+
+def short_reason(exc: BaseException) -> str:
+    """One line saying why a contestant is unavailable or failed."""
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def probe_all(entries: Sequence[Any]) -> None:
+    """Import each contestant (its `probe`), recording its version or why it is unavailable."""
+    for entry in entries:
+        started = time.perf_counter()
+        try:
+            entry.version = entry.probe()
+        except BaseException as exc:  # ImportError, but also whatever a broken install raises
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            entry.unavailable = short_reason(exc)
+            print(f"  {entry.label}: unavailable: {entry.unavailable}", flush=True)
+        else:
+            print(f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True)
+

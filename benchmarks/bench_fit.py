@@ -71,7 +71,9 @@ from _common import (  # noqa: E402
     fmt_seconds,
     machine_lines,
     median,
+    probe_all,
     quiet_environment,
+    short_reason,
     table,
     verdict,
 )
@@ -585,27 +587,6 @@ def contestants(args: argparse.Namespace, full_steps: int) -> list[Contestant]:
             )
         every = [c for c in every if c.key in wanted]
     return every
-
-
-def short_reason(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def probe_all(entries: list[Contestant]) -> None:
-    for entry in entries:
-        started = time.perf_counter()
-        try:
-            entry.version = entry.probe()
-        except BaseException as exc:  # ImportError, but also whatever a broken install raises
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            entry.unavailable = short_reason(exc)
-            print(f"  {entry.label}: unavailable: {entry.unavailable}", flush=True)
-        else:
-            print(
-                f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True
-            )
 
 
 def run_one(entry: Contestant, job: FitJob) -> Sample | None:

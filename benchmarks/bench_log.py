@@ -54,7 +54,9 @@ from _common import (  # noqa: E402
     fmt_seconds,
     machine_lines,
     median,
+    probe_all,
     quiet_environment,
+    short_reason,
     table,
     verdict,
 )
@@ -313,25 +315,6 @@ def contestants(args: argparse.Namespace) -> list[Contestant]:
 
 
 # -- running ----------------------------------------------------------------------------------------
-def short_reason(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def probe_all(entries: list[Contestant]) -> None:
-    for entry in entries:
-        started = time.perf_counter()
-        try:
-            entry.version = entry.probe()
-        except BaseException as exc:  # ImportError, but also whatever a broken install raises
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            entry.unavailable = short_reason(exc)
-            print(f"  {entry.label}: unavailable: {entry.unavailable}", flush=True)
-        else:
-            print(f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True)
-
-
 def run_one(entry: Contestant, calls: int, payload: Payload, root: Path, tag: str) -> Sample | None:
     """One timed run of one contestant in a fresh directory; marks the contestant unavailable on failure."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{entry.key}-{tag}-", dir=root))
