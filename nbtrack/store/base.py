@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbtrack.query import Node, OrderKey
 from nbtrack.series import History
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HEARTBEAT_SECONDS = 2.0
 # A running run whose heartbeat is older than this is reported as crashed, even from another host.
 HEARTBEAT_STALE_SECONDS = 15.0
@@ -81,6 +82,25 @@ class RunRecord:
             else (self.heartbeat if self.state != "running" else time.time())
         )
         return max(0.0, (end or self.created) - self.created)
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs `Store.search_runs` returns: `where` and `order` are `nbtrack.query` trees."""
+
+    project: str | None = None
+    where: Node | None = None
+    order: tuple[OrderKey, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    name: str
+    runs: int
+    last_created: float | None
+    running: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,23 @@ class Store(ABC):
     @abstractmethod
     def list_runs(self, project: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
+
+    @abstractmethod
+    def search_runs(self, query: RunQuery, *, environment: bool = False) -> list[RunRecord]:
+        """Runs matching `query.where`, in `query.order` (then newest first, then by id), with the semantics of
+        `nbtrack.query.evaluate` and `sort_records`. Records carry an empty environment unless `environment`."""
+
+    @abstractmethod
+    def count_runs(self, query: RunQuery) -> int:
+        """How many runs match `query.where` (ignoring its limit and offset)."""
+
+    @abstractmethod
+    def projects(self) -> list[ProjectInfo]:
+        """Every project with its run count, newest run time and running count, most recently active first."""
+
+    @abstractmethod
+    def keys(self, scope: str, project: str | None = None) -> list[str]:
+        """The top-level keys of ``config`` or ``summary`` (`scope`) that any run (in `project`) has, sorted."""
 
     @abstractmethod
     def delete_run(self, run_id: str) -> None:

@@ -14,7 +14,6 @@ and reading a million points back is a few hundred `frombuffer` calls.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import shutil
@@ -29,17 +28,21 @@ import numpy as np
 
 from nbtrack.errors import RunNotFoundError, StoreError
 from nbtrack.names import new_display_name
+from nbtrack.query import dump_json, load_json
 from nbtrack.series import History, reduce_history
 from nbtrack.store.base import (
     SCHEMA_VERSION,
     MetricStats,
+    ProjectInfo,
     RunEvent,
+    RunQuery,
     RunRecord,
     SeriesBatch,
     Store,
     WriteBatch,
     effective_state,
 )
+from nbtrack.store.sql import Compiler, SQLiteDialect
 
 DB_NAME = "nbtrack.db"
 CHUNK_POINTS = 1024  # a chunk smaller than this is topped up by the next flush
@@ -77,14 +80,38 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX events_run ON events (run_id, time);
         """,
     ),
+    (
+        2,
+        "strict JSON in config, summary, environment and event columns (NaN and infinity made queryable)",
+        "CREATE INDEX runs_state ON runs (state)",
+    ),
 )
 assert MIGRATIONS[-1][0] == SCHEMA_VERSION
 
 _RUN_COLUMNS = "id, project, name, state, created, ended, heartbeat, host, pid, notes, tags, config, summary, environment"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_dumps = dump_json
+_loads = load_json
+
+
+def _strict_json(conn: sqlite3.Connection) -> None:
+    """Migration 2's data step: columns written with bare NaN/Infinity (not JSON) rewritten by `dump_json`."""
+    rows = conn.execute("SELECT id, config, summary, environment FROM runs").fetchall()
+    for rid, *columns in rows:
+        fixed = [_dumps(_loads(text)) for text in columns]
+        if fixed != columns:
+            conn.execute(
+                "UPDATE runs SET config = ?, summary = ?, environment = ? WHERE id = ?", (*fixed, rid)
+            )
+    for rowid, data in conn.execute("SELECT rowid, data FROM events WHERE data IS NOT NULL").fetchall():
+        fixed_data = _dumps(_loads(data))
+        if fixed_data != data:
+            conn.execute("UPDATE events SET data = ? WHERE rowid = ?", (fixed_data, rowid))
+
+
+# Data steps that go with a migration's SQL, by migration number.
+MIGRATION_STEPS = {2: _strict_json}
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -266,6 +293,8 @@ class SQLiteStore(Store):
                 if number > current:
                     for statement in filter(str.strip, sql.split(";")):
                         conn.execute(statement)
+                    if number in MIGRATION_STEPS:
+                        MIGRATION_STEPS[number](conn)
                     conn.execute(f"PRAGMA user_version = {number}")
 
         self._write(apply)
@@ -336,10 +365,12 @@ class SQLiteStore(Store):
             config=dict(config),
         )
 
-    def _record(self, row: tuple[Any, ...]) -> RunRecord:
+    def _record(self, row: tuple[Any, ...], crashed: set[str] | None = None) -> RunRecord:
         rid, project, name, state, created, ended, heartbeat, host, pid, notes, tags, config, summary, env = (
             row
         )
+        if crashed is not None:  # the state the query saw
+            state = "crashed" if rid in crashed else state
         return RunRecord(
             id=rid,
             project=project,
@@ -351,10 +382,10 @@ class SQLiteStore(Store):
             host=host,
             pid=pid,
             notes=notes,
-            tags=tuple(json.loads(tags)),
-            config=json.loads(config),
-            summary=json.loads(summary),
-            environment=json.loads(env),
+            tags=tuple(_loads(tags)),
+            config=_loads(config),
+            summary=_loads(summary),
+            environment=_loads(env),
         )
 
     def get_run(self, ref: str, project: str | None = None) -> RunRecord:
@@ -388,6 +419,59 @@ class SQLiteStore(Store):
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? ORDER BY created DESC", [project]
             )
         return [self._record(r) for r in rows]
+
+    # -- searching ----------------------------------------------------------------------------------
+    def _crashed_ids(self, now: float) -> list[str]:
+        rows = self._read("SELECT id, host, pid, heartbeat FROM runs WHERE state = 'running'")
+        return [
+            rid for rid, host, pid, hb in rows if effective_state("running", host, pid, hb, now) == "crashed"
+        ]
+
+    def _compile(self, query: RunQuery) -> tuple[str, dict[str, Any], Compiler]:
+        now = time.time()
+        compiler = Compiler(SQLiteDialect(), now, self._crashed_ids(now))
+        clauses = []
+        if query.project is not None:
+            clauses.append(f"project = {compiler.d.bind(query.project)}")
+        if query.where is not None:
+            clauses.append(compiler.where(query.where))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", compiler.d.params, compiler
+
+    def search_runs(self, query: RunQuery, *, environment: bool = False) -> list[RunRecord]:
+        where, params, compiler = self._compile(query)
+        order = compiler.order(query.order)
+        columns = _RUN_COLUMNS if environment else _RUN_COLUMNS.replace("environment", "'{}'")
+        sql = f"SELECT {columns} FROM runs{where} ORDER BY {order}"
+        if query.limit is not None or query.offset:
+            sql += f" LIMIT {compiler.d.bind(-1 if query.limit is None else int(query.limit))}"
+            sql += f" OFFSET {compiler.d.bind(int(query.offset))}"
+        rows = self._read(sql, params)
+        crashed = set(compiler.crashed_ids)
+        return [self._record(r, crashed) for r in rows]
+
+    def count_runs(self, query: RunQuery) -> int:
+        where, params, _ = self._compile(query)
+        return int(self._read(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+
+    def projects(self) -> list[ProjectInfo]:
+        rows = self._read(
+            "SELECT project, COUNT(*), MAX(created) FROM runs GROUP BY project ORDER BY MAX(created) DESC"
+        )
+        running: dict[str, int] = {}
+        now = time.time()
+        for project, host, pid, hb in self._read(
+            "SELECT project, host, pid, heartbeat FROM runs WHERE state = 'running'"
+        ):
+            if effective_state("running", host, pid, hb, now) == "running":
+                running[project] = running.get(project, 0) + 1
+        return [ProjectInfo(name, count, last, running.get(name, 0)) for name, count, last in rows]
+
+    def keys(self, scope: str, project: str | None = None) -> list[str]:
+        if scope not in ("config", "summary"):
+            raise ValueError(f"scope must be 'config' or 'summary', not {scope!r}")
+        where, params = ("", ()) if project is None else (" WHERE project = ?", (project,))
+        rows = self._read(f"SELECT DISTINCT e.key FROM runs, json_each(runs.{scope}) AS e{where}", params)
+        return sorted(r[0] for r in rows)
 
     def delete_run(self, run_id: str) -> None:
         def delete(conn: sqlite3.Connection) -> int:
@@ -510,8 +594,7 @@ class SQLiteStore(Store):
             [run_id],
         )
         return [
-            RunEvent(t, kind, message, step, json.loads(data or "{}"))
-            for t, kind, message, step, data in rows
+            RunEvent(t, kind, message, step, _loads(data or "{}")) for t, kind, message, step, data in rows
         ]
 
     def history(self, run_id: str, key: str, samples: int | None = None) -> History:

@@ -1,0 +1,184 @@
+"""Query trees (`nbtrack.query`) compiled to SQL with bound parameters, for the SQL store backends.
+
+Every value from the user becomes a named parameter; field names become JSON path parameters. A backend supplies
+the dialect: how to read a JSON value and its type, and how to list a JSON array's elements. The SQL returns
+exactly what `nbtrack.query.evaluate` and `sort_records` return, which the conformance suite checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbtrack.query import (
+    And,
+    Compare,
+    Contains,
+    Field,
+    InList,
+    IsNull,
+    Match,
+    Node,
+    Not,
+    Or,
+    OrderKey,
+    QueryError,
+)
+
+_KIND_OF_JSON_TYPE = (
+    "CASE {t} WHEN 'integer' THEN 'n' WHEN 'real' THEN 'n' WHEN 'text' THEN 't' WHEN 'true' THEN 'b' "
+    "WHEN 'false' THEN 'b' WHEN 'array' THEN 'a' WHEN 'object' THEN {object_kind} ELSE NULL END"
+)
+
+
+@dataclass
+class SQLiteDialect:
+    """SQLite's JSON1 functions. Paths are ``$."key"."sub"`` strings, passed as parameters."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, value: Any) -> str:
+        """A named placeholder for `value` (named, so an expression can appear twice in the SQL)."""
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    @staticmethod
+    def path(keys: tuple[str, ...]) -> str:
+        for key in keys:
+            if '"' in key:
+                raise QueryError(f"Keys containing '\"' cannot be queried: {key!r}")
+        return "$" + "".join(f'."{key}"' for key in keys)
+
+    def kind(self, column: str, keys: tuple[str, ...]) -> str:
+        """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
+        nan_path = self.path((*keys, "$float"))
+        object_kind = (
+            f"(CASE WHEN json_extract({column}, {self.bind(nan_path)}) = 'NaN' THEN 'x' ELSE 'o' END)"
+        )
+        return _KIND_OF_JSON_TYPE.format(
+            t=f"json_type({column}, {self.bind(self.path(keys))})", object_kind=object_kind
+        )
+
+    def value(self, column: str, keys: tuple[str, ...]) -> str:
+        return f"json_extract({column}, {self.bind(self.path(keys))})"
+
+    def elements(self, column: str, keys: tuple[str, ...]) -> tuple[str, str, str]:
+        """A FROM clause over the array's elements, and the expressions of an element's kind and value."""
+        source = f"json_each({column}, {self.bind(self.path(keys))}) AS e"
+        kind = _KIND_OF_JSON_TYPE.format(t="e.type", object_kind="'o'")
+        return source, kind, "e.value"
+
+    def all_elements(self, column: str) -> tuple[str, str, str]:
+        return (
+            f"json_each({column}) AS e",
+            _KIND_OF_JSON_TYPE.format(t="e.type", object_kind="'o'"),
+            "e.value",
+        )
+
+
+class Compiler:
+    """Turns a query tree into a WHERE clause and an ORDER BY list for the ``runs`` table.
+
+    `state` and `duration` are what readers see: `crashed_ids` are running runs whose writer is gone (found by
+    the backend before compiling), and `now` ends a running run's duration.
+    """
+
+    def __init__(self, dialect: SQLiteDialect, now: float, crashed_ids: list[str]) -> None:
+        self.d = dialect
+        self.now = now
+        self.crashed_ids = crashed_ids
+
+    def state_sql(self) -> str:
+        if not self.crashed_ids:
+            return "state"
+        marks = ", ".join(self.d.bind(i) for i in self.crashed_ids)
+        return f"(CASE WHEN id IN ({marks}) THEN 'crashed' ELSE state END)"
+
+    def operand(self, f: Field) -> tuple[str, str]:
+        """(kind, value) SQL expressions of a field."""
+        if f.scope in ("config", "summary"):
+            return self.d.kind(f.scope, f.path), self.d.value(f.scope, f.path)
+        name = f.path[0]
+        if name == "state":
+            return "'t'", self.state_sql()
+        if name in ("notes", "ended"):
+            kind = "'t'" if name == "notes" else "'n'"
+            return f"(CASE WHEN {name} IS NULL THEN NULL ELSE {kind} END)", name
+        if name == "duration":
+            end = f"COALESCE(ended, CASE WHEN {self.state_sql()} = 'running' THEN {self.d.bind(self.now)} ELSE heartbeat END, created)"
+            return "'n'", f"MAX(0.0, {end} - created)"
+        if name == "tags":
+            return "'a'", "tags"
+        if name == "created":
+            return "'n'", "created"
+        return "'t'", name
+
+    def equal(self, kind: str, value: str, literal: Any) -> str:
+        if isinstance(literal, bool):
+            return f"({kind} = 'b' AND {value} = {self.d.bind(int(literal))})"
+        if isinstance(literal, (int, float)):
+            return f"({kind} = 'n' AND {value} = {self.d.bind(literal)})"
+        return f"({kind} = 't' AND {value} = {self.d.bind(literal)})"
+
+    @staticmethod
+    def present(kind: str) -> str:
+        return f"({kind} IS NOT NULL AND {kind} <> 'x')"
+
+    def where(self, node: Node) -> str:
+        return f"COALESCE({self._node(node)}, 0)"
+
+    def _node(self, node: Node) -> str:
+        if isinstance(node, And):
+            return "(" + " AND ".join(self.where(p) for p in node.parts) + ")"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self.where(p) for p in node.parts) + ")"
+        if isinstance(node, Not):
+            return f"(NOT {self.where(node.part)})"
+        kind, value = self.operand(node.field)
+        if isinstance(node, IsNull):
+            return f"({kind} IS NOT NULL)" if node.negate else f"({kind} IS NULL)"
+        if isinstance(node, Compare):
+            if node.op == "==":
+                return self.equal(kind, value, node.value)
+            if node.op == "!=":
+                return f"({self.present(kind)} AND NOT {self.equal(kind, value, node.value)})"
+            want = "'t'" if isinstance(node.value, str) else "'n'"
+            return f"({kind} = {want} AND {value} {node.op} {self.d.bind(node.value)})"
+        if isinstance(node, InList):
+            hit = "(" + " OR ".join(self.equal(kind, value, v) for v in node.values) + ")"
+            return f"({self.present(kind)} AND NOT {hit})" if node.negate else hit
+        if isinstance(node, Contains):
+            hit = self.contains(node.field, kind, value, node.value)
+            return f"({self.present(kind)} AND NOT {hit})" if node.negate else hit
+        if isinstance(node, Match):
+            if node.op == "startswith":
+                n = self.d.bind(node.value)
+                test = f"substr({value}, 1, length({n})) = {n}"
+            else:
+                n = self.d.bind(node.value)
+                test = f"(length({n}) = 0 OR substr({value}, -length({n})) = {n})"
+            return f"({kind} = 't' AND {test})"
+        raise TypeError(f"not a query node: {node!r}")
+
+    def contains(self, f: Field, kind: str, value: str, literal: Any) -> str:
+        if f.scope == "run":
+            source, e_kind, e_value = self.d.all_elements("tags")
+        else:
+            source, e_kind, e_value = self.d.elements(f.scope, f.path)
+        element = f"EXISTS (SELECT 1 FROM {source} WHERE {self.equal(e_kind, e_value, literal)})"
+        parts = [f"({kind} = 'a' AND {element})"]
+        if isinstance(literal, str):
+            parts.append(f"({kind} = 't' AND instr({value}, {self.d.bind(literal)}) > 0)")
+        return "(" + " OR ".join(parts) + ")"
+
+    def order(self, keys: tuple[OrderKey, ...]) -> str:
+        terms = []
+        for key in keys:
+            kind, value = self.operand(key.field)
+            terms.append(
+                f"CASE WHEN {kind} IS NULL THEN 3 WHEN {kind} IN ('n', 'b') THEN 0 WHEN {kind} = 't' THEN 1 ELSE 2 END"
+            )
+            terms.append(f"{value} {'DESC' if key.descending else 'ASC'}")
+        terms += ["created DESC", "id ASC"]
+        return ", ".join(terms)

@@ -1,0 +1,449 @@
+"""The where/order_by language: parsing, errors, the SQL it compiles to, and the Python reference semantics.
+
+The store-backed tests run on every backend in tests/test_store_conformance.py's BACKENDS.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nbtrack
+from nbtrack.query import (
+    QueryError,
+    dump_json,
+    evaluate,
+    load_json,
+    parse,
+    parse_order,
+    sort_records,
+    unparse,
+)
+from nbtrack.store import open_store
+from nbtrack.store.base import RunQuery, WriteBatch
+from tests.test_store_conformance import BACKENDS
+
+NOW = time.time()
+
+# name, config, summary, state, tags, notes; created = NOW - 1000 + 10 * index
+RUNS = [
+    (
+        "adam-fast",
+        {"lr": 0.001, "opt": "adam", "layers": [64, 32], "nested": {"a": 1}},
+        {"val_accuracy": 0.95, "loss": 0.1, "batch/loss": 0.12},
+        "finished",
+        ["baseline"],
+        None,
+    ),
+    (
+        "adam-slow",
+        {"lr": 0.0001, "opt": "adam", "layers": [64]},
+        {"val_accuracy": 0.91, "loss": 0.2},
+        "finished",
+        ["baseline", "slow"],
+        "first try",
+    ),
+    (
+        "sgd",
+        {"lr": 0.1, "opt": "sgd", "momentum": 0.9},
+        {"val_accuracy": 0.85, "loss": float("nan")},
+        "failed",
+        [],
+        None,
+    ),
+    (
+        "no-lr",
+        {"opt": "rmsprop", "augment": True},
+        {"val_accuracy": 0.97, "loss": float("inf")},
+        "finished",
+        ["best"],
+        None,
+    ),
+    ("text-lr", {"lr": "0.01", "augment": False}, {}, "interrupted", ["baseline"], "lr given as text"),
+    (
+        "inject'; DROP TABLE runs; --",
+        {"lr": 0.01, "opt": 'adam"); DROP TABLE runs; --'},
+        {"val_accuracy": 0.5},
+        "finished",
+        ["ünï✓"],
+        None,
+    ),
+    ("still-running", {"lr": 0.003, "opt": None}, {"val_accuracy": 0.6}, "running", [], None),
+    ("dead", {"lr": 0.003}, {"val_accuracy": 0.7}, "crashed", [], None),
+]
+
+
+def populate(store, runs=RUNS, project="p"):
+    ids = []
+    for i, (name, config, summary, state, tags, notes) in enumerate(runs):
+        rid = f"run{i:04d}"
+        created = NOW - 1000 + 10 * i
+        store.create_run(
+            run_id=rid,
+            project=project,
+            name=name,
+            config=config,
+            tags=tags,
+            notes=notes,
+            created=created,
+            host="elsewhere",
+            pid=0,
+        )
+        if state == "running":
+            store.write_batch(WriteBatch(rid, summary=summary, heartbeat=time.time() + 3600))
+        elif state == "crashed":  # a running run whose heartbeat went stale
+            store.write_batch(WriteBatch(rid, summary=summary, heartbeat=created + 5))
+        else:
+            store.write_batch(
+                WriteBatch(
+                    rid, summary=summary, state=state, ended=created + 5 + i, heartbeat=created + 5 + i
+                )
+            )
+        ids.append(rid)
+    return ids
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
+def store(request, tmp_path_factory):
+    store = open_store(tmp_path_factory.mktemp("query") / "store")
+    populate(store)
+    yield store
+    store.close()
+
+
+def names(store, where=None, order=None, project=None):
+    query = RunQuery(project=project, where=parse(where) if where else None, order=parse_order(order))
+    return [r.name for r in store.search_runs(query)]
+
+
+def reference(store, where=None, order=None):
+    records = store.search_runs(RunQuery())
+    node = parse(where) if where else None
+    now = time.time()
+    matched = [r for r in records if node is None or evaluate(node, r, now)]
+    return [r.name for r in sort_records(matched, parse_order(order), now)]
+
+
+EXPRESSIONS = [
+    ("config.lr < 0.01", {"adam-fast", "adam-slow", "still-running", "dead"}),
+    (
+        "config.lr <= 0.01",
+        {"adam-fast", "adam-slow", "still-running", "dead", "inject'; DROP TABLE runs; --"},
+    ),
+    ("config.lr == 0.01", {"inject'; DROP TABLE runs; --"}),
+    ("config.lr == '0.01'", {"text-lr"}),
+    (
+        "config.lr != 0.1",
+        {"adam-fast", "adam-slow", "text-lr", "inject'; DROP TABLE runs; --", "still-running", "dead"},
+    ),
+    ("not config.lr < 0.01", {"sgd", "no-lr", "text-lr", "inject'; DROP TABLE runs; --"}),
+    ("config.lr is null", {"no-lr"}),
+    ("config.opt is null", {"text-lr", "dead", "still-running"}),
+    ("config.opt == null", {"text-lr", "dead", "still-running"}),
+    ("config.opt is not null", {"adam-fast", "adam-slow", "sgd", "no-lr", "inject'; DROP TABLE runs; --"}),
+    ("config.opt in ['adam', 'sgd']", {"adam-fast", "adam-slow", "sgd"}),
+    ("config.opt not in ('adam', 'sgd')", {"no-lr", "inject'; DROP TABLE runs; --"}),
+    ("config.augment == true", {"no-lr"}),
+    ("config.augment != true", {"text-lr"}),
+    ("config.augment == 1", set()),  # a number never equals a boolean
+    ("64 in config.layers", {"adam-fast", "adam-slow"}),
+    ("32 in config.layers", {"adam-fast"}),
+    ("config.layers contains 32", {"adam-fast"}),
+    ("config.nested.a == 1", {"adam-fast"}),
+    ("config.nested.a > 1", set()),
+    ("summary.val_accuracy > 0.9 and state == 'finished'", {"adam-fast", "adam-slow", "no-lr"}),
+    ("summary.val_accuracy > 0.9 or config.opt == 'sgd'", {"adam-fast", "adam-slow", "no-lr", "sgd"}),
+    ("summary.batch/loss < 1", {"adam-fast"}),
+    ('summary."batch/loss" < 1', {"adam-fast"}),
+    ("summary.loss > 100", {"no-lr"}),  # infinity is a number
+    ("summary.loss != 0.1", {"adam-slow", "no-lr"}),  # NaN matches no comparison
+    ("summary.loss is null", {"text-lr", "inject'; DROP TABLE runs; --", "still-running", "dead"}),
+    ("summary.loss is not null", {"adam-fast", "adam-slow", "sgd", "no-lr"}),  # NaN is a value
+    ("'baseline' in tags", {"adam-fast", "adam-slow", "text-lr"}),
+    ("'baseline' not in tags", {"sgd", "no-lr", "inject'; DROP TABLE runs; --", "still-running", "dead"}),
+    ("'ünï✓' in tags", {"inject'; DROP TABLE runs; --"}),
+    ("state == 'crashed'", {"dead"}),
+    ("state == 'running'", {"still-running"}),
+    ("state in ['failed', 'interrupted']", {"sgd", "text-lr"}),
+    ("name startswith 'adam'", {"adam-fast", "adam-slow"}),
+    ("name endswith 'slow'", {"adam-slow"}),
+    ("name contains 'DROP'", {"inject'; DROP TABLE runs; --"}),
+    ("'-' in name", {"adam-fast", "adam-slow", "no-lr", "text-lr", "still-running", "inject'; DROP TABLE runs; --"}),
+    ("name == 'inject\\'; DROP TABLE runs; --'", {"inject'; DROP TABLE runs; --"}),
+    ("config.opt == 'adam\"); DROP TABLE runs; --'", {"inject'; DROP TABLE runs; --"}),
+    ("notes contains 'text'", {"text-lr"}),
+    ("notes is null", {"adam-fast", "sgd", "no-lr", "inject'; DROP TABLE runs; --", "still-running", "dead"}),
+    ("duration > 8", {"text-lr", "inject'; DROP TABLE runs; --", "still-running"}),
+    ("duration >= 8", {"no-lr", "text-lr", "inject'; DROP TABLE runs; --", "still-running"}),
+    (f"created >= {NOW - 1000 + 60}", {"still-running", "dead"}),
+    ("created > '2000-01-01' and created < '2999-01-01'", {r[0] for r in RUNS}),
+    (
+        "not (config.opt == 'adam' or config.opt == 'sgd')",
+        {"no-lr", "text-lr", "inject'; DROP TABLE runs; --", "still-running", "dead"},
+    ),
+    ("0.01 > config.lr", {"adam-fast", "adam-slow", "still-running", "dead"}),
+    ("config.missing == 1 or config.missing != 1 or config.missing < 1", set()),
+]
+
+
+@pytest.mark.parametrize(("where", "expected"), EXPRESSIONS)
+def test_expression_table(store, where, expected):
+    got = names(store, where)
+    assert set(got) == expected
+    assert got == reference(store, where)  # same rows, same order as the Python reference
+    assert parse(unparse(parse(where))) == parse(where)
+
+
+def test_injection_attempts_are_data_and_the_table_survives(store):
+    for where in [
+        "name == '''; DROP TABLE runs; --'",
+        'config."lr\'); DROP TABLE runs; --" == 1',
+        "name == 'x' or 1 == 1",
+        "summary.val_accuracy > 0.5 -- and state == 'failed'",
+    ]:
+        try:
+            names(store, where)
+        except QueryError:
+            pass
+    assert len(names(store)) == len(RUNS)
+    with pytest.raises(QueryError, match="Expected a field"):  # no tautologies: every condition has a field
+        names(store, "name == 'x' or 1 == 1")
+    assert names(store, "name == 'x\\' or 1=1 --'") == []  # quotes inside a string stay inside it
+
+
+def test_order_by(store):
+    assert names(store, order="-summary.val_accuracy")[:3] == ["no-lr", "adam-fast", "adam-slow"]
+    ascending = names(store, order="summary.val_accuracy")
+    assert (
+        ascending[0] == "inject'; DROP TABLE runs; --" and ascending[-1] == "text-lr"
+    )  # missing last, both ways
+    assert names(store, order="-summary.val_accuracy")[-1] == "text-lr"
+    # numbers before text: text-lr's lr is the string '0.01'; no-lr has none
+    assert names(store, order="config.lr")[-2:] == ["text-lr", "no-lr"]
+    assert names(store, order="-config.lr")[-2:] == ["text-lr", "no-lr"]
+    assert names(store) == [r[0] for r in reversed(RUNS)]  # newest first by default
+    for order in [
+        "-summary.val_accuracy",
+        "config.lr",
+        "-config.lr, name",
+        "state,-created",
+        "-duration",
+        "tags",
+        "config.layers",
+        "-summary.loss",
+    ]:
+        assert names(store, order=order) == reference(store, order=order), order
+
+
+def test_projects_and_keys(store):
+    (project,) = store.projects()
+    assert project.name == "p" and project.runs == len(RUNS) and project.running == 1
+    assert store.keys("config", "p") == ["augment", "layers", "lr", "momentum", "nested", "opt"]
+    assert "batch/loss" in store.keys("summary")
+
+
+def test_limit_offset_count(store):
+    query = RunQuery(where=parse("config.lr < 1"), order=parse_order("config.lr"), limit=2, offset=1)
+    assert [r.name for r in store.search_runs(query)] == ["adam-fast", "dead"]  # ties: newest first
+    assert store.count_runs(query) == 6
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            "config.lr <",
+            "Expected a value (a number, 'text', true, false or null) at position 11, found the end",
+        ),
+        ("config.lr < 0.1 and", "Expected a field"),
+        ("config.lr 0.1", "Expected a comparison after config.lr"),
+        ("lr < 0.1", "Unknown field 'lr' at position 0. Fields are config.<key>, summary.<key>"),
+        ("stat == 'finished'", "Did you mean state?"),
+        ("confg.lr < 1", "Did you mean config.<key>?"),
+        ("state == 'finishd'", "Unknown state 'finishd'; states are running, finished"),
+        ("state > 3", "state is text"),
+        ("tags == 'x'", "tags is a list"),
+        ("created > 'yesterday'", "created compares with a date"),
+        ("name == 'abc", "Unterminated string starting at position 8"),
+        ("(config.lr < 1", "Expected ')' to close the '('"),
+        ("config.lr < 1)", "Expected 'and', 'or' or the end of the expression at position 13"),
+        ("config.lr < null", "null has no order"),
+        ("config.flag > true", "true/false have no order"),
+        ("config.lr ~ 1", "Unexpected character '~' at position 10"),
+        ("config", "Expected '.' and a key after 'config'"),
+        ("", "Expected a condition"),
+        ("name startswith 3", "Expected text after 'startswith'"),
+        ("config.x in 3", "Expected a list of values after 'in'"),
+        ("'a' == 'b'", "Expected a field"),
+    ],
+)
+def test_syntax_errors_name_position_and_expectation(where, message):
+    with pytest.raises(QueryError) as info:
+        parse(where)
+    assert message in str(info.value)
+    assert isinstance(info.value, nbtrack.NbtrackError) and isinstance(info.value, ValueError)
+
+
+def test_order_by_errors():
+    with pytest.raises(QueryError, match="Unknown field 'acc'"):
+        parse_order("-acc")
+    with pytest.raises(QueryError, match="empty field"):
+        parse_order("name,,created")
+    assert [(k.field.text, k.descending) for k in parse_order(["-summary.loss", "name"])] == [
+        ("summary.loss", True),
+        ("name", False),
+    ]
+
+
+def test_json_encoding_round_trips_non_finite_numbers():
+    value = {
+        "nan": float("nan"),
+        "inf": [float("inf"), -float("inf")],
+        "s": "Infinity NaN \x00nbtrack+inf\x00",
+    }
+    text = dump_json(value)
+    assert "NaN" not in text.replace('"NaN"', "").replace("Infinity NaN", "")
+    back = load_json(text)
+    assert math.isnan(back["nan"]) and back["inf"] == [math.inf, -math.inf] and back["s"] == value["s"]
+
+
+# -- property tests: the SQL a backend runs equals the Python reference over random runs --------------
+KEYS = ["lr", "opt", "flag", "layers"]
+scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.5, -1.25, 0.001, 2.0, float("nan"), float("inf"), -float("inf")]),
+    st.sampled_from(["adam", "sgd", "", "a'b", 'q"x', "ünï", "'; DROP TABLE runs; --", "2"]),
+)
+json_value = st.one_of(scalar, st.lists(scalar, max_size=3))
+config_strategy = st.dictionaries(st.sampled_from(KEYS), json_value, max_size=4)
+run_strategy = st.tuples(
+    st.sampled_from(["alpha", "beta-1", "a'b", "ünï", "'; DROP TABLE runs; --"]),
+    config_strategy,
+    st.dictionaries(st.sampled_from(["acc", "loss"]), scalar, max_size=2),
+    st.sampled_from(["finished", "failed", "interrupted", "running", "crashed"]),
+    st.lists(st.sampled_from(["baseline", "x", "ünï"]), max_size=2, unique=True),
+    st.one_of(st.none(), st.sampled_from(["note", "ünï note"])),
+)
+literal = scalar.filter(lambda v: not (isinstance(v, float) and not math.isfinite(v)))
+field_names = st.sampled_from(
+    [f"config.{k}" for k in KEYS]
+    + ["config.missing", "summary.acc", "summary.loss", "name", "state", "notes", "tags", "duration"]
+)
+
+
+@st.composite
+def condition(draw):
+    field = draw(field_names)
+    form = draw(st.integers(0, 5))
+    if field == "state":
+        return f"state {draw(st.sampled_from(['==', '!=']))} '{draw(st.sampled_from(['finished', 'running', 'crashed']))}'"
+    if field == "duration":
+        return f"duration {draw(st.sampled_from(['<', '>=']))} {draw(st.sampled_from([3, 7, 30]))}"
+    if field == "tags":
+        return (
+            f"{draw(st.sampled_from(['', 'not ']))}".join(["'baseline' ", "in tags"])
+            if form < 3
+            else "'ünï' in tags"
+        )
+    if field in ("name", "notes"):  # text fields take text
+        literal_of = st.sampled_from(["a", "ünï", "note", "alpha", "'; DROP TABLE runs; --"])
+        if form == 0:
+            return f"{field} {draw(st.sampled_from(['==', '!=', '<', '>=']))} {unparse_literal(draw(literal_of))}"
+        if form == 2:
+            values = draw(st.lists(literal_of, min_size=1, max_size=3))
+            return f"{field} in [{', '.join(unparse_literal(v) for v in values)}]"
+        if form == 4:
+            return f"{field} is {draw(st.sampled_from(['', 'not ']))}null"
+        word = draw(st.sampled_from(["startswith", "endswith", "contains"]))
+        return f"{field} {word} {unparse_literal(draw(literal_of))}"
+    if form == 0:
+        op = draw(st.sampled_from(["==", "!="]))
+        return f"{field} {op} {unparse_literal(draw(literal))}"
+    if form == 1:
+        op = draw(st.sampled_from(["<", "<=", ">", ">="]))
+        value = draw(
+            st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 0.001]), st.sampled_from(["a", "sgd", "ü"]))
+        )
+        return f"{field} {op} {unparse_literal(value)}"
+    if form == 2:
+        values = draw(st.lists(literal, min_size=1, max_size=3))
+        return f"{field} {draw(st.sampled_from(['in', 'not in']))} [{', '.join(unparse_literal(v) for v in values)}]"
+    if form == 3:
+        return f"{unparse_literal(draw(literal))} {draw(st.sampled_from(['in', 'not in']))} {field}"
+    if form == 4:
+        return f"{field} is {draw(st.sampled_from(['', 'not ']))}null"
+    word = draw(st.sampled_from(["startswith", "endswith", "contains"]))
+    value = draw(st.sampled_from(["a", "", "ünï", "sg", "'"]))
+    return f"{field} {word} {unparse_literal(value)}"
+
+
+def unparse_literal(value):
+    from nbtrack.query import literal_text
+
+    return literal_text(value)
+
+
+expression = st.recursive(
+    condition(),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]}) {t[1]} ({t[2]})"),
+        inner.map(lambda e: f"not ({e})"),
+    ),
+    max_leaves=4,
+)
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
+def random_store(request, tmp_path_factory):
+    runs = _draw(st.lists(run_strategy, min_size=60, max_size=60))
+    store = open_store(tmp_path_factory.mktemp("random") / "store")
+    populate(store, runs)
+    yield store
+    store.close()
+
+
+def _draw(strategy):
+    """One deterministic example of `strategy`."""
+    values = []
+
+    @settings(database=None, max_examples=1, derandomize=True)
+    @given(strategy)
+    def grab(value):
+        values.append(value)
+
+    grab()
+    return values[0]
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    database=None,
+)
+@given(
+    where=expression,
+    order=st.sampled_from(
+        [None, "config.lr", "-config.lr", "-summary.acc, name", "config.layers", "-config.opt"]
+    ),
+)
+def test_sql_matches_python_reference(random_store, where, order):
+    assert names(random_store, where, order) == reference(random_store, where, order), where
+
+
+@settings(max_examples=25, deadline=None, database=None)
+@given(runs=st.lists(run_strategy, min_size=1, max_size=8), where=expression)
+def test_sql_matches_python_reference_on_random_stores(tmp_path_factory, runs, where):
+    for backend in BACKENDS:
+        store = open_store(tmp_path_factory.mktemp(backend) / "store")
+        try:
+            populate(store, runs)
+            assert names(store, where, "-config.lr") == reference(store, where, "-config.lr"), where
+        finally:
+            store.close()
