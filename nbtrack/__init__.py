@@ -20,6 +20,9 @@ __all__ = [
     "log",
     "finish",
     "get_run",
+    "runs",
+    "compare",
+    "browse",
     "display",
     "load_ipython_extension",
     "__version__",
@@ -31,6 +34,38 @@ def get_run(ref: str, *, project: str | None = None, store: Any = None) -> Any:
     from nbtrack.records import get_run as _get_run
 
     return _get_run(ref, project=project, store=store)
+
+
+def runs(
+    project: str | None = None,
+    where: str | None = None,
+    order_by: Any = None,
+    limit: int | None = None,
+    *,
+    store: Any = None,
+) -> Any:
+    """Stored runs matching `where`, sorted by `order_by`, as a `RunList` (``.to_pandas()`` for a table).
+
+    nbtrack.runs(project="mnist", where="config.lr < 0.01 and state == 'finished'",
+                 order_by="-summary.val_accuracy", limit=20)
+    """
+    from nbtrack.records import runs as _runs
+
+    return _runs(project, where, order_by, limit, store=store)
+
+
+def compare(runs: Any = None, *, store: Any = None) -> Any:
+    """The compare widget for `runs` (a `RunList`, a list of runs or ids; default: the latest 20 runs)."""
+    from nbtrack.ui.compare import compare as _compare
+
+    return _compare(runs, store=store)
+
+
+def browse(project: str | None = None, *, store: Any = None) -> Any:
+    """The runs browser: projects, their runs, a click opens a run's dashboard, a selection compares."""
+    from nbtrack.ui.browser import browse as _browse
+
+    return _browse(project, store=store)
 
 
 def show(ref: Any, *, store: Any = None) -> Any:

@@ -1,8 +1,17 @@
-"""The `nbtrack` command: list, show and remove runs of a store.
+"""The `nbtrack` command: list, show, compare and remove runs of a store.
 
-nbtrack ls [--project P]        runs, newest first
+nbtrack ls [--project P] [--where EXPR] [--sort FIELDS] [--columns C1,C2] [--limit N] [--json]
+                                runs, newest first (or by --sort), filtered by a query (see nbtrack.query)
 nbtrack show RUN                config, summary, metrics, environment, files (RUN: id, name or 'latest')
+nbtrack diff RUN_A RUN_B [--all] [--json]
+                                config and summary keys whose values differ between two runs
 nbtrack rm RUN [RUN ...]        delete runs (a running run needs --force)
+
+    nbtrack ls --where "config.lr < 0.01 and state == 'finished'" --sort -summary.val_accuracy --limit 5
+    nbtrack diff latest lyric-dream-3
+
+JSON output (``--json``) is strict: NaN and infinities are written as the strings "NaN", "Infinity" and
+"-Infinity". A bad ``--where``, ``--sort`` or ``--columns`` exits with status 2 and says where it went wrong.
 """
 
 from __future__ import annotations
@@ -12,11 +21,14 @@ import datetime as _dt
 import json
 import math
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from nbtrack import __version__
 from nbtrack.errors import NbtrackError
+from nbtrack.query import Field, QueryError, field_value, parse, parse_order
+from nbtrack.records import StoredRun, flatten, get_run, runs
 from nbtrack.store import ENV_VAR, open_store
 from nbtrack.store.base import RunRecord, Store
 
@@ -70,10 +82,78 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def render_ls(runs: Sequence[RunRecord]) -> str:
+def iso_time(epoch: float | None) -> str | None:
+    """ISO 8601 in UTC with a Z, e.g. ``2026-11-01T14:30:00.250Z``."""
+    if epoch is None:
+        return None
+    stamp = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities as the strings "NaN", "Infinity", "-Infinity" (strict JSON keeps them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(json_safe(value), indent=2, allow_nan=False)
+
+
+def parse_columns(text: str) -> list[Field]:
+    """``"config.lr,summary.val_accuracy"`` -> fields. Raises `QueryError` for a malformed name."""
+    fields = []
+    for item in text.split(","):
+        name = item.strip()
+        if not name:
+            raise QueryError(f"empty column name in {text!r}; e.g. --columns config.lr,summary.val_accuracy")
+        if name[0] in "+-":
+            raise QueryError(
+                f"column {name!r} has a sort sign; columns are plain fields such as {name[1:]!r}"
+            )
+        fields.extend(key.field for key in parse_order(name))
+    return fields
+
+
+# A missing key is told apart from a stored null: a run lacking a column shows "-" (JSON: null).
+_ABSENT = object()
+
+
+def column_value(record: RunRecord, field: Field, now: float) -> Any:
+    if field.scope == "run":
+        return field_value(record, field, now)
+    value: Any = record.config if field.scope == "config" else record.summary
+    for key in field.path:
+        if not isinstance(value, dict) or key not in value:
+            return _ABSENT
+        value = value[key]
+    return value
+
+
+def format_column(field: Field, value: Any) -> str:
+    if value is _ABSENT:
+        return "-"
+    if field.scope == "run" and field.path[0] in ("created", "ended"):
+        return format_time(value)
+    if field.scope == "run" and field.path[0] == "duration":
+        return format_duration(value)
+    return format_value(value)
+
+
+def render_ls(runs: Sequence[RunRecord], columns: Sequence[Field] | None = None) -> str:
+    """The `ls` table: key metrics, or the values of `columns` (``-`` where a run lacks one)."""
+    now = time.time()
     rows = []
     for run in runs:
-        metrics = "  ".join(f"{k}={format_value(v)}" for k, v in key_metrics(run.summary))
+        if columns is None:
+            extra = ["  ".join(f"{k}={format_value(v)}" for k, v in key_metrics(run.summary))]
+        else:
+            extra = [format_column(f, column_value(run, f, now)) for f in columns]
         rows.append(
             (
                 run.name,
@@ -82,10 +162,42 @@ def render_ls(runs: Sequence[RunRecord]) -> str:
                 run.state,
                 format_time(run.created),
                 format_duration(run.duration),
-                metrics,
+                *extra,
             )
         )
-    return table(rows, ("NAME", "ID", "PROJECT", "STATE", "STARTED", "DURATION", "METRICS"))
+    titles = ["METRICS"] if columns is None else [f.text for f in columns]
+    return table(rows, ("NAME", "ID", "PROJECT", "STATE", "STARTED", "DURATION", *titles))
+
+
+def ls_json(runs: Sequence[RunRecord], columns: Sequence[Field] | None = None) -> list[dict[str, Any]]:
+    """What ``ls --json`` prints: whole runs, or id, name, state and `columns` (null where a run lacks one)."""
+    now = time.time()
+    out = []
+    for run in runs:
+        if columns is None:
+            out.append(
+                {
+                    "id": run.id,
+                    "name": run.name,
+                    "project": run.project,
+                    "state": run.state,
+                    "created": iso_time(run.created),
+                    "created_ts": run.created,
+                    "duration": run.duration,
+                    "tags": list(run.tags),
+                    "config": run.config,
+                    "summary": {k: v for k, v in run.summary.items() if not k.startswith("_")},
+                }
+            )
+            continue
+        item: dict[str, Any] = {"id": run.id, "name": run.name, "state": run.state}
+        for field in columns:
+            value = column_value(run, field, now)
+            if field.scope == "run" and field.path[0] in ("created", "ended"):
+                value = iso_time(value)
+            item[field.text] = None if value is _ABSENT else value
+        out.append(item)
+    return out
 
 
 def render_show(store: Store, run: RunRecord) -> str:
@@ -160,39 +272,207 @@ def render_show(store: Store, run: RunRecord) -> str:
     return "\n".join(out)
 
 
+def diff_rows(a: StoredRun, b: StoredRun, *, everything: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Config and summary rows ``{key, a, b, missing, equal}``: differing keys, or all keys with `everything`.
+
+    A key one run lacks has the value None and names that run ("a" or "b") in `missing`.
+    """
+    from nbtrack.compare import config_diff, summary_diff  # numpy: only when diffing
+
+    def visible(summary: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in summary.items() if not k.startswith("_")}
+
+    out = {}
+    for scope, differing, values_a, values_b in (
+        ("config", config_diff(a, b), a.config, b.config),
+        ("summary", summary_diff(a, b), visible(a.summary), visible(b.summary)),
+    ):
+        changed = {key for key, _, _ in differing}
+        flat_a, flat_b = flatten(scope, values_a), flatten(scope, values_b)
+        keys = sorted(flat_a.keys() | flat_b.keys()) if everything else [key for key, _, _ in differing]
+        out[scope] = [
+            {
+                "key": key,
+                "a": flat_a.get(key),
+                "b": flat_b.get(key),
+                "missing": [side for side, flat in (("a", flat_a), ("b", flat_b)) if key not in flat],
+                "equal": key not in changed,
+            }
+            for key in keys
+        ]
+    return out
+
+
+def render_diff(a: StoredRun, b: StoredRun, rows: dict[str, list[dict[str, Any]]]) -> str:
+    """``KEY | A (name) | B (name)``, config keys first; ``-`` where a run lacks the key."""
+
+    def cell(row: dict[str, Any], side: str) -> str:
+        return "-" if side in row["missing"] else format_value(row[side])
+
+    lines = [(r["key"], cell(r, "a"), cell(r, "b")) for r in [*rows["config"], *rows["summary"]]]
+    return table(lines, ("KEY", f"A ({a.name})", f"B ({b.name})"))
+
+
+def _run_json(run: StoredRun) -> dict[str, Any]:
+    return {"id": run.id, "name": run.name, "project": run.project, "state": run.state}
+
+
+def _sort_value_follows(argv: Sequence[str]) -> list[str]:
+    """``--sort -created`` -> ``--sort=-created``: argparse would read ``-created`` as an unknown option."""
+    out: list[str] = []
+    for token in argv:
+        if (
+            out
+            and out[-1] == "--sort"
+            and token.startswith("-")
+            and not token.startswith("--")
+            and len(token) > 2
+        ):
+            out[-1] = f"--sort={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs, 1 or more; got {text!r}")
+    return value
+
+
+_JSON_HELP = 'print strict JSON; NaN and infinities are written as the strings "NaN", "Infinity", "-Infinity"'
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nbtrack", description="List, show and remove nbtrack runs.")
+    parser = argparse.ArgumentParser(
+        prog="nbtrack", description="List, show, compare and remove nbtrack runs."
+    )
     parser.add_argument("--version", action="version", version=f"nbtrack {__version__}")
     parser.add_argument(
         "--store", default=None, help=f"the run store directory (default: ${ENV_VAR}, else ./nbtrack-runs)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    ls = sub.add_parser("ls", help="list runs, newest first")
+    ls = sub.add_parser(
+        "ls",
+        help="list runs, newest first; filter with --where, sort with --sort",
+        description='List runs, newest first. Example: nbtrack ls --where "config.lr < 0.01 and '
+        "state == 'finished'\" --sort -summary.val_accuracy --columns config.lr,summary.val_accuracy",
+    )
     ls.add_argument("--project", "-p", default=None, help="only runs of this project")
+    ls.add_argument(
+        "--where",
+        "-w",
+        metavar="EXPR",
+        default=None,
+        help="only runs matching a query, e.g. \"config.lr < 0.01 and 'baseline' in tags\" "
+        "(fields: config.<key>, summary.<key>, state, name, id, project, host, notes, tags, created, "
+        "ended, duration)",
+    )
+    ls.add_argument(
+        "--sort",
+        metavar="FIELDS",
+        default=None,
+        help="sort by comma-separated fields; a leading '-' sorts descending, e.g. --sort -summary.val_accuracy "
+        "or --sort=config.lr,-created. Runs lacking a field come last either way (default: newest first)",
+    )
+    ls.add_argument(
+        "--columns",
+        "-c",
+        metavar="C1,C2",
+        default=None,
+        help="show these fields instead of the key metrics, e.g. config.lr,summary.val_accuracy "
+        "(a run lacking one shows '-')",
+    )
+    ls.add_argument("--limit", "-n", type=_limit, metavar="N", default=None, help="show at most N runs")
+    ls.add_argument(
+        "--json", action="store_true", help=_JSON_HELP + " (with --columns: id, name, state, columns)"
+    )
     show = sub.add_parser("show", help="show one run: config, summary, metrics, environment, files")
     show.add_argument("run", metavar="RUN", help="run id, name, or 'latest'")
+    diff = sub.add_parser(
+        "diff",
+        help="config and summary differences between two runs",
+        description="Config and summary keys whose values differ between two runs, config keys first. "
+        "A key one run lacks shows as '-'.",
+    )
+    diff.add_argument("run_a", metavar="RUN_A", help="run id, name, or 'latest'")
+    diff.add_argument("run_b", metavar="RUN_B", help="run id, name, or 'latest'")
+    diff.add_argument("--project", "-p", default=None, help="look the runs up in this project")
+    diff.add_argument("--all", action="store_true", help="also show keys whose values are equal")
+    diff.add_argument(
+        "--json",
+        action="store_true",
+        help=_JSON_HELP + '. Rows are {"key", "a", "b", "missing", "equal"}; a key a run lacks is null '
+        'with that run ("a" or "b") listed in "missing"',
+    )
     rm = sub.add_parser("rm", help="delete runs with their metrics and files")
     rm.add_argument("runs", metavar="RUN", nargs="+", help="run id or name")
     rm.add_argument("--force", action="store_true", help="also delete runs that are still running")
     return parser
 
 
+def _ls(store: Store, args: argparse.Namespace) -> int:
+    # Each option is checked on its own so the error names the option it came from.
+    for option, check in (("--where", parse), ("--sort", parse_order), ("--columns", parse_columns)):
+        text = getattr(args, option[2:])
+        if text is not None and (text.strip() or option != "--where"):
+            try:
+                check(text)
+            except QueryError as exc:
+                print(f"nbtrack: {option}: {exc}", file=sys.stderr)
+                return 2
+    columns = parse_columns(args.columns) if args.columns is not None else None
+    try:
+        found = runs(args.project, args.where, args.sort, args.limit, store=store)
+    except QueryError as exc:  # a key no run has, with a close one that runs do have
+        print(f"nbtrack: --where: {exc}", file=sys.stderr)
+        return 2
+    records = found.records()
+    if args.json:
+        print(dump_json(ls_json(records, columns)))
+        return 0
+    if not records:
+        scope = f" in project {args.project!r}" if args.project else ""
+        match = f" matching {args.where}" if args.where and args.where.strip() else ""
+        print(f"No runs{match}{scope} in {store.location}.")
+        return 0
+    print(render_ls(records, columns))
+    if len(records) < found.total:
+        print(f"{len(records)} of {found.total} runs")
+    return 0
+
+
+def _diff(store: Store, args: argparse.Namespace) -> int:
+    a = get_run(args.run_a, project=args.project, store=store)
+    b = get_run(args.run_b, project=args.project, store=store)
+    rows = diff_rows(a, b, everything=args.all)
+    if args.json:
+        print(dump_json({"a": _run_json(a), "b": _run_json(b), **rows}))
+        return 0
+    if rows["config"] or rows["summary"]:
+        print(render_diff(a, b, rows))
+    if not any(not r["equal"] for r in [*rows["config"], *rows["summary"]]):
+        print("No differences in config or summary.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_sort_value_follows(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()
         return 2
     try:
         with open_store(args.store, create=False) as store:
             if args.command == "ls":
-                runs = store.list_runs(args.project)
-                if not runs:
-                    scope = f" in project {args.project!r}" if args.project else ""
-                    print(f"No runs{scope} in {store.location}.")
-                else:
-                    print(render_ls(runs))
-            elif args.command == "show":
+                return _ls(store, args)
+            if args.command == "diff":
+                return _diff(store, args)
+            if args.command == "show":
                 print(render_show(store, store.get_run(args.run)))
             elif args.command == "rm":
                 records = [store.get_run(ref) for ref in args.runs]

@@ -20,8 +20,9 @@ from nbtrack.errors import NbtrackError
 
 KERAS_MODULES = ("keras", "tf_keras")
 _FIT_CALL = re.compile(r"\.fit\s*\(")
-USAGE = """Usage: %nbtrack status | on | off | init project=NAME [name=RUN] [tags=a,b] [notes=TEXT] [key=value ...]
+USAGE = """Usage: %nbtrack status | on | off | runs [PROJECT] | init project=NAME [name=RUN] [tags=a,b] [notes=TEXT] [key=value ...]
   status   the current run, the store, and whether fit is tracked automatically
+  runs     the runs browser (projects, runs, open a run's dashboard, compare a selection)
   on/off   attach nbtrack to every Keras fit (on) or not (off)
   init     start a run; other key=value pairs go to its config (values parsed as Python literals)"""
 
@@ -138,7 +139,7 @@ def _post_run_cell(result: Any = None) -> None:
 
 # -- the %nbtrack magic -----------------------------------------------------------------------------
 def nbtrack_magic(line: str) -> None:
-    """%nbtrack status | on | off | init project=NAME key=value ..."""
+    """%nbtrack status | on | off | runs [PROJECT] | init project=NAME key=value ..."""
     try:
         words = shlex.split(line)
     except ValueError as exc:
@@ -158,6 +159,12 @@ def nbtrack_magic(line: str) -> None:
             )
         elif command == "init":
             _magic_init(args)
+        elif command == "runs":
+            from IPython.display import display
+
+            import nbtrack
+
+            display(nbtrack.browse(args[0] if args else None))
         else:
             if command:
                 print(f"nbtrack: unknown command {command!r}.")

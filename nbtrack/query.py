@@ -452,7 +452,7 @@ def parse(where: str) -> Node:
     """The tree of a ``where`` expression. Raises `QueryError` naming the position and what was expected."""
     if not isinstance(where, str):
         raise QueryError(
-            f"where must be a string expression such as \"config.lr < 0.01\", got {type(where).__name__}"
+            f'where must be a string expression such as "config.lr < 0.01", got {type(where).__name__}'
         )
     return _parse(where)
 

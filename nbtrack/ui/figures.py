@@ -59,6 +59,28 @@ class FigureGrid:
             messages += 1
         return messages
 
+    def replace(self, charts: list[ChartData]) -> int:
+        """Show exactly `charts`: lines and figures not in them go (the compare widget's selection changed)."""
+        messages = 0
+        keep = {line.key for chart in charts for line in chart.lines}
+        for key in [k for k in self.marks if k not in keep]:
+            mark = self.marks.pop(key)
+            for figure in self.figures.values():
+                if mark in figure.marks:
+                    figure.marks = [m for m in figure.marks if m is not mark]
+                    messages += 1
+        for chart in charts:
+            if chart.family in self.figures and self.figures[chart.family].axes[0].label != chart.x_label:
+                self.figures[chart.family].axes[0].label = chart.x_label
+                messages += 1
+        messages += self.update(charts)
+        wanted = {chart.family for chart in charts}
+        children = tuple(f for family, f in self.figures.items() if family in wanted)
+        if children != tuple(self.widget.children):
+            self.widget.children = children
+            messages += 1
+        return messages
+
     def _update_spans(self, bq: Any, figure: Any, chart: ChartData) -> int:
         """Shade the chart's spans (the training span on system charts) as one filled outline."""
         if not chart.spans:

@@ -55,16 +55,25 @@ class StoredRunSource:
 def show(ref: Any, *, store: Any = None) -> Any:
     """Display the dashboard of a stored run (an id, a name, ``"latest"``, or a `StoredRun`)."""
     from nbtrack.records import get_run
-    from nbtrack.ui.dashboard import Dashboard, in_notebook
+    from nbtrack.ui.dashboard import in_notebook
 
     stored = ref if isinstance(ref, StoredRun) else get_run(ref, store=store)
+    dashboard = stored_dashboard(stored)
+    source = dashboard.run
+    if in_notebook():
+        dashboard.show()
+        dashboard.close(source.state)
+    return dashboard
+
+
+def stored_dashboard(stored: StoredRun) -> Any:
+    """The dashboard of a stored run, filled from the store, not displayed."""
+    from nbtrack.ui.dashboard import Dashboard
+
     source = StoredRunSource(stored)
     dashboard = Dashboard(source)  # type: ignore[arg-type]
     graph = source.model_graph()
     if graph is not None:
         dashboard.model.show(graph)
     dashboard.close(source.state)  # a stored run is never training: final state, full refresh
-    if in_notebook():
-        dashboard.show()
-        dashboard.close(source.state)
     return dashboard

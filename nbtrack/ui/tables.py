@@ -1,0 +1,165 @@
+"""What the runs table shows (js/runs_table.js draws it in the compare widget and the runs browser), and the
+same table as static HTML: a `RunList` in a notebook, the compare widget's snapshot. No widget imports here."""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from nbtrack.compare import summary_metrics, varying_config
+from nbtrack.records import StoredRun, flatten
+
+MAX_ROWS = 500  # rows sent to the browser; the count of all matches is shown beside them
+RUN_COLUMNS = {
+    "state": ("state", "state"),
+    "name": ("name", "text"),
+    "created": ("created", "time"),
+    "duration": ("duration", "duration"),
+    "tags": ("tags", "tags"),
+    "id": ("id", "text"),
+    "project": ("project", "text"),
+}
+STATE_COLORS = {
+    "running": "#1f77b4",
+    "finished": "#2ca02c",
+    "failed": "#d62728",
+    "crashed": "#ff7f0e",
+    "interrupted": "#7f7f7f",
+    "stopped-early": "#9467bd",
+}
+
+
+def column_kind(key: str, runs: Sequence[StoredRun] = ()) -> str:
+    """How the table formats a column: run fields by their type, config/summary columns as numbers when
+    every run that has the key holds a number there."""
+    if key in RUN_COLUMNS:
+        return RUN_COLUMNS[key][1]
+    now = 0.0
+    values = [v for v in (cell(r, key, now) for r in runs) if v is not None]
+    if not runs:
+        return "number" if key.startswith("summary.") else "text"
+    numeric = values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return "number" if numeric else "text"
+
+
+def default_columns(runs: Sequence[StoredRun], *, config: int = 4, metrics: int = 4) -> list[str]:
+    """State, name, created, duration, the config keys that vary and the leading summary metrics."""
+    return [
+        "state",
+        "name",
+        "created",
+        "duration",
+        *varying_config(runs, config),
+        *summary_metrics(runs)[:metrics],
+    ]
+
+
+def available_columns(runs: Sequence[StoredRun]) -> list[str]:
+    keys: set[str] = set()
+    for run in runs:
+        keys.update(k for k, v in flatten("config", run.config).items() if not isinstance(v, (dict, list)))
+        keys.update(
+            k
+            for k, v in flatten("summary", run.summary).items()
+            if not k.startswith("summary._") and not isinstance(v, (dict, list))
+        )
+    return [*RUN_COLUMNS, *sorted(keys)]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def cell(run: StoredRun, column: str, now: float) -> Any:
+    if column == "duration":
+        record = run.record
+        return (
+            record.duration if record.ended is not None or record.state != "running" else now - record.created
+        )
+    if column == "tags":
+        return list(run.tags)
+    if column in RUN_COLUMNS:
+        return getattr(run, column)
+    scope, _, key = column.partition(".")
+    value: Any = run.config if scope == "config" else run.summary
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def table_columns(columns: Sequence[str], runs: Sequence[StoredRun] = ()) -> list[dict[str, str]]:
+    return [{"key": c, "label": c, "kind": column_kind(c, runs)} for c in columns]
+
+
+def table_rows(
+    runs: Sequence[StoredRun], columns: Sequence[str], colors: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    now = time.time()
+    return [
+        {
+            "id": run.id,
+            "color": (colors or {}).get(run.id),
+            "cells": {c: _jsonable(cell(run, c, now)) for c in columns},
+        }
+        for run in runs[:MAX_ROWS]
+    ]
+
+
+def _format(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "time" and isinstance(value, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
+    if kind == "duration" and isinstance(value, (int, float)):
+        from nbtrack.cli import format_duration
+
+        return format_duration(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def runs_table_html(
+    runs: Sequence[StoredRun], columns: Sequence[str] | None = None, total: int | None = None
+) -> str:
+    """The runs as a static HTML table, every value escaped."""
+    runs = list(runs)
+    columns = list(columns) if columns is not None else default_columns(runs)
+    now = time.time()
+    kinds = {c: column_kind(c, runs) for c in columns}
+    head = "".join(
+        f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>{html.escape(c)}</th>"
+        for c in columns
+    )
+    body = []
+    for run in runs[:MAX_ROWS]:
+        cells = []
+        for column in columns:
+            value = cell(run, column, now)
+            text = html.escape(_format(value, kinds[column]))
+            if column == "state":
+                color = STATE_COLORS.get(str(value), "#7f7f7f")
+                text = f"<span style='background:{color};color:#fff;border-radius:8px;padding:0 6px'>{text}</span>"
+            cells.append(f"<td style='padding:2px 8px'>{text}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    shown = min(len(runs), MAX_ROWS)
+    count = total if total is not None else getattr(runs, "total", len(runs))
+    note = f"{count} runs" if shown == count else f"Showing {shown} of {count} runs"
+    return (
+        f"<div class='nbtrack-runs'><p style='font-size:12px;color:#555;margin:2px 0'>{note}</p>"
+        f"<table style='border-collapse:collapse;font-size:12px'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
