@@ -277,7 +277,7 @@ def diff_rows(a: StoredRun, b: StoredRun, *, everything: bool = False) -> dict[s
 
     A key one run lacks has the value None and names that run ("a" or "b") in `missing`.
     """
-    from nbtrack.compare import config_diff, summary_diff  # numpy: only when diffing
+    from nbtrack.comparison import config_diff, summary_diff  # numpy: only when diffing
 
     def visible(summary: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in summary.items() if not k.startswith("_")}
@@ -416,15 +416,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ls(store: Store, args: argparse.Namespace) -> int:
-    # Each option is checked on its own so the error names the option it came from.
-    for option, check in (("--where", parse), ("--sort", parse_order), ("--columns", parse_columns)):
-        text = getattr(args, option[2:])
-        if text is not None and (text.strip() or option != "--where"):
-            try:
-                check(text)
-            except QueryError as exc:
-                print(f"nbtrack: {option}: {exc}", file=sys.stderr)
-                return 2
+    # Each option is checked on its own, so that the error names the option it came from.
+    checks = (
+        ("--where", args.where, parse),
+        ("--sort", args.sort, parse_order),
+        ("--columns", args.columns, parse_columns),
+    )
+    for option, text, check in checks:
+        if text is None or (option == "--where" and not text.strip()):
+            continue
+        try:
+            check(text)
+        except QueryError as exc:
+            print(f"nbtrack: {option}: {exc}", file=sys.stderr)
+            return 2
     columns = parse_columns(args.columns) if args.columns is not None else None
     try:
         found = runs(args.project, args.where, args.sort, args.limit, store=store)
