@@ -173,7 +173,7 @@ def runs(
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
     if project is not None and not isinstance(project, str):
         raise TypeError(f"project must be a string or None, got {type(project).__name__}")
-    node = parse(where) if where is not None and where.strip() else None
+    node = parse(where) if where is not None and (not isinstance(where, str) or where.strip()) else None
     query = RunQuery(project=project, where=node, order=parse_order(order_by), limit=limit)
     opened = store if isinstance(store, Store) else open_store(store, create=False)
     records = opened.search_runs(query)

@@ -48,7 +48,8 @@ def reduce_indices(values: np.ndarray, samples: int) -> np.ndarray:
     """Indices of at most `samples` points that keep each bucket's minimum and maximum (spikes survive).
 
     Buckets are equal runs of consecutive points. A bucket holding NaN also keeps its first NaN, so gaps
-    stay visible; ±inf are extremes and are kept as such.
+    stay visible; ±inf are extremes and are kept as such. The first and last points are kept too (when
+    `samples` leaves room), so a reduced line spans the same steps as the full one.
     """
     n = int(values.shape[0])
     if samples <= 0:
@@ -58,7 +59,8 @@ def reduce_indices(values: np.ndarray, samples: int) -> np.ndarray:
     nan = np.isnan(values)
     has_nan = bool(nan.any())
     per_bucket = 3 if has_nan else 2
-    buckets = max(1, samples // per_bucket)
+    ends = samples >= 2 * per_bucket + 2
+    buckets = max(1, (samples - 2 if ends else samples) // per_bucket)
     if buckets == 1 and samples < per_bucket:
         return np.array([int(np.argmax(np.where(nan, -np.inf, values)))])
     width = -(-n // buckets)  # ceil
@@ -79,6 +81,8 @@ def reduce_indices(values: np.ndarray, samples: int) -> np.ndarray:
         rows = nan_padded.reshape(buckets, width)
         any_nan = rows.any(axis=1)
         picks.append((base + rows.argmax(axis=1))[any_nan])
+    if ends:
+        picks.append(np.array([0, n - 1]))
     index = np.unique(np.concatenate(picks))
     return index[index < n]
 

@@ -26,10 +26,17 @@ def test_never_more_than_samples_and_sorted(n, samples):
 
 def test_every_bucket_keeps_its_min_and_max():
     values = np.random.default_rng(1).normal(size=10_000)
-    index = set(reduce_indices(values, 200).tolist())
+    index = set(reduce_indices(values, 202).tolist())  # 2 for the ends, 100 buckets of min and max
     for bucket in np.array_split(np.arange(10_000), 100):
         assert int(bucket[values[bucket].argmin()]) in index
         assert int(bucket[values[bucket].argmax()]) in index
+
+
+@pytest.mark.parametrize("samples", [6, 100, 2000])
+def test_reduction_keeps_the_first_and_last_point(samples):
+    values = np.random.default_rng(3).normal(size=10_001)
+    index = reduce_indices(values, samples)
+    assert index[0] == 0 and index[-1] == 10_000 and len(index) <= samples
 
 
 def test_nan_gaps_survive_reduction():

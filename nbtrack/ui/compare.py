@@ -3,7 +3,7 @@ coordinates whose brushes filter the table, a scatter of a parameter against a m
 
     nbtrack.compare(nbtrack.runs(project="mnist", order_by="-summary.val_accuracy", limit=20))
 
-What is drawn comes from `nbtrack.compare` (pure functions); this module copies it into widgets.
+What is drawn comes from `nbtrack.comparison` (pure functions); this module copies it into widgets.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from nbtrack.compare import (
+from nbtrack.comparison import (
     MISSING,
     config_diff,
     metric_keys,

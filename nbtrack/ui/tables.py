@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from nbtrack.compare import summary_metrics, varying_config
+from nbtrack.comparison import summary_metrics, varying_config
 from nbtrack.records import StoredRun, flatten
 
 MAX_ROWS = 500  # rows sent to the browser; the count of all matches is shown beside them
