@@ -24,7 +24,7 @@ from nbtrack.comparison import (
 )
 from nbtrack.query import QueryError
 from nbtrack.store import open_store
-from tests.test_dashboard import RecordingComm, notebook  # noqa: F401  (fixture)
+from tests.widget_helpers import RecordingComm
 
 
 def train(name, lr, *, opt="adam", epochs=3, steps=50, project="cmp", tags=(), extra=None):
@@ -108,7 +108,9 @@ def test_prepare_overlays_one_line_per_run_with_stable_colours(three_runs):
         assert all(len(line.x) <= 40 for line in chart.lines)
     batch = charts[1].lines[0]
     full = rs[0].history("batch/loss")
-    assert batch.x[0] == full.step[0] and batch.x[-1] == full.step[-1]  # global steps; the reduction keeps the ends
+    assert (
+        batch.x[0] == full.step[0] and batch.x[-1] == full.step[-1]
+    )  # global steps; the reduction keeps the ends
     by_epoch = prepare(rs, ["val_loss"], x="epoch")[0].lines[2]
     np.testing.assert_allclose(by_epoch.x, [1, 2, 3])  # the end of epoch e sits at e + 1
     np.testing.assert_allclose(by_epoch.y, [1.0, 0.5, 1 / 3])

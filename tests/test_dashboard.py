@@ -6,20 +6,17 @@ import threading
 import time
 import warnings
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 
-import comm
 import numpy as np
 import pytest
-from comm.base_comm import BaseComm
 
 import nbtrack
-import nbtrack.ui.dashboard as dashboard_module
 from nbtrack.live import LiveHistory
 from nbtrack.series import History
 from nbtrack.ui.charts import ChartSettings, all_charts, ema, epoch_of_steps, group_families, metric_family
 from nbtrack.ui.svg import charts_svg, nice_ticks
 from nbtrack.writer import NbtrackWarning
+from tests.widget_helpers import RecordingComm
 
 # -- pure functions ---------------------------------------------------------------------------------
 
@@ -100,52 +97,7 @@ def test_svg_snapshot_is_well_formed_and_escapes_user_strings():
     assert "No metrics logged." in empty and ET.fromstring(empty) is not None
 
 
-# -- the widget, through a recording comm -----------------------------------------------------------
-
-
-@dataclass
-class Message:
-    time: float
-    msg_type: str
-    data: dict
-    buffers: list = field(default_factory=list)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(len(memoryview(b).cast("B")) for b in self.buffers or [])
-
-
-class RecordingComm(BaseComm):
-    log: list[Message] = []
-
-    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-        RecordingComm.log.append(Message(time.monotonic(), msg_type, data or {}, list(buffers or [])))
-
-
-class Handle:
-    def __init__(self, bundle):
-        self.bundles = [bundle]
-
-    def update(self, bundle, raw=False):
-        self.bundles.append(bundle)
-
-
-@pytest.fixture
-def notebook(monkeypatch):
-    """Pretend to be a kernel: widgets open recording comms and displays are captured."""
-    RecordingComm.log = []
-    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
-    monkeypatch.setattr(dashboard_module, "in_notebook", lambda: True)
-    handles: list[Handle] = []
-
-    def fake_display(bundle, raw=False, display_id=False):
-        handles.append(Handle(bundle))
-        return handles[-1]
-
-    import IPython.display
-
-    monkeypatch.setattr(IPython.display, "display", fake_display)
-    return handles
+# -- the widget, through a recording comm (tests/widget_helpers.py) -----------------------------------
 
 
 def updates(messages):

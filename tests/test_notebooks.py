@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 import shutil
 
 import numpy as np
@@ -149,3 +151,65 @@ def test_saved_state_holds_every_pane(executed):
         "model.json",
         "output.log",
     } <= names
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("compare")
+    notebook = tmp / "compare.ipynb"
+    shutil.copy(ROOT / "notebooks" / "compare.ipynb", notebook)
+    store_dir = tmp / "nbtrack-runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NBTRACK_STORE", str(store_dir))
+        mp.delenv("NBTRACK_SILENT", raising=False)
+        mp.delenv("NBTRACK_PROJECT", raising=False)
+        nb = execute_notebook(notebook, tmp / "executed.ipynb", timeout=600)
+    return nb, store_dir
+
+
+def reachable(state: dict, model_id: str) -> dict[str, dict]:
+    """The saved models a widget view shows: `model_id` and every model it references, transitively."""
+    found: dict[str, dict] = {}
+    todo = [model_id]
+    while todo:
+        current = todo.pop()
+        if current in found or current not in state:
+            continue
+        found[current] = state[current]
+        todo.extend(re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(state[current]["state"])))
+    return found
+
+
+def test_compare_notebook_compares_three_runs(compared):
+    nb, store_dir = compared
+    runs = open_store(store_dir, create=False).list_runs("compare-demo")
+    assert len(runs) == 3 and {r.state for r in runs} == {"finished"}
+    assert len({r.config["lr"] for r in runs}) == 3
+    names = {r.id: r.name for r in runs}
+
+    (output,) = [o for o in nb.cells[-1].outputs if "data" in o]
+    bundle = output["data"]
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert all(name in bundle["text/html"] for name in names.values()), "the snapshot misses a run"
+    assert "3 runs" in bundle["text/plain"]
+
+    models = reachable(widget_state(nb), view["model_id"])  # the compare widget's own, not the dashboards'
+    states = [m["state"] for m in models.values()]
+    (table,) = [s for s in states if s.get("_anywidget_id", "").endswith("RunsTableView")]
+    assert {row["id"] for row in table["rows"]} == set(names)
+    assert table["selected"] and set(table["selected"]) <= set(names)
+    (parallel,) = [s for s in states if s.get("_anywidget_id", "").endswith("ParallelView")]
+    assert {line["id"] for line in parallel["lines"]} == set(names) and len(parallel["lines"]) == 3
+    assert any(axis["key"] == "config.lr" for axis in parallel["axes"])
+
+    selected_names = {names[i] for i in table["selected"]}
+    figures = [m["state"] for m in models.values() if m["model_name"] == "FigureModel"]
+    overlays = [f for f in figures if f["title"]]  # one per metric; the scatter has no title
+    assert overlays, "no overlay chart"
+    for figure in overlays:
+        labels = [
+            label
+            for ref in figure["marks"]
+            for label in models[ref.removeprefix("IPY_MODEL_")]["state"]["labels"]
+        ]
+        assert sorted(labels) == sorted(selected_names), figure["title"]

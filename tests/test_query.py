@@ -172,7 +172,10 @@ EXPRESSIONS = [
     ("name startswith 'adam'", {"adam-fast", "adam-slow"}),
     ("name endswith 'slow'", {"adam-slow"}),
     ("name contains 'DROP'", {"inject'; DROP TABLE runs; --"}),
-    ("'-' in name", {"adam-fast", "adam-slow", "no-lr", "text-lr", "still-running", "inject'; DROP TABLE runs; --"}),
+    (
+        "'-' in name",
+        {"adam-fast", "adam-slow", "no-lr", "text-lr", "still-running", "inject'; DROP TABLE runs; --"},
+    ),
     ("name == 'inject\\'; DROP TABLE runs; --'", {"inject'; DROP TABLE runs; --"}),
     ("config.opt == 'adam\"); DROP TABLE runs; --'", {"inject'; DROP TABLE runs; --"}),
     ("notes contains 'text'", {"text-lr"}),
