@@ -1,11 +1,13 @@
-"""The live dashboard in a real JupyterLab, driven by Playwright in headless Chromium.
+"""The live dashboard and the compare widget in a real JupyterLab, driven by Playwright in headless Chromium.
 
 Asserts the chart gains points while the `fit` cell is still running, and that the Stop button ends training
-early with the run marked interrupted. Saves a screenshot in test-artifacts/.
+early with the run marked interrupted (screenshots in test-artifacts/); and that notebooks/compare.ipynb, run
+in Lab, shows its runs in the table, sorts them on a header click and draws one parallel-coordinates line per run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,28 +51,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
+@contextlib.contextmanager
+def lab_server(root: Path) -> Iterator[str]:
+    """A JupyterLab serving `root`, its kernels writing to the store root/store; yields its URL."""
     if not Path(CHROMIUM).exists():
         pytest.fail("These tests need Chromium: `apt-get install chromium` (make test installs it).")
-    notebook = {
-        "cells": [
-            {"cell_type": "code", "metadata": {}, "source": SETUP, "outputs": [], "execution_count": None},
-            {"cell_type": "code", "metadata": {}, "source": FIT, "outputs": [], "execution_count": None},
-        ],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (tmp_path / "live.ipynb").write_text(json.dumps(notebook))
+    # No "get notified about Jupyter news?" toast over the screenshots.
+    labconfig = root / "cfg" / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     port = free_port()
     env = {
         **os.environ,
-        "NBTRACK_STORE": str(tmp_path / "store"),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "NBTRACK_STORE": str(root / "store"),
+        "JUPYTER_CONFIG_DIR": str(root / "cfg"),
+        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
     }
     env.pop("NBTRACK_SILENT", None)
+    env.pop("NBTRACK_PROJECT", None)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -81,7 +82,7 @@ def jupyterlab(tmp_path):
             "--IdentityProvider.token=",
             "--ServerApp.password=",
             "--allow-root",
-            f"--ServerApp.root_dir={tmp_path}",
+            f"--ServerApp.root_dir={root}",
             "--LabApp.news_url=",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
@@ -101,12 +102,63 @@ def jupyterlab(tmp_path):
                 server.kill()
                 pytest.fail(f"JupyterLab did not start:\n{server.stdout.read()[-3000:]}")
             time.sleep(0.5)
-    yield url, tmp_path
-    server.terminate()
     try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        server.kill()
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "source": SETUP, "outputs": [], "execution_count": None},
+            {"cell_type": "code", "metadata": {}, "source": FIT, "outputs": [], "execution_count": None},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (tmp_path / "live.ipynb").write_text(json.dumps(notebook))
+    with lab_server(tmp_path) as url:
+        yield url, tmp_path
+
+
+def launch_chromium(playwright):  # type: ignore[no-untyped-def]
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
+
+
+def sync_playwright():  # type: ignore[no-untyped-def]
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("This test needs Playwright: pip install -e '.[dev]' (make test installs it).")
+    return sync_playwright()
+
+
+def open_notebook(page, url: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Open `name` in JupyterLab, accept the kernel dialog if one comes, and wait for an idle kernel."""
+    page.goto(f"{url}/lab/tree/{name}", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    try:
+        page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)  # "Select Kernel", if asked
+    except Exception:
+        pass
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
 
 
 def point_count(d: str | None) -> int:
@@ -114,34 +166,13 @@ def point_count(d: str | None) -> int:
 
 
 def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("This test needs Playwright: pip install -e '.[dev]' (make test installs it).")
-
     url, root = jupyterlab
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{url}/lab/tree/live.ipynb", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            try:
-                page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)  # "Select Kernel", if asked
-            except Exception:
-                pass
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            open_notebook(page, url, "live.ipynb")
 
             cells = page.locator(".jp-Notebook .jp-CodeCell")
             cells.nth(0).locator(".cm-content").click()
@@ -220,3 +251,78 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
     assert [e.kind for e in store.events(run.id)] == ["fit", "stopped"]
     assert store.metric_stats(run.id)["batch/loss"].count < 6000  # 2 epochs would be 6,000 steps
     assert elapsed < 60
+
+
+TABLE_JS = """el => {
+    const heads = [...el.querySelectorAll("thead th")].map((th) => th.title);
+    const at = heads.indexOf("name");
+    return {
+        names: [...el.querySelectorAll("tbody tr")].map((tr) => tr.children[at].textContent),
+        headers: [...el.querySelectorAll("thead th")].map((th) => th.textContent),
+    };
+}"""
+
+
+def test_compare_notebook_table_sorts_and_parallel_coordinates_draw_every_run(tmp_path):
+    shutil.copy(ROOT / "notebooks" / "compare.ipynb", tmp_path / "compare.ipynb")
+    shot = tmp_path / "jupyterlab-compare.png"
+    errors: list[str] = []
+    with lab_server(tmp_path) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        try:
+            open_notebook(page, url, "compare.ipynb")
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+
+            table = page.locator(".nbtrack-runs-table")
+            table.wait_for(timeout=240_000)
+            page.wait_for_function(
+                "el => el.querySelectorAll('tbody tr').length === 3",
+                arg=table.element_handle(),
+                timeout=60_000,
+            )
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            cell = page.locator(".jp-Notebook .jp-CodeCell", has=table)
+            names = table.evaluate(TABLE_JS)["names"]
+            runs = open_store(tmp_path / "store", create=False).list_runs("compare-demo")
+            lr = {r.name: r.config["lr"] for r in runs}
+            assert sorted(names) == sorted(lr), f"table {names} vs store {sorted(lr)}; screenshot {shot}"
+
+            def sort_by_lr(arrow: str, descending: bool) -> list[str]:
+                table.locator("th[title='config.lr']").click()
+                expected = sorted(lr, key=lr.get, reverse=descending)
+                page.wait_for_function(
+                    f"""([el, expected]) => {{
+                        const shown = ({TABLE_JS})(el);
+                        return JSON.stringify(shown.names) === JSON.stringify(expected)
+                            && shown.headers.some((h) => h.startsWith("config.lr") && h.endsWith("{arrow}"));
+                    }}""",
+                    arg=[table.element_handle(), expected],
+                    timeout=30_000,
+                )
+                return table.evaluate(TABLE_JS)["names"]
+
+            first = sort_by_lr("▼", descending=True)  # a number column sorts descending first
+            second = sort_by_lr("▲", descending=False)
+            assert first != second and first == second[::-1]
+
+            cell.locator(".lm-TabBar-tab", has_text="Parallel coordinates").click()
+            svg = cell.locator(".nbtrack-parallel svg")
+            svg.wait_for(state="visible", timeout=30_000)
+            paths = svg.locator("path").evaluate_all(
+                "els => els.map(e => ({d: e.getAttribute('d') || '', title: e.textContent,"
+                " width: e.getBoundingClientRect().width}))"
+            )
+            cell.screenshot(path=str(shot))
+            print(f"compare screenshot: {shot}")
+            assert len(paths) == 3, f"{len(paths)} line paths, not 3; screenshot {shot}"
+            assert sorted(path["title"] for path in paths) == sorted(lr), f"screenshot {shot}"
+            assert all(path["d"].startswith("M") and path["width"] > 0 for path in paths), paths
+        finally:
+            browser.close()
+    # bqplot logs negative <rect> sizes for figures laid out in hidden tabs (width 0 minus the margins).
+    unexpected = [e for e in errors if not re.search(r"<rect> attribute \w+: A negative value|net::ERR_", e)]
+    assert not unexpected, f"browser console errors: {unexpected}; screenshot {shot}"
