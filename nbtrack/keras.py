@@ -103,9 +103,9 @@ class NbtrackCallback(keras.callbacks.Callback):
         self._stop = None
         self._console = False
         if self.display:
-            from nbtrack.ui.dashboard import in_notebook
+            import nbtrack.ui
 
-            if in_notebook():
+            if nbtrack.ui.in_notebook():
                 dashboard = run._dashboard()
                 if dashboard is not None:
                     dashboard.training_started()

@@ -745,12 +745,12 @@ def init(
         _install_exit_hooks()
     if not os.environ.get("NBTRACK_SILENT"):
         print(f"nbtrack: run {run.name} ({run.id}) in project {run.project!r}, stored in {opened.location}")
-    from nbtrack.ui.dashboard import in_notebook
+    import nbtrack.ui
 
-    if in_notebook() and os.environ.get("NBTRACK_DISPLAY", "1") != "0":
-        from nbtrack.ui.dashboard import display
-
-        display(run)
+    if nbtrack.ui.in_notebook() and os.environ.get("NBTRACK_DISPLAY", "1") != "0":
+        dashboard = run._dashboard()  # None, warned once, when the widget extra is missing
+        if dashboard is not None:
+            dashboard.show()
     return run
 
 

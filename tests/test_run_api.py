@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import pathlib
+import subprocess
 
 import numpy as np
 import pytest
@@ -309,3 +310,28 @@ def test_record_files_and_get_run(tmp_path):
     with pytest.raises(FileNotFoundError):
         stored.file("../../etc/passwd")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_tracking_works_without_the_widget_extra(python, python_env, tmp_path):
+    """Scripts and kernels without ipywidgets/bqplot/anywidget still track; a notebook gets one warning."""
+    code = (
+        "import sys, warnings\n"
+        "for name in ('anywidget', 'ipywidgets', 'bqplot'):\n"
+        "    sys.modules[name] = None  # import raises ImportError\n"
+        "import nbtrack, nbtrack.ui\n"
+        "run = nbtrack.init(project='bare', config={'lr': 0.1})\n"
+        "run.log({'loss': 1.0}); run.finish()\n"
+        "nbtrack.ui.in_notebook = lambda: True  # as inside a kernel\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    run = nbtrack.init(project='bare')\n"
+        "    run.log({'loss': 0.5}); run.finish()\n"
+        "print([str(w.message) for w in caught if 'nbtrack[widgets]' in str(w.message)][:1])\n"
+        "print(nbtrack.runs(project='bare', where='config.lr == 0.1').names == [nbtrack.runs(project='bare')[1].name])\n"
+    )
+    env = {**python_env, "NBTRACK_STORE": str(tmp_path / "store")}
+    result = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    warned, found = result.stdout.strip().splitlines()
+    assert "pip install 'nbtrack[widgets]'" in warned
+    assert found == "True"

@@ -12,6 +12,7 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 
+import nbtrack.ui
 import nbtrack.ui.dashboard as dashboard_module
 
 
@@ -48,6 +49,7 @@ def notebook(monkeypatch):
     RecordingComm.log = []
     monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
     monkeypatch.setattr(dashboard_module, "in_notebook", lambda: True)
+    monkeypatch.setattr(nbtrack.ui, "in_notebook", lambda: True)
     handles: list[Handle] = []
 
     def fake_display(bundle, raw=False, display_id=False):

@@ -3,7 +3,19 @@ and the console line."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where widgets can render), False in scripts and terminal IPython.
+
+    Lives here, not beside the dashboard, so scripts without the widget extra never import widget code."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def js_module(name: str) -> Path:

@@ -8,11 +8,11 @@ widgets cannot render (GitHub, nbviewer, offline HTML).
 from __future__ import annotations
 
 import html
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from nbtrack.ui import in_notebook
 from nbtrack.ui.charts import ChartsPane
 from nbtrack.ui.files import FilesPane
 from nbtrack.ui.logs import LogsPane
@@ -56,15 +56,6 @@ def accept_clicks_during_fit(widget: Any) -> None:
         return
     with lock:
         vars(comm).pop("_reply_subshell_id", None)
-
-
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where widgets can render), False in scripts and terminal IPython."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def format_clock(seconds: float | None) -> str:

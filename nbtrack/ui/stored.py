@@ -55,7 +55,7 @@ class StoredRunSource:
 def show(ref: Any, *, store: Any = None) -> Any:
     """Display the dashboard of a stored run (an id, a name, ``"latest"``, or a `StoredRun`)."""
     from nbtrack.records import get_run
-    from nbtrack.ui.dashboard import in_notebook
+    from nbtrack.ui import in_notebook
 
     stored = ref if isinstance(ref, StoredRun) else get_run(ref, store=store)
     dashboard = stored_dashboard(stored)
