@@ -212,7 +212,8 @@ def parallel_data(
         is_number = bool(present) and all(_number(v) is not None for v in present)
         if is_number:
             numbers = [_number(v) for v in present]
-            log = len(numbers) > 1 and min(numbers) > 0 and max(numbers) / min(numbers) >= 100  # type: ignore[type-var, operator]
+            # a log axis once values span more than about one and a half decades (learning rates, weight decay)
+            log = len(numbers) > 1 and min(numbers) > 0 and max(numbers) / min(numbers) >= 30  # type: ignore[type-var, operator]
             axes.append({"key": column, "label": column, "kind": "number", "log": log, "categories": None})
         else:
             categories = sorted({_category(v) for v in present})

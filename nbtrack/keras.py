@@ -350,7 +350,11 @@ class NbtrackCallback(keras.callbacks.Callback):
         optimizer = self._optimizer()
         if optimizer is not None:
             try:
-                opt_config = optimizer.get_config()
+                opt_config = dict(optimizer.get_config())
+                # Keras numbers auto-named optimizers (adam, adam_1, ...): that name says nothing about the
+                # training and would show as a difference between otherwise identical runs. The class stays.
+                if opt_config.get("name", "").startswith(type(optimizer).__name__.lower()):
+                    opt_config.pop("name")
                 config["optimizer"] = {"class": type(optimizer).__name__, **opt_config}
             except Exception:
                 config["optimizer"] = {"class": type(optimizer).__name__}

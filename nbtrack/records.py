@@ -176,10 +176,9 @@ def runs(
     node = parse(where) if where is not None and (not isinstance(where, str) or where.strip()) else None
     query = RunQuery(project=project, where=node, order=parse_order(order_by), limit=limit)
     opened = store if isinstance(store, Store) else open_store(store, create=False)
-    records = opened.search_runs(query)
+    records, total = opened.search_runs_counted(query)
     if not records and node is not None:
         _check_keys(opened, project, fields_of(node))
-    total = len(records) if limit is None or len(records) < limit else opened.count_runs(query)
     return RunList([StoredRun(opened, r, has_environment=False) for r in records], total=total, query=where)
 
 

@@ -450,3 +450,19 @@ def test_sql_matches_python_reference_on_random_stores(tmp_path_factory, runs, w
             assert names(store, where, "-config.lr") == reference(store, where, "-config.lr"), where
         finally:
             store.close()
+
+
+def test_counted_search_totals_match_count(store):
+    for where, limit, offset in [
+        ("config.lr < 1", 2, 0),
+        ("config.lr < 1", 2, 5),
+        ("config.lr < 1", 3, 50),
+        (None, None, 0),
+        ("state == 'failed'", 5, 0),
+    ]:
+        query = RunQuery(
+            where=parse(where) if where else None, order=parse_order("config.lr"), limit=limit, offset=offset
+        )
+        records, total = store.search_runs_counted(query)
+        assert [r.id for r in records] == [r.id for r in store.search_runs(query)]
+        assert total == store.count_runs(query)

@@ -219,6 +219,13 @@ class Store(ABC):
     def count_runs(self, query: RunQuery) -> int:
         """How many runs match `query.where` (ignoring its limit and offset)."""
 
+    def search_runs_counted(self, query: RunQuery) -> tuple[list[RunRecord], int]:
+        """`search_runs` and, in the same read where the backend can, how many match without the limit."""
+        records = self.search_runs(query)
+        if query.limit is None and not query.offset:
+            return records, len(records)
+        return records, self.count_runs(query)
+
     @abstractmethod
     def projects(self) -> list[ProjectInfo]:
         """Every project with its run count, newest run time and running count, most recently active first."""

@@ -130,7 +130,9 @@ class Compiler:
 
     def _node(self, node: Node) -> str:
         if isinstance(node, And):
-            return "(" + " AND ".join(self.where(p) for p in node.parts) + ")"
+            # Cheap conditions first: SQLite stops at the first false one, and reading JSON is the cost.
+            parts = sorted(node.parts, key=_cost)
+            return "(" + " AND ".join(self.where(p) for p in parts) + ")"
         if isinstance(node, Or):
             return "(" + " OR ".join(self.where(p) for p in node.parts) + ")"
         if isinstance(node, Not):
@@ -182,3 +184,14 @@ class Compiler:
             terms.append(f"{value} {'DESC' if key.descending else 'ASC'}")
         terms += ["created DESC", "id ASC"]
         return ", ".join(terms)
+
+
+def _cost(node: Node) -> int:
+    """A rough cost of evaluating `node` per row: run columns 0, the tags array 1, each JSON field 2."""
+    if isinstance(node, (And, Or)):
+        return sum(_cost(p) for p in node.parts)
+    if isinstance(node, Not):
+        return _cost(node.part)
+    if node.field.scope != "run":
+        return 2
+    return 1 if node.field.path[0] == "tags" else 0

@@ -438,16 +438,29 @@ class SQLiteStore(Store):
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", compiler.d.params, compiler
 
     def search_runs(self, query: RunQuery, *, environment: bool = False) -> list[RunRecord]:
+        return self._search(query, environment, counted=False)[0]
+
+    def search_runs_counted(self, query: RunQuery) -> tuple[list[RunRecord], int]:
+        return self._search(query, False, counted=True)
+
+    def _search(self, query: RunQuery, environment: bool, counted: bool) -> tuple[list[RunRecord], int]:
         where, params, compiler = self._compile(query)
         order = compiler.order(query.order)
         columns = _RUN_COLUMNS if environment else _RUN_COLUMNS.replace("environment", "'{}'")
+        if counted:  # sorting has to see every match anyway, so counting them in the same pass is free
+            columns += ", COUNT(*) OVER ()"
         sql = f"SELECT {columns} FROM runs{where} ORDER BY {order}"
         if query.limit is not None or query.offset:
             sql += f" LIMIT {compiler.d.bind(-1 if query.limit is None else int(query.limit))}"
             sql += f" OFFSET {compiler.d.bind(int(query.offset))}"
         rows = self._read(sql, params)
         crashed = set(compiler.crashed_ids)
-        return [self._record(r, crashed) for r in rows]
+        if not counted:
+            return [self._record(r, crashed) for r in rows], len(rows)
+        if not rows and query.offset:  # past the end: the window saw no rows to count
+            return [], self.count_runs(query)
+        total = int(rows[0][-1]) if rows else 0
+        return [self._record(r[:-1], crashed) for r in rows], total
 
     def count_runs(self, query: RunQuery) -> int:
         where, params, _ = self._compile(query)
