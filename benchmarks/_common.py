@@ -86,7 +86,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str |
         parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
         return "| " + " | ".join(parts) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1)) for w, a in zip(widths, align)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1)) for w, a in zip(widths, align)
+        )
+        + "|"
+    )
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
 
 
@@ -140,5 +146,6 @@ def probe_all(entries: Sequence[Any]) -> None:
             entry.unavailable = short_reason(exc)
             print(f"  {entry.label}: unavailable: {entry.unavailable}", flush=True)
         else:
-            print(f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True)
-
+            print(
+                f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True
+            )

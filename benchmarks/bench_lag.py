@@ -52,7 +52,8 @@ def one_run(calls: int, poll: float, root: Path) -> dict[str, float]:
     run = nbtrack.init(project="bench-lag", store=store_dir)
     poller = subprocess.Popen(
         [sys.executable, "-c", POLLER, str(store_dir / "nbtrack.db"), run.id, str(poll)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert poller.stdout is not None
     if poller.stdout.readline().strip() != "ready":
@@ -113,10 +114,16 @@ def one_run(calls: int, poll: float, root: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=2_000_000, help="run.log calls (2 scalars each) per repeat")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--calls", type=int, default=2_000_000, help="run.log calls (2 scalars each) per repeat"
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--poll", type=float, default=0.02, help="seconds between the poller's reads (default 0.02)")
+    parser.add_argument(
+        "--poll", type=float, default=0.02, help="seconds between the poller's reads (default 0.02)"
+    )
     parser.add_argument("--tmp", default=None)
     args = parser.parse_args(argv)
 
@@ -128,23 +135,54 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeats):
             result = one_run(args.calls, args.poll, Path(tmp))
             results.append(result)
-            print(f"repeat {repeat + 1}: loop {result['loop_s']:.2f} s, {result['commits_in_loop']} commits seen during "
-                  f"the loop, max lag {result['max_lag_s']:.2f} s, longest gap between commits {result['max_gap_s']:.2f} s",
-                  flush=True)
-    rows = [[
-        f"{r['calls']:,}", fmt_seconds(r["loop_s"]), f"{r['calls'] / r['loop_s']:,.0f}", int(r["commits_in_loop"]),
-        fmt_seconds(r["max_lag_s"]), fmt_seconds(r["max_gap_s"]), fmt_seconds(r["finish_s"]),
-        f"{int(r['durable_calls']):,}", int(r["polls"]),
-    ] for r in results]
-    print(f"\n## Durability lag, {KEYS} scalars per call, polled every {args.poll * 1000:.0f} ms from another process\n")
-    print(table(["calls", "loop", "calls/s", "commits during loop", "max lag", "longest commit gap", "finish",
-                 "calls durable at end", "polls"], rows))
+            print(
+                f"repeat {repeat + 1}: loop {result['loop_s']:.2f} s, {result['commits_in_loop']} commits seen during "
+                f"the loop, max lag {result['max_lag_s']:.2f} s, longest gap between commits {result['max_gap_s']:.2f} s",
+                flush=True,
+            )
+    rows = [
+        [
+            f"{r['calls']:,}",
+            fmt_seconds(r["loop_s"]),
+            f"{r['calls'] / r['loop_s']:,.0f}",
+            int(r["commits_in_loop"]),
+            fmt_seconds(r["max_lag_s"]),
+            fmt_seconds(r["max_gap_s"]),
+            fmt_seconds(r["finish_s"]),
+            f"{int(r['durable_calls']):,}",
+            int(r["polls"]),
+        ]
+        for r in results
+    ]
+    print(
+        f"\n## Durability lag, {KEYS} scalars per call, polled every {args.poll * 1000:.0f} ms from another process\n"
+    )
+    print(
+        table(
+            [
+                "calls",
+                "loop",
+                "calls/s",
+                "commits during loop",
+                "max lag",
+                "longest commit gap",
+                "finish",
+                "calls durable at end",
+                "polls",
+            ],
+            rows,
+        )
+    )
     worst = median([r["max_lag_s"] for r in results])
     lost = [r for r in results if r["durable_calls"] != r["calls"]]
     print("\n## Targets\n")
-    print(f"- logged points committed within ~{TARGET_LAG_S:g} s (median of the per-repeat max lag): "
-          f"{fmt_seconds(worst)} -> {verdict(worst <= TARGET_LAG_S)}")
-    print(f"- every logged call durable after finish(): {len(results) - len(lost)}/{len(results)} repeats -> {verdict(not lost)}")
+    print(
+        f"- logged points committed within ~{TARGET_LAG_S:g} s (median of the per-repeat max lag): "
+        f"{fmt_seconds(worst)} -> {verdict(worst <= TARGET_LAG_S)}"
+    )
+    print(
+        f"- every logged call durable after finish(): {len(results) - len(lost)}/{len(results)} repeats -> {verdict(not lost)}"
+    )
     return 0
 
 

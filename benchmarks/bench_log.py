@@ -82,7 +82,9 @@ class Payload:
     def make(cls, n: int, seed: int = 0) -> Payload:
         rng = random.Random(seed)
         loss = [2.3 * math.exp(-5.0 * i / n) + 0.05 + abs(rng.gauss(0.0, 0.02)) for i in range(n)]
-        accuracy = [min(1.0, 0.1 + 0.85 * (1.0 - math.exp(-5.0 * i / n)) + rng.gauss(0.0, 0.01)) for i in range(n)]
+        accuracy = [
+            min(1.0, 0.1 + 0.85 * (1.0 - math.exp(-5.0 * i / n)) + rng.gauss(0.0, 0.01)) for i in range(n)
+        ]
         return cls(loss, accuracy)
 
 
@@ -233,7 +235,9 @@ def bench_wandb(n: int, payload: Payload, workdir: Path) -> Sample:
         console="off", disable_git=True, disable_code=True, save_code=False, x_disable_stats=True, silent=True
     )
     t0 = time.perf_counter()
-    run = wandb.init(project="bench", dir=str(workdir), mode="offline", config={"calls": n}, settings=settings)
+    run = wandb.init(
+        project="bench", dir=str(workdir), mode="offline", config={"calls": n}, settings=settings
+    )
     t1 = time.perf_counter()
     log = run.log
     for i in range(n):
@@ -298,18 +302,30 @@ def bench_mlflow(n: int, payload: Payload, workdir: Path) -> Sample:
 def contestants(args: argparse.Namespace) -> list[Contestant]:
     every = [
         Contestant("python", "python dict append (ceiling)", probe_python, bench_python, args.calls),
-        Contestant("raw-sqlite", "raw SQLite executemany (floor)", probe_sqlite, bench_raw_sqlite, args.calls),
+        Contestant(
+            "raw-sqlite", "raw SQLite executemany (floor)", probe_sqlite, bench_raw_sqlite, args.calls
+        ),
         Contestant("nbtrack", "nbtrack", probe_nbtrack, bench_nbtrack, args.calls),
-        Contestant("nbtrack-flush", "nbtrack, e2e to flush()", probe_nbtrack, bench_nbtrack_flush, args.calls),
+        Contestant(
+            "nbtrack-flush", "nbtrack, e2e to flush()", probe_nbtrack, bench_nbtrack_flush, args.calls
+        ),
         Contestant("wandb", "W&B offline", probe_wandb, bench_wandb, args.wandb_calls or args.calls),
-        Contestant("tensorflow", "tf.summary file writer", probe_tensorflow, bench_tensorflow, args.tf_calls or args.calls),
+        Contestant(
+            "tensorflow",
+            "tf.summary file writer",
+            probe_tensorflow,
+            bench_tensorflow,
+            args.tf_calls or args.calls,
+        ),
         Contestant("mlflow", "MLflow (SQLite backend)", probe_mlflow, bench_mlflow, args.mlflow_calls),
     ]
     if args.only:
         wanted = {k.strip() for k in args.only.split(",")}
         unknown = wanted - {c.key for c in every}
         if unknown:
-            raise SystemExit(f"--only: unknown contestant(s) {', '.join(sorted(unknown))}; known: {', '.join(c.key for c in every)}")
+            raise SystemExit(
+                f"--only: unknown contestant(s) {', '.join(sorted(unknown))}; known: {', '.join(c.key for c in every)}"
+            )
         every = [c for c in every if c.key in wanted]
     return every
 
@@ -341,7 +357,11 @@ def run_all(entries: list[Contestant], args: argparse.Namespace, root: Path) -> 
             run_one(entry, min(args.warmup_calls, entry.calls), warm, root, "warmup")
     for repeat in range(args.repeats):
         order = entries if repeat % 2 == 0 else entries[::-1]
-        print(f"repeat {repeat + 1}/{args.repeats}: " + ", ".join(c.key for c in order if c.unavailable is None), flush=True)
+        print(
+            f"repeat {repeat + 1}/{args.repeats}: "
+            + ", ".join(c.key for c in order if c.unavailable is None),
+            flush=True,
+        )
         for entry in order:
             if entry.unavailable is not None:
                 continue
@@ -396,18 +416,36 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
         if s is None:
             rows.append([entry.label, f"{entry.calls:,}", "-", "unavailable", "-", "-", "-", "-", 0])
             continue
-        rows.append([
-            s.label, f"{s.calls:,}", fmt_seconds(s.init_s), fmt_rate(s.loop_rate),
-            f"{fmt_rate(s.loop_rate_min)} - {fmt_rate(s.loop_rate_max)}", fmt_seconds(s.close_s),
-            fmt_seconds(s.end_to_end_s), fmt_rate(s.durable_rate),
-            len(entry.samples),
-        ])
+        rows.append(
+            [
+                s.label,
+                f"{s.calls:,}",
+                fmt_seconds(s.init_s),
+                fmt_rate(s.loop_rate),
+                f"{fmt_rate(s.loop_rate_min)} - {fmt_rate(s.loop_rate_max)}",
+                fmt_seconds(s.close_s),
+                fmt_seconds(s.end_to_end_s),
+                fmt_rate(s.durable_rate),
+                len(entry.samples),
+            ]
+        )
     print(f"\n## Logging throughput: 2 float scalars per call, medians of {args.repeats} repeats\n")
-    print(table(
-        ["contestant", "calls", "init", "loop calls/s", "loop range (min - max)", "close", "end-to-end (loop+close)",
-         "durable calls/s", "n"],
-        rows,
-    ))
+    print(
+        table(
+            [
+                "contestant",
+                "calls",
+                "init",
+                "loop calls/s",
+                "loop range (min - max)",
+                "close",
+                "end-to-end (loop+close)",
+                "durable calls/s",
+                "n",
+            ],
+            rows,
+        )
+    )
     for entry in entries:
         if summaries[entry.key] is None:
             print(f"\n{entry.label} unavailable: {entry.unavailable}", end="")
@@ -429,30 +467,38 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
         if s is None:
             ratio_rows.append([entry.label, "-", "-"])
             continue
-        ratio_rows.append([entry.label, fmt_ratio(nb.loop_rate / s.loop_rate), fmt_ratio(nb.durable_rate / s.durable_rate)])
+        ratio_rows.append(
+            [entry.label, fmt_ratio(nb.loop_rate / s.loop_rate), fmt_ratio(nb.durable_rate / s.durable_rate)]
+        )
     print("\n## nbtrack relative to each contestant (nbtrack / contestant; > 1 means nbtrack is faster)\n")
     print(table(["contestant", "loop calls/s ratio", "durable calls/s ratio"], ratio_rows))
 
     print("\n## Targets\n")
-    print(f"- nbtrack >= {TARGET_CALLS_PER_S:,} calls/s (loop): {fmt_rate(nb.loop_rate)} calls/s -> "
-          f"{verdict(nb.loop_rate >= TARGET_CALLS_PER_S)}")
+    print(
+        f"- nbtrack >= {TARGET_CALLS_PER_S:,} calls/s (loop): {fmt_rate(nb.loop_rate)} calls/s -> "
+        f"{verdict(nb.loop_rate >= TARGET_CALLS_PER_S)}"
+    )
     wb = summaries.get("wandb")
     if wb is None:
         reason = next((c.unavailable for c in entries if c.key == "wandb"), None) or "not run (--only)"
         print(f"- nbtrack >= {TARGET_VS_WANDB:g}x W&B offline (loop calls/s): W&B not measured: {reason}")
     else:
         ratio = nb.loop_rate / wb.loop_rate
-        print(f"- nbtrack >= {TARGET_VS_WANDB:g}x W&B offline (loop calls/s): {fmt_ratio(ratio)} -> "
-              f"{verdict(ratio >= TARGET_VS_WANDB)} (durable calls/s: {fmt_ratio(nb.durable_rate / wb.durable_rate)})")
+        print(
+            f"- nbtrack >= {TARGET_VS_WANDB:g}x W&B offline (loop calls/s): {fmt_ratio(ratio)} -> "
+            f"{verdict(ratio >= TARGET_VS_WANDB)} (durable calls/s: {fmt_ratio(nb.durable_rate / wb.durable_rate)})"
+        )
     raw = summaries.get("raw-sqlite")
     if raw is None:
         print(f"- nbtrack >= {TARGET_VS_RAW_SQLITE:g}x raw SQLite: raw SQLite not measured")
     else:
         durable = nb.durable_rate / raw.durable_rate
         loop = nb.loop_rate / raw.loop_rate
-        line = (f"- nbtrack >= {TARGET_VS_RAW_SQLITE:g}x the raw SQLite floor (durable calls/s, loop+finish): "
-                f"{fmt_ratio(durable)} -> {verdict(durable >= TARGET_VS_RAW_SQLITE)}; loop calls/s: {fmt_ratio(loop)} -> "
-                f"{verdict(loop >= TARGET_VS_RAW_SQLITE)}")
+        line = (
+            f"- nbtrack >= {TARGET_VS_RAW_SQLITE:g}x the raw SQLite floor (durable calls/s, loop+finish): "
+            f"{fmt_ratio(durable)} -> {verdict(durable >= TARGET_VS_RAW_SQLITE)}; loop calls/s: {fmt_ratio(loop)} -> "
+            f"{verdict(loop >= TARGET_VS_RAW_SQLITE)}"
+        )
         flush = summaries.get("nbtrack-flush")
         if flush is not None:
             line += f"; durable to flush(): {fmt_ratio(flush.durable_rate / raw.durable_rate)}"
@@ -460,16 +506,32 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=20_000, help="log calls per contestant and repeat (default 20,000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--calls", type=int, default=20_000, help="log calls per contestant and repeat (default 20,000)"
+    )
     parser.add_argument("--wandb-calls", type=int, default=0, help="log calls for W&B (default: --calls)")
     parser.add_argument("--tf-calls", type=int, default=0, help="log calls for tf.summary (default: --calls)")
-    parser.add_argument("--mlflow-calls", type=int, default=1_000, help="log calls for MLflow (default 1,000; it is slow)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats; medians are reported (default 5)")
-    parser.add_argument("--warmup-calls", type=int, default=500, help="calls of the untimed warm-up run per contestant")
-    parser.add_argument("--only", default="", help="comma-separated contestant keys: python, raw-sqlite, nbtrack, "
-                        "nbtrack-flush, wandb, tensorflow, mlflow")
-    parser.add_argument("--tmp", default=None, help="directory for the runs' files (default: the system temp dir)")
+    parser.add_argument(
+        "--mlflow-calls", type=int, default=1_000, help="log calls for MLflow (default 1,000; it is slow)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed repeats; medians are reported (default 5)"
+    )
+    parser.add_argument(
+        "--warmup-calls", type=int, default=500, help="calls of the untimed warm-up run per contestant"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated contestant keys: python, raw-sqlite, nbtrack, "
+        "nbtrack-flush, wandb, tensorflow, mlflow",
+    )
+    parser.add_argument(
+        "--tmp", default=None, help="directory for the runs' files (default: the system temp dir)"
+    )
     args = parser.parse_args(argv)
     if args.calls <= 0 or args.repeats <= 0 or args.mlflow_calls <= 0:
         parser.error("--calls, --repeats and --mlflow-calls must be positive")

@@ -55,10 +55,23 @@ def main() -> None:
         captured.append(seconds)
     cost_us = (median(captured) - median(plain)) / args.lines * 1e6
     print()
-    print(table(["", f"{args.lines:,} print() calls (median)", "per line"], [
-        ("plain print", f"{median(plain) * 1000:.0f} ms", f"{median(plain) / args.lines * 1e6:.2f} us"),
-        ("print, captured by nbtrack", f"{median(captured) * 1000:.0f} ms", f"{median(captured) / args.lines * 1e6:.2f} us"),
-    ]))
+    print(
+        table(
+            ["", f"{args.lines:,} print() calls (median)", "per line"],
+            [
+                (
+                    "plain print",
+                    f"{median(plain) * 1000:.0f} ms",
+                    f"{median(plain) / args.lines * 1e6:.2f} us",
+                ),
+                (
+                    "print, captured by nbtrack",
+                    f"{median(captured) * 1000:.0f} ms",
+                    f"{median(captured) / args.lines * 1e6:.2f} us",
+                ),
+            ],
+        )
+    )
     print()
     print(f"capture cost: {cost_us:.2f} us per printed line; lines kept in memory: {kept:,}")
 

@@ -55,9 +55,19 @@ def main() -> None:
         svg.append(time.perf_counter() - started)
         size = len(json.dumps(asdict(graph)))
     print()
-    print(table(["layers", "describe + layout (median)", "static SVG (median)", "graph JSON sent to the view"], [
-        (f"{len(graph.nodes)}", f"{median(describe) * 1000:.0f} ms", f"{median(svg) * 1000:.0f} ms", f"{size / 1024:.0f} KB"),
-    ]))
+    print(
+        table(
+            ["layers", "describe + layout (median)", "static SVG (median)", "graph JSON sent to the view"],
+            [
+                (
+                    f"{len(graph.nodes)}",
+                    f"{median(describe) * 1000:.0f} ms",
+                    f"{median(svg) * 1000:.0f} ms",
+                    f"{size / 1024:.0f} KB",
+                ),
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,18 +1,18 @@
 """The store and the package: import time, bytes on disk per point, and read speed.
 
-    (a) import time    `python -c "import nbtrack"` minus `python -c "pass"`, median over fresh subprocesses,
-                       plus `-X importtime`'s cumulative figure for nbtrack, and which heavy modules
-                       (numpy, tensorflow, keras, ipywidgets, ...) are loaded after `import nbtrack`
-    (b) disk           one metric, --points points (default 1,000,000) of a noisy decaying loss logged through
-                       `run.log`; after `finish` the WAL is checkpointed and the db file size divided by the
-                       points. Compared with raw SQLite one row per point (run_id, key, step, timestamp, value)
-                       plus an index, and with MLflow's `metrics` table layout (its DDL read from a database
-                       MLflow creates itself) filled with the same points
-    (c) read speed     `store.history(run_id, key)` in full and with samples=2000, median of --reads reads,
-                       compared with selecting the same points from the raw SQLite table into numpy arrays
+(a) import time    `python -c "import nbtrack"` minus `python -c "pass"`, median over fresh subprocesses,
+                   plus `-X importtime`'s cumulative figure for nbtrack, and which heavy modules
+                   (numpy, tensorflow, keras, ipywidgets, ...) are loaded after `import nbtrack`
+(b) disk           one metric, --points points (default 1,000,000) of a noisy decaying loss logged through
+                   `run.log`; after `finish` the WAL is checkpointed and the db file size divided by the
+                   points. Compared with raw SQLite one row per point (run_id, key, step, timestamp, value)
+                   plus an index, and with MLflow's `metrics` table layout (its DDL read from a database
+                   MLflow creates itself) filled with the same points
+(c) read speed     `store.history(run_id, key)` in full and with samples=2000, median of --reads reads,
+                   compared with selecting the same points from the raw SQLite table into numpy arrays
 
-    python benchmarks/bench_store.py
-    python benchmarks/bench_store.py --points 200000 --import-runs 7
+python benchmarks/bench_store.py
+python benchmarks/bench_store.py --points 200000 --import-runs 7
 """
 
 from __future__ import annotations
@@ -54,8 +54,25 @@ REDUCED_SAMPLES = 2000
 
 # Modules `import nbtrack` should not load: optional integrations and anything slow to import.
 HEAVY_MODULES = (
-    "numpy", "pandas", "tensorflow", "keras", "torch", "jax", "ipywidgets", "bqplot", "anywidget", "IPython",
-    "ipykernel", "matplotlib", "psutil", "pynvml", "psycopg", "optuna", "yaml", "sqlalchemy", "requests",
+    "numpy",
+    "pandas",
+    "tensorflow",
+    "keras",
+    "torch",
+    "jax",
+    "ipywidgets",
+    "bqplot",
+    "anywidget",
+    "IPython",
+    "ipykernel",
+    "matplotlib",
+    "psutil",
+    "pynvml",
+    "psycopg",
+    "optuna",
+    "yaml",
+    "sqlalchemy",
+    "requests",
 )
 
 # MLflow's metrics table as of MLflow 3.x, used only when mlflow itself cannot be imported to create it.
@@ -75,16 +92,23 @@ def _time_process(python: str, code: str, env: dict[str, str], cwd: str) -> floa
     return time.perf_counter() - started
 
 
-def _importtime_cumulative(python: str, env: dict[str, str], cwd: str) -> tuple[float, list[tuple[float, str]]]:
+def _importtime_cumulative(
+    python: str, env: dict[str, str], cwd: str
+) -> tuple[float, list[tuple[float, str]]]:
     """`-X importtime`: nbtrack's cumulative import seconds and the slowest modules it imported itself."""
     done = subprocess.run(
-        [python, "-X", "importtime", "-c", "import nbtrack"], env=env, cwd=cwd, check=True, capture_output=True, text=True
+        [python, "-X", "importtime", "-c", "import nbtrack"],
+        env=env,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     lines = [line for line in done.stderr.splitlines() if line.startswith("import time:") and "|" in line]
     total = math.nan
     selfs: list[tuple[float, str]] = []
     for line in lines:
-        parts = line[len("import time:"):].split("|")
+        parts = line[len("import time:") :].split("|")
         if len(parts) != 3 or not parts[0].strip().isdigit():
             continue
         self_us, cumulative_us, name = int(parts[0]), int(parts[1]), parts[2].rstrip()
@@ -98,7 +122,9 @@ def _importtime_cumulative(python: str, env: dict[str, str], cwd: str) -> tuple[
 def bench_import(python: str, runs: int) -> dict[str, object]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-import-") as cwd:  # not the repo: the installed package
+    with tempfile.TemporaryDirectory(
+        prefix="nbtrack-bench-import-"
+    ) as cwd:  # not the repo: the installed package
         return _bench_import_in(python, runs, env, cwd)
 
 
@@ -141,21 +167,32 @@ def report_import(result: dict[str, object]) -> None:
     modules = result["modules"]
     assert isinstance(modules, dict)
     print(f"\n## (a) import time: median of {result['runs']} fresh processes each\n")
-    print(table(["measure", "median"], [
-        ['python -c "pass"', fmt_seconds(result["bare_s"])],  # type: ignore[arg-type]
-        ['python -c "import nbtrack"', fmt_seconds(result["import_s"])],  # type: ignore[arg-type]
-        ["difference (paired per run)", fmt_seconds(result["delta_s"])],  # type: ignore[arg-type]
-        ["-X importtime, nbtrack cumulative", fmt_seconds(result["importtime_s"])],  # type: ignore[arg-type]
-    ]))
+    print(
+        table(
+            ["measure", "median"],
+            [
+                ['python -c "pass"', fmt_seconds(result["bare_s"])],  # type: ignore[arg-type]
+                ['python -c "import nbtrack"', fmt_seconds(result["import_s"])],  # type: ignore[arg-type]
+                ["difference (paired per run)", fmt_seconds(result["delta_s"])],  # type: ignore[arg-type]
+                ["-X importtime, nbtrack cumulative", fmt_seconds(result["importtime_s"])],  # type: ignore[arg-type]
+            ],
+        )
+    )
     slowest = ", ".join(f"{name} {s * 1000:.1f} ms" for s, name in result["slowest"])  # type: ignore[union-attr]
     print(f"\nslowest modules (self time, -X importtime): {slowest}")
     print(f"imported from: {modules['file']}")
-    print(f"modules added by `import nbtrack`: {modules['new']} (top-level packages: {', '.join(modules['top_level_new'])})")
+    print(
+        f"modules added by `import nbtrack`: {modules['new']} (top-level packages: {', '.join(modules['top_level_new'])})"
+    )
     heavy = modules["heavy_after_import"]
-    print(f"heavy modules after `import nbtrack`: {', '.join(heavy) if heavy else 'none'} "
-          f"(checked: {', '.join(HEAVY_MODULES)})")
+    print(
+        f"heavy modules after `import nbtrack`: {', '.join(heavy) if heavy else 'none'} "
+        f"(checked: {', '.join(HEAVY_MODULES)})"
+    )
     after_store = modules["heavy_after_store_import"]
-    print(f"heavy modules after also importing nbtrack.store: {', '.join(after_store) if after_store else 'none'}")
+    print(
+        f"heavy modules after also importing nbtrack.store: {', '.join(after_store) if after_store else 'none'}"
+    )
 
 
 # -- (b) bytes per point ----------------------------------------------------------------------------
@@ -238,8 +275,12 @@ def write_nbtrack(root: Path, values: list[float]) -> tuple[Layout, str]:
     db = store_dir / "nbtrack.db"
     checkpoint(db)
     conn = sqlite3.connect(db)
-    env_bytes = conn.execute("SELECT length(environment) + length(summary) + length(config) FROM runs").fetchone()[0]
-    chunks = conn.execute("SELECT COUNT(*), SUM(length(vals) + length(times) + IFNULL(length(steps), 0)) FROM chunks").fetchone()
+    env_bytes = conn.execute(
+        "SELECT length(environment) + length(summary) + length(config) FROM runs"
+    ).fetchone()[0]
+    chunks = conn.execute(
+        "SELECT COUNT(*), SUM(length(vals) + length(times) + IFNULL(length(steps), 0)) FROM chunks"
+    ).fetchone()
     conn.close()
     note = f"{chunks[0]:,} chunk rows, {chunks[1] / len(values):.2f} blob bytes/point; run record JSON {env_bytes:,} bytes"
     return Layout("nbtrack (chunked blobs)", db, len(values), elapsed, note), run.id
@@ -250,8 +291,10 @@ def write_raw_rows(root: Path, values: list[float], run_id: str) -> Layout:
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("CREATE TABLE points (run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, "
-                 "timestamp REAL NOT NULL, value REAL)")
+    conn.execute(
+        "CREATE TABLE points (run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, "
+        "timestamp REAL NOT NULL, value REAL)"
+    )
     conn.execute("CREATE INDEX points_run_key_step ON points (run_id, key, step)")
     t0 = time.time()
     started = time.perf_counter()
@@ -264,7 +307,13 @@ def write_raw_rows(root: Path, values: list[float], run_id: str) -> Layout:
     elapsed = time.perf_counter() - started
     conn.close()
     checkpoint(db)
-    return Layout("raw SQLite, 1 row/point + index", db, len(values), elapsed, "(run_id, key, step, timestamp, value), index (run_id, key, step)")
+    return Layout(
+        "raw SQLite, 1 row/point + index",
+        db,
+        len(values),
+        elapsed,
+        "(run_id, key, step, timestamp, value), index (run_id, key, step)",
+    )
 
 
 def mlflow_metrics_ddl(root: Path) -> tuple[list[str], str]:
@@ -282,7 +331,9 @@ def mlflow_metrics_ddl(root: Path) -> tuple[list[str], str]:
             warnings.simplefilter("ignore")
             mlflow.MlflowClient().search_experiments()
         conn = sqlite3.connect(source)
-        rows = conn.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'metrics' AND sql IS NOT NULL").fetchall()
+        rows = conn.execute(
+            "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'metrics' AND sql IS NOT NULL"
+        ).fetchall()
         conn.close()
         ddl = [sql for kind, sql in sorted(rows, key=lambda r: r[0] != "table")]
         ddl = [re.sub(r",\s*FOREIGN KEY\([^)]*\) REFERENCES [^)]*\)", "", sql) for sql in ddl]
@@ -290,7 +341,10 @@ def mlflow_metrics_ddl(root: Path) -> tuple[list[str], str]:
             raise RuntimeError("MLflow created no metrics table")
         return ddl, f"DDL from mlflow {mlflow.__version__}"
     except Exception as exc:
-        return MLFLOW_METRICS_FALLBACK_DDL, f"mlflow unavailable ({type(exc).__name__}: {exc}); MLflow 3.x DDL as written in this script"
+        return (
+            MLFLOW_METRICS_FALLBACK_DDL,
+            f"mlflow unavailable ({type(exc).__name__}: {exc}); MLflow 3.x DDL as written in this script",
+        )
 
 
 def write_mlflow_layout(root: Path, values: list[float], run_id: str) -> Layout:
@@ -313,7 +367,13 @@ def write_mlflow_layout(root: Path, values: list[float], run_id: str) -> Layout:
     elapsed = time.perf_counter() - started
     conn.close()
     checkpoint(db)
-    return Layout("MLflow metrics table layout", db, len(values), elapsed, f"{source}; rows inserted directly, not via MLflow's API")
+    return Layout(
+        "MLflow metrics table layout",
+        db,
+        len(values),
+        elapsed,
+        f"{source}; rows inserted directly, not via MLflow's API",
+    )
 
 
 def report_disk(layouts: list[Layout]) -> float:
@@ -322,12 +382,29 @@ def report_disk(layouts: list[Layout]) -> float:
     for layout in layouts:
         facts = db_facts(layout.db)
         vac = vacuumed_size(layout.db)
-        rows.append([
-            layout.name, f"{facts['size']:,}", f"{facts['size'] / layout.points:.2f}", f"{vac / layout.points:.2f}",
-            f"{facts['free_pages']:,} / {facts['pages']:,}", fmt_seconds(layout.write_s),
-        ])
-    print(table(["layout", "db bytes (WAL checkpointed)", "bytes/point", "bytes/point after VACUUM",
-                 "free / total pages", "write time"], rows))
+        rows.append(
+            [
+                layout.name,
+                f"{facts['size']:,}",
+                f"{facts['size'] / layout.points:.2f}",
+                f"{vac / layout.points:.2f}",
+                f"{facts['free_pages']:,} / {facts['pages']:,}",
+                fmt_seconds(layout.write_s),
+            ]
+        )
+    print(
+        table(
+            [
+                "layout",
+                "db bytes (WAL checkpointed)",
+                "bytes/point",
+                "bytes/point after VACUUM",
+                "free / total pages",
+                "write time",
+            ],
+            rows,
+        )
+    )
     print()
     for layout in layouts:
         sizes = table_sizes(layout.db)
@@ -366,12 +443,23 @@ def bench_reads(store_dir: Path, run_id: str, raw_db: Path, values: list[float],
     try:
         first, full_s, full = time_reads(lambda: store.history(run_id, "loss"), reads)
         if len(full) != len(values) or not np.array_equal(full.value, np.asarray(values)):  # type: ignore[arg-type, attr-defined]
-            raise AssertionError(f"nbtrack read back {len(full)} points that differ from the {len(values)} logged")  # type: ignore[arg-type]
+            raise AssertionError(
+                f"nbtrack read back {len(full)} points that differ from the {len(values)} logged"
+            )  # type: ignore[arg-type]
         if not np.array_equal(full.step, np.arange(len(values))):  # type: ignore[attr-defined]
             raise AssertionError("nbtrack read back steps that are not 0..n-1")
         rows.append(["nbtrack history(), full", f"{len(full):,}", fmt_seconds(first), fmt_seconds(full_s)])  # type: ignore[arg-type]
-        first, reduced_s, reduced = time_reads(lambda: store.history(run_id, "loss", samples=REDUCED_SAMPLES), reads)
-        rows.append([f"nbtrack history(samples={REDUCED_SAMPLES})", f"{len(reduced):,}", fmt_seconds(first), fmt_seconds(reduced_s)])  # type: ignore[arg-type]
+        first, reduced_s, reduced = time_reads(
+            lambda: store.history(run_id, "loss", samples=REDUCED_SAMPLES), reads
+        )
+        rows.append(
+            [
+                f"nbtrack history(samples={REDUCED_SAMPLES})",
+                f"{len(reduced):,}",
+                fmt_seconds(first),
+                fmt_seconds(reduced_s),
+            ]
+        )  # type: ignore[arg-type]
     finally:
         store.close()
 
@@ -379,7 +467,8 @@ def bench_reads(store_dir: Path, run_id: str, raw_db: Path, values: list[float],
 
     def raw_full() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fetched = conn.execute(
-            "SELECT step, timestamp, value FROM points WHERE run_id = ? AND key = ? ORDER BY step", (run_id, "loss")
+            "SELECT step, timestamp, value FROM points WHERE run_id = ? AND key = ? ORDER BY step",
+            (run_id, "loss"),
         ).fetchall()
         step, tm, value = zip(*fetched)
         return np.asarray(step, np.int64), np.asarray(tm, np.float64), np.asarray(value, np.float64)
@@ -387,19 +476,39 @@ def bench_reads(store_dir: Path, run_id: str, raw_db: Path, values: list[float],
     raw_reads = max(3, reads // 2)
     first, raw_s, raw = time_reads(raw_full, raw_reads)
     conn.close()
-    rows.append([f"raw SQLite rows -> numpy (median of {raw_reads})", f"{len(raw[0]):,}", fmt_seconds(first), fmt_seconds(raw_s)])  # type: ignore[index]
+    rows.append(
+        [
+            f"raw SQLite rows -> numpy (median of {raw_reads})",
+            f"{len(raw[0]):,}",
+            fmt_seconds(first),
+            fmt_seconds(raw_s),
+        ]
+    )  # type: ignore[index]
 
-    print(f"\n## (c) read speed over {len(values):,} points (OS cache warm), median of {reads} reads after a first one\n")
+    print(
+        f"\n## (c) read speed over {len(values):,} points (OS cache warm), median of {reads} reads after a first one\n"
+    )
     print(table(["read", "points returned", "first read", "median"], rows))
     return reduced_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--points", type=int, default=1_000_000, help="points of one metric for (b) and (c) (default 1,000,000)")
-    parser.add_argument("--import-runs", type=int, default=15, help="fresh processes per import measurement (default 15)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--points",
+        type=int,
+        default=1_000_000,
+        help="points of one metric for (b) and (c) (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--import-runs", type=int, default=15, help="fresh processes per import measurement (default 15)"
+    )
     parser.add_argument("--reads", type=int, default=10, help="timed reads per read measurement (default 10)")
-    parser.add_argument("--python", default=sys.executable, help="interpreter for the import measurement (default: this one)")
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter for the import measurement (default: this one)"
+    )
     parser.add_argument("--tmp", default=None, help="directory for the stores (default: the system temp dir)")
     parser.add_argument("--skip-import", action="store_true", help="skip (a)")
     args = parser.parse_args(argv)
@@ -416,9 +525,13 @@ def main(argv: list[str] | None = None) -> int:
         result = bench_import(args.python, args.import_runs)
         report_import(result)
         delta = float(result["delta_s"])  # type: ignore[arg-type]
-        verdicts.append(f"- import nbtrack <= {TARGET_IMPORT_S * 1000:.0f} ms: {fmt_seconds(delta)} -> {verdict(delta <= TARGET_IMPORT_S)}")
+        verdicts.append(
+            f"- import nbtrack <= {TARGET_IMPORT_S * 1000:.0f} ms: {fmt_seconds(delta)} -> {verdict(delta <= TARGET_IMPORT_S)}"
+        )
         heavy = result["modules"]["heavy_after_import"]  # type: ignore[index]
-        verdicts.append(f"- import nbtrack loads no heavy module: {', '.join(heavy) or 'none loaded'} -> {verdict(not heavy)}")
+        verdicts.append(
+            f"- import nbtrack loads no heavy module: {', '.join(heavy) or 'none loaded'} -> {verdict(not heavy)}"
+        )
 
     values = noisy_loss(args.points)
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-store-", dir=args.tmp) as tmp:
@@ -427,13 +540,19 @@ def main(argv: list[str] | None = None) -> int:
         raw_layout = write_raw_rows(root, values, run_id)
         mlflow_layout = write_mlflow_layout(root, values, run_id)
         per_point = report_disk([nb_layout, raw_layout, mlflow_layout])
-        print(f"\nnbtrack logged {args.points:,} run.log calls + finish in {nb_layout.write_s:.2f} s "
-              f"({args.points / nb_layout.write_s:,.0f} calls/s).")
-        verdicts.append(f"- <= {TARGET_BYTES_PER_POINT:g} bytes/point at {args.points:,} points: {per_point:.2f} -> "
-                        f"{verdict(per_point <= TARGET_BYTES_PER_POINT)}")
+        print(
+            f"\nnbtrack logged {args.points:,} run.log calls + finish in {nb_layout.write_s:.2f} s "
+            f"({args.points / nb_layout.write_s:,.0f} calls/s)."
+        )
+        verdicts.append(
+            f"- <= {TARGET_BYTES_PER_POINT:g} bytes/point at {args.points:,} points: {per_point:.2f} -> "
+            f"{verdict(per_point <= TARGET_BYTES_PER_POINT)}"
+        )
         reduced_s = bench_reads(nb_layout.db.parent, run_id, raw_layout.db, values, args.reads)
-        verdicts.append(f"- history(samples={REDUCED_SAMPLES}) over {args.points:,} points <= "
-                        f"{TARGET_REDUCED_READ_S * 1000:.0f} ms: {fmt_seconds(reduced_s)} -> {verdict(reduced_s <= TARGET_REDUCED_READ_S)}")
+        verdicts.append(
+            f"- history(samples={REDUCED_SAMPLES}) over {args.points:,} points <= "
+            f"{TARGET_REDUCED_READ_S * 1000:.0f} ms: {fmt_seconds(reduced_s)} -> {verdict(reduced_s <= TARGET_REDUCED_READ_S)}"
+        )
 
     print("\n## Targets\n")
     print("\n".join(verdicts))

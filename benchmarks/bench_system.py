@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -69,7 +68,9 @@ def main() -> None:
     sampler_pct = median(with_sampler) / args.seconds * 100
     per_sample_ms = median(thread) * 1000
     rows.append(("process, no sampler", f"{idle_pct:.3f} %", "-"))
-    rows.append((f"process, sampler every {args.interval:g} s", f"{sampler_pct:.3f} %", f"{per_sample_ms:.2f} ms"))
+    rows.append(
+        (f"process, sampler every {args.interval:g} s", f"{sampler_pct:.3f} %", f"{per_sample_ms:.2f} ms")
+    )
     cost = sampler_pct - idle_pct
     print()
     print(table(["", "CPU (% of one core)", "sampler thread CPU per sample"], rows))
