@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -229,6 +230,13 @@ def test_widget_escapes_and_serialises_odd_values(notebook):
     assert sorted(row["cells"]["config.gamma"] for row in view.table.rows) == ["Infinity", "NaN"]
     html = view.snapshot_html()
     assert "<script>alert" not in html and "&lt;script&gt;" in html
+    from nbtrack.ui.svg import parallel_svg
+
+    svg = parallel_svg(view.parallel.axes, view.parallel.lines)
+    root = ET.fromstring(svg)  # well-formed, names escaped
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert sorted(titles) == ["<script>alert(1)</script>", "plain"]
+    assert svg in html
 
 
 def test_compare_accepts_ids_names_and_live_runs(three_runs, notebook):

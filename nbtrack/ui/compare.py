@@ -35,6 +35,7 @@ from nbtrack.ui.tables import available_columns, default_columns, runs_table_htm
 
 DEFAULT_SELECTED = 5
 DEFAULT_METRICS = 4
+METRIC_DISCOVERY = 200  # metric names are gathered from the selected runs and this many of the others
 
 
 class RunsTableView(anywidget.AnyWidget):
@@ -119,7 +120,7 @@ class CompareWidget:
         self.table = RunsTableView(columns=table_columns(self.columns, self.runs))
         self.table.selected = [r.id for r in self.runs[:DEFAULT_SELECTED]]
 
-        metrics = metric_keys(self.runs)
+        metrics = metric_keys([*self.selected_runs(), *self.runs[:METRIC_DISCOVERY]])
         plain = [k for k in metrics if not k.startswith("batch/")]
         self.metric_picker = W.TagsInput(value=(plain or metrics)[:DEFAULT_METRICS], allowed_tags=metrics)
         self.x_axis = W.ToggleButtons(options=[("Step", "step"), ("Epoch", "epoch"), ("Wall time", "time")])
@@ -346,13 +347,17 @@ class CompareWidget:
     # -- display --------------------------------------------------------------------------------------
     def snapshot_html(self) -> str:
         """The table, the overlay charts and the diff as static HTML (saved notebooks, nbviewer, reports)."""
-        from nbtrack.ui.svg import charts_svg
+        from nbtrack.ui.svg import charts_svg, parallel_svg
 
         chosen = self.selected_runs()
+        parallel = parallel_svg(self.parallel.axes, self.parallel.lines)
         parts = [
             "<div class='nbtrack-compare' style='font-family:system-ui,sans-serif'>",
             runs_table_html(self.visible, self.columns, total=len(self.visible)),
             charts_svg(self.charts(), title=f"{len(chosen)} selected runs") if chosen else "",
+            f"<p style='font-size:12px;margin:8px 0 2px'>Parallel coordinates, coloured by {html.escape(self.parallel.color_label)}</p>{parallel}"
+            if parallel
+            else "",
             diff_html(chosen[0], chosen[1]) if len(chosen) >= 2 else "",
             "</div>",
         ]

@@ -161,3 +161,84 @@ def charts_svg(charts: Sequence[ChartData], title: str = "", columns: int = 2) -
         body.append(chart_panel(chart, (i % columns) * PANEL_WIDTH, header + (i // columns) * PANEL_HEIGHT))
     body.append("</svg>")
     return "".join(body)
+
+
+def _viridis(t: float) -> str:
+    """A viridis-like ramp (five stops, linear between them), as js/parallel_coords.js colours its lines."""
+    stops = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
+    t = min(1.0, max(0.0, t)) * (len(stops) - 1)
+    i = min(int(t), len(stops) - 2)
+    f = t - i
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(stops[i], stops[i + 1]))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def parallel_svg(axes: Sequence[dict], lines: Sequence[dict], width: int = 900, height: int = 320) -> str:
+    """Parallel coordinates as a static SVG: the axes and lines `nbtrack.comparison.parallel_data` returns."""
+    if not axes or not lines:
+        return ""
+    left, right, top, bottom = 60, 60, 40, 20
+    span = (width - left - right) / max(1, len(axes) - 1)
+    plot_h = height - top - bottom
+    scales, axis_labels = [], []
+    for index, axis in enumerate(axes):
+        values = [line["values"][index] for line in lines if line["values"][index] is not None]
+        if axis["kind"] == "number":
+            log = bool(axis.get("log")) and all(v > 0 for v in values)
+            tx = (lambda v: math.log10(v)) if log else (lambda v: v)  # noqa: E731
+            low, high = (min(map(tx, values)), max(map(tx, values))) if values else (0.0, 1.0)
+            if high == low:
+                low, high = low - 0.5, high + 0.5
+            scales.append(lambda v, tx=tx, low=low, high=high: (tx(v) - low) / (high - low))
+            ticks = [(0.0, low), (1.0, high)]
+            labels = [(p, 10**v if log else v) for p, v in ticks]
+        else:
+            categories = axis.get("categories") or sorted({str(v) for v in values})
+            position = {
+                c: (1.0 - i / max(1, len(categories) - 1)) if len(categories) > 1 else 0.5
+                for i, c in enumerate(categories)
+            }
+            scales.append(lambda v, position=position: position.get(v))
+            labels = [(p, c) for c, p in position.items()]
+        axis_labels.append(labels)
+    colors = [line.get("color_value") for line in lines]
+    known = [c for c in colors if c is not None]
+    c_low, c_high = (min(known), max(known)) if known else (0.0, 1.0)
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' {_FONT} font-size='11'>",
+        "<rect width='100%' height='100%' fill='white'/>",
+    ]
+    for line, color in zip(lines, colors):
+        points, path = [], []
+        for index, value in enumerate(line["values"]):
+            y = scales[index](value) if value is not None else None
+            if y is None:
+                if points:
+                    path.append(points)
+                points = []
+                continue
+            points.append((left + index * span, top + (1 - y) * plot_h))
+        if points:
+            path.append(points)
+        d = "".join("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in segment) for segment in path)
+        stroke = (
+            _viridis((color - c_low) / (c_high - c_low) if color is not None and c_high > c_low else 0.5)
+            if color is not None
+            else "#999"
+        )
+        parts.append(
+            f"<path d='{d}' fill='none' stroke='{stroke}' stroke-width='1.5' opacity='0.8'><title>{escape(line['name'])}</title></path>"
+        )
+    for index, axis in enumerate(axes):
+        x = left + index * span
+        parts.append(f"<line x1='{x:.1f}' y1='{top}' x2='{x:.1f}' y2='{top + plot_h}' stroke='#333'/>")
+        parts.append(
+            f"<text x='{x:.1f}' y='{top - 14}' text-anchor='middle' font-weight='600'>{escape(str(axis['label'])[:24])}</text>"
+        )
+        for p, value in axis_labels[index]:
+            text = _fmt(float(value)) if isinstance(value, (int, float)) else str(value)[:16]
+            parts.append(
+                f"<text x='{x + 4:.1f}' y='{top + (1 - p) * plot_h + 4:.1f}' fill='#555'>{escape(text)}</text>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
