@@ -466,3 +466,35 @@ def test_counted_search_totals_match_count(store):
         records, total = store.search_runs_counted(query)
         assert [r.id for r in records] == [r.id for r in store.search_runs(query)]
         assert total == store.count_runs(query)
+
+
+def test_a_version_1_store_is_migrated_and_its_nan_values_become_queryable(tmp_path):
+    import json
+    import sqlite3
+
+    from nbtrack.store.sqlite import DB_NAME, MIGRATIONS
+
+    directory = tmp_path / "old-store"
+    directory.mkdir()
+    conn = sqlite3.connect(directory / DB_NAME)
+    for statement in filter(str.strip, MIGRATIONS[0][2].split(";")):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    summary = json.dumps({"loss": float("nan"), "best": float("inf"), "acc": 0.5})  # bare NaN: not JSON
+    conn.execute(
+        "INSERT INTO runs (id, project, name, seq, state, created, host, pid, summary, config) "
+        "VALUES ('old1', 'p', 'old-run-1', 1, 'finished', 1.0, 'h', 0, ?, ?)",
+        (summary, json.dumps({"lr": 0.1, "mom": float("nan")})),
+    )
+    conn.commit()
+    conn.close()
+    store = open_store(directory)
+    try:
+        (record,) = store.search_runs(
+            RunQuery(where=parse("summary.loss is not null and summary.best > 1e300"))
+        )
+        assert math.isnan(record.summary["loss"]) and record.summary["best"] == math.inf
+        assert math.isnan(record.config["mom"]) and record.config["lr"] == 0.1
+        assert store.search_runs(RunQuery(where=parse("config.mom > 0 or config.mom <= 0"))) == []
+    finally:
+        store.close()
