@@ -27,7 +27,7 @@ from typing import Any
 
 from nbtrack import __version__
 from nbtrack.errors import NbtrackError
-from nbtrack.query import Field, QueryError, field_value, parse, parse_order
+from nbtrack.query import MISSING, Field, QueryError, field_value, parse, parse_order
 from nbtrack.records import StoredRun, flatten, get_run, runs
 from nbtrack.store import ENV_VAR, open_store
 from nbtrack.store.base import RunRecord, Store
@@ -121,22 +121,8 @@ def parse_columns(text: str) -> list[Field]:
 
 
 # A missing key is told apart from a stored null: a run lacking a column shows "-" (JSON: null).
-_ABSENT = object()
-
-
-def column_value(record: RunRecord, field: Field, now: float) -> Any:
-    if field.scope == "run":
-        return field_value(record, field, now)
-    value: Any = record.config if field.scope == "config" else record.summary
-    for key in field.path:
-        if not isinstance(value, dict) or key not in value:
-            return _ABSENT
-        value = value[key]
-    return value
-
-
 def format_column(field: Field, value: Any) -> str:
-    if value is _ABSENT:
+    if value is MISSING:
         return "-"
     if field.scope == "run" and field.path[0] in ("created", "ended"):
         return format_time(value)
@@ -153,7 +139,7 @@ def render_ls(runs: Sequence[RunRecord], columns: Sequence[Field] | None = None)
         if columns is None:
             extra = ["  ".join(f"{k}={format_value(v)}" for k, v in key_metrics(run.summary))]
         else:
-            extra = [format_column(f, column_value(run, f, now)) for f in columns]
+            extra = [format_column(f, field_value(run, f, now)) for f in columns]
         rows.append(
             (
                 run.name,
@@ -192,10 +178,10 @@ def ls_json(runs: Sequence[RunRecord], columns: Sequence[Field] | None = None) -
             continue
         item: dict[str, Any] = {"id": run.id, "name": run.name, "state": run.state}
         for field in columns:
-            value = column_value(run, field, now)
+            value = field_value(run, field, now)
             if field.scope == "run" and field.path[0] in ("created", "ended"):
                 value = iso_time(value)
-            item[field.text] = None if value is _ABSENT else value
+            item[field.text] = None if value is MISSING else value
         out.append(item)
     return out
 

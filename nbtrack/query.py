@@ -525,12 +525,12 @@ def fields_of(node: Node | None) -> list[Field]:
 
 
 # -- evaluation in Python (the reference semantics; the compare widget filters with it) -------------
-_MISSING = object()
+MISSING = object()  # what `field_value` returns for a key a run lacks
 
 
 def kind_of(value: Any) -> str | None:
     """``n`` number, ``b`` boolean, ``t`` text, ``a`` list, ``o`` object, ``x`` NaN; None for null or missing."""
-    if value is None or value is _MISSING:
+    if value is None or value is MISSING:
         return None
     if isinstance(value, bool):
         return "b"
@@ -544,7 +544,7 @@ def kind_of(value: Any) -> str | None:
 
 
 def field_value(record: Any, field: Field, now: float) -> Any:
-    """The value of `field` in a `RunRecord` (``_MISSING`` when absent)."""
+    """The value of `field` in a `RunRecord` (``MISSING`` when absent)."""
     if field.scope == "run":
         name = field.path[0]
         if name == "duration":
@@ -555,7 +555,7 @@ def field_value(record: Any, field: Field, now: float) -> Any:
     value: Any = record.config if field.scope == "config" else record.summary
     for key in field.path:
         if not isinstance(value, dict) or key not in value:
-            return _MISSING
+            return MISSING
         value = value[key]
     return value
 

@@ -25,3 +25,17 @@ def js_module(name: str) -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"nbtrack's view module {name} is missing (looked in nbtrack/_js and js/).")
+
+
+def widget_bundle(widget: object, html: str, text: str, **more: str) -> dict[str, object]:
+    """A display bundle: the widget's view, and a static HTML snapshot and a text line for where widgets can't render."""
+    return {
+        "application/vnd.jupyter.widget-view+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": widget.model_id,  # type: ignore[attr-defined]
+        },
+        **more,
+        "text/html": html,
+        "text/plain": text,
+    }

@@ -115,15 +115,13 @@ class RunsBrowser:
             self.open(content["id"])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return {
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.widget.model_id,
-            },
-            "text/html": runs_table_html(self.runs, default_columns(self.runs, config=3, metrics=3)),
-            "text/plain": f"<nbtrack runs browser: project {self.projects.value!r}, {len(self.runs)} runs>",
-        }
+        from nbtrack.ui import widget_bundle
+
+        return widget_bundle(
+            self.widget,
+            runs_table_html(self.runs, default_columns(self.runs, config=3, metrics=3)),
+            f"<nbtrack runs browser: project {self.projects.value!r}, {len(self.runs)} runs>",
+        )
 
 
 def browse(project: str | None = None, *, store: Any = None) -> RunsBrowser:

@@ -364,15 +364,13 @@ class CompareWidget:
         return "".join(parts)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return {
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.widget.model_id,
-            },
-            "text/html": self.snapshot_html(),
-            "text/plain": f"<nbtrack compare: {len(self.runs)} runs, {len(self.table.selected)} selected>",
-        }
+        from nbtrack.ui import widget_bundle
+
+        return widget_bundle(
+            self.widget,
+            self.snapshot_html(),
+            f"<nbtrack compare: {len(self.runs)} runs, {len(self.table.selected)} selected>",
+        )
 
 
 def resolve_runs(runs: Any, store: Any = None) -> list[StoredRun]:

@@ -170,16 +170,14 @@ class Dashboard:
         accept_clicks_during_fit(self.stop_button)
 
     def bundle(self) -> dict[str, Any]:
-        return {
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.widget.model_id,
-            },
-            "image/svg+xml": self.snapshot_svg(),
-            "text/html": self.snapshot_html(),
-            "text/plain": text_summary(self.run, self.state),
-        }
+        from nbtrack.ui import widget_bundle
+
+        return widget_bundle(
+            self.widget,
+            self.snapshot_html(),
+            text_summary(self.run, self.state),
+            **{"image/svg+xml": self.snapshot_svg()},
+        )
 
     def snapshot_html(self) -> str:
         from nbtrack.ui.snapshot import dashboard_html
