@@ -23,6 +23,7 @@ __all__ = [
     "runs",
     "compare",
     "browse",
+    "report",
     "display",
     "load_ipython_extension",
     "__version__",
@@ -66,6 +67,37 @@ def browse(project: str | None = None, *, store: Any = None) -> Any:
     from nbtrack.ui.browser import browse as _browse
 
     return _browse(project, store=store)
+
+
+def report(
+    notebook: Any = None,
+    *,
+    run: Any = None,
+    runs: Any = None,
+    where: str | None = None,
+    project: str | None = None,
+    output: Any = None,
+    execute: bool = False,
+    store: Any = None,
+) -> Any:
+    """Write a self-contained HTML report (of a notebook, one `run`, or `runs` / `where` compared); returns its path.
+
+    nbtrack.report("train.ipynb")            # -> train.report.html
+    nbtrack.report(run="lyric-dream-3")
+    nbtrack.report(where="config.lr < 0.01", project="mnist", output="low-lr.html")
+    """
+    from nbtrack.report import report as _report
+
+    return _report(
+        notebook,
+        run=run,
+        runs=runs,
+        where=where,
+        project=project,
+        output=output,
+        execute=execute,
+        store=store,
+    )
 
 
 def show(ref: Any, *, store: Any = None) -> Any:

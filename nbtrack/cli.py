@@ -6,6 +6,9 @@ nbtrack show RUN                config, summary, metrics, environment, files (RU
 nbtrack diff RUN_A RUN_B [--all] [--json]
                                 config and summary keys whose values differ between two runs
 nbtrack rm RUN [RUN ...]        delete runs (a running run needs --force)
+nbtrack report NOTEBOOK.ipynb [-o report.html] [--execute]
+nbtrack report --run RUN | --runs A B C | --where EXPR [--project P] [-o report.html]
+                                a self-contained HTML report of a notebook, a run, or a comparison
 
     nbtrack ls --where "config.lr < 0.01 and state == 'finished'" --sort -summary.val_accuracy --limit 5
     nbtrack diff latest lyric-dream-3
@@ -395,6 +398,23 @@ def _parser() -> argparse.ArgumentParser:
         help=_JSON_HELP + '. Rows are {"key", "a", "b", "missing", "equal"}; a key a run lacks is null '
         'with that run ("a" or "b") listed in "missing"',
     )
+    report = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of a notebook, one run, or a comparison",
+        description="One offline HTML file (inline CSS and SVG, no script, no network request): a notebook with "
+        "its nbtrack outputs re-rendered from the store, one run's full page (--run), or a comparison (--runs, --where).",
+    )
+    report.add_argument("notebook", nargs="?", metavar="NOTEBOOK.ipynb", help="the notebook to export")
+    report.add_argument(
+        "-o", "--output", help="where to write the HTML (default: beside the notebook, or ./NAME.report.html)"
+    )
+    report.add_argument(
+        "--execute", action="store_true", help="run the notebook first (nbclient, a fresh kernel)"
+    )
+    report.add_argument("--run", metavar="RUN", help="one run's report (id, name or 'latest')")
+    report.add_argument("--runs", metavar="RUN", nargs="+", help="a comparison of these runs")
+    report.add_argument("--where", metavar="EXPR", help="a comparison of the runs matching this query")
+    report.add_argument("--project", "-p", help="only runs of this project (with --run, --runs, --where)")
     rm = sub.add_parser("rm", help="delete runs with their metrics and files")
     rm.add_argument("runs", metavar="RUN", nargs="+", help="run id or name")
     rm.add_argument("--force", action="store_true", help="also delete runs that are still running")
@@ -451,12 +471,51 @@ def _diff(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from nbtrack.report import report
+
+    given = [x for x in (args.notebook, args.run, args.runs, args.where) if x]
+    if len(given) != 1:
+        print(
+            "nbtrack: report takes one of: a notebook path, --run RUN, --runs A B ..., --where EXPR.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.where:
+        try:
+            parse(args.where)
+        except QueryError as exc:
+            print(f"nbtrack: --where: {exc}", file=sys.stderr)
+            return 2
+    if args.execute and not args.notebook:
+        print("nbtrack: --execute runs a notebook: give its path.", file=sys.stderr)
+        return 2
+    path = report(
+        args.notebook,
+        run=args.run,
+        runs=args.runs,
+        where=args.where,
+        project=args.project,
+        output=args.output,
+        execute=args.execute,
+        store=args.store,
+    )
+    print(f"Wrote {path} ({path.stat().st_size:,} bytes)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_sort_value_follows(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "report":  # a notebook names its own stores: none is opened here
+        try:
+            return _report(args)
+        except (NbtrackError, ImportError, OSError) as exc:
+            print(f"nbtrack: {exc}", file=sys.stderr)
+            return 1
     try:
         with open_store(args.store, create=False) as store:
             if args.command == "ls":

@@ -20,9 +20,10 @@ from nbtrack.errors import NbtrackError
 
 KERAS_MODULES = ("keras", "tf_keras")
 _FIT_CALL = re.compile(r"\.fit\s*\(")
-USAGE = """Usage: %nbtrack status | on | off | runs [PROJECT] | init project=NAME [name=RUN] [tags=a,b] [notes=TEXT] [key=value ...]
+USAGE = """Usage: %nbtrack status | on | off | runs [PROJECT] | report [-o PATH] | init project=NAME [name=RUN] [tags=a,b] [notes=TEXT] [key=value ...]
   status   the current run, the store, and whether fit is tracked automatically
   runs     the runs browser (projects, runs, open a run's dashboard, compare a selection)
+  report   [NOTEBOOK] [-o report.html]: this notebook (as saved) as a self-contained HTML report
   on/off   attach nbtrack to every Keras fit (on) or not (off)
   init     start a run; other key=value pairs go to its config (values parsed as Python literals)"""
 
@@ -159,6 +160,8 @@ def nbtrack_magic(line: str) -> None:
             )
         elif command == "init":
             _magic_init(args)
+        elif command == "report":
+            _magic_report(args)
         elif command == "runs":
             from IPython.display import display
 
@@ -169,7 +172,7 @@ def nbtrack_magic(line: str) -> None:
             if command:
                 print(f"nbtrack: unknown command {command!r}.")
             print(USAGE)
-    except (NbtrackError, ValueError, TypeError) as exc:
+    except (NbtrackError, ValueError, TypeError, ImportError, OSError) as exc:
         print(f"nbtrack: {exc}")
 
 
@@ -189,6 +192,37 @@ def _magic_init(args: list[str]) -> None:
         else:
             config[key] = _literal(value)
     nbtrack.init(config=config, **options)
+
+
+def _magic_report(args: list[str]) -> None:
+    import os
+
+    from nbtrack.environment import notebook_path
+    from nbtrack.report import report
+
+    output = None
+    rest = []
+    words = iter(args)
+    for word in words:
+        if word in ("-o", "--output"):
+            output = next(words, None)
+            if output is None:
+                raise ValueError(f"-o needs a path.\n{USAGE}")
+        else:
+            rest.append(word)
+    if len(rest) > 1:
+        raise ValueError(f"report takes one notebook path, got {' '.join(rest)}.\n{USAGE}")
+    path = rest[0] if rest else notebook_path()
+    if not path or not os.path.isfile(path):
+        found = f" (the kernel says {path!r}, which is not a file here)" if path else ""
+        raise ValueError(
+            f"cannot tell which notebook this kernel runs{found}. Pass its path: %nbtrack report path/to/notebook.ipynb"
+        )
+    written = report(path, output=output)
+    print(
+        f"nbtrack: wrote {written} ({written.stat().st_size:,} bytes) from {path} as last saved "
+        "(save the notebook first to include its latest outputs)."
+    )
 
 
 def _literal(text: str) -> Any:

@@ -193,7 +193,8 @@ def test_selection_drives_overlay_charts_and_diff(three_runs, notebook):
     assert "Select two runs" in view.diff.value
     view.x_axis.value = "epoch"
     assert view.grid.figures["val_loss"].axes[0].label == "epoch"
-    bundle = view._repr_mimebundle_()
+    bundle, metadata = view._repr_mimebundle_()
+    assert metadata["nbtrack"]["run_ids"] == rs.ids and metadata["nbtrack"]["view"] == "compare"
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.widget.model_id
     assert "mid" in bundle["text/html"] and "<svg" in bundle["text/html"]
 

@@ -118,6 +118,9 @@ def test_plain_log_loop_drives_the_dashboard(notebook):
     np.testing.assert_allclose(marks["loss"].x, np.arange(100))
     run.finish()
     final = notebook[0].bundles[-1]
+    assert notebook[0].metadata[-1] == {
+        "nbtrack": {"view": "run", "run_id": run.id, "store": run.store.location}
+    }
     assert final["application/vnd.jupyter.widget-view+json"]["model_id"] == dashboard.widget.model_id
     assert "plain" in final["text/plain"] and "finished" in final["text/plain"]
     svg = final["image/svg+xml"]

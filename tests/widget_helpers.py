@@ -38,9 +38,11 @@ class RecordingComm(BaseComm):
 class Handle:
     def __init__(self, bundle):
         self.bundles = [bundle]
+        self.metadata: list = []
 
-    def update(self, bundle, raw=False):
+    def update(self, bundle, raw=False, metadata=None):
         self.bundles.append(bundle)
+        self.metadata.append(metadata)
 
 
 @pytest.fixture
@@ -52,8 +54,9 @@ def notebook(monkeypatch):
     monkeypatch.setattr(nbtrack.ui, "in_notebook", lambda: True)
     handles: list[Handle] = []
 
-    def fake_display(bundle, raw=False, display_id=False):
+    def fake_display(bundle, raw=False, display_id=False, metadata=None):
         handles.append(Handle(bundle))
+        handles[-1].metadata.append(metadata)
         return handles[-1]
 
     import IPython.display

@@ -16,22 +16,26 @@ import anywidget
 import traitlets
 
 from nbtrack.comparison import (
-    MISSING,
-    config_diff,
     metric_keys,
     parallel_data,
     passes,
     prepare,
     run_colors,
     scatter_data,
-    summary_diff,
     summary_metrics,
     varying_config,
 )
 from nbtrack.query import QueryError, parse, parse_order, sort_records
 from nbtrack.records import RunList, StoredRun
 from nbtrack.ui import js_module
-from nbtrack.ui.tables import available_columns, default_columns, runs_table_html, table_columns, table_rows
+from nbtrack.ui.tables import (
+    available_columns,
+    default_columns,
+    diff_html,
+    runs_table_html,
+    table_columns,
+    table_rows,
+)
 
 DEFAULT_SELECTED = 5
 DEFAULT_METRICS = 4
@@ -59,38 +63,6 @@ class ParallelView(anywidget.AnyWidget):
     color_label = traitlets.Unicode("").tag(sync=True)
     brushes = traitlets.Dict().tag(sync=True)
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
-
-
-def diff_html(a: StoredRun, b: StoredRun) -> str:
-    """Config and summary keys that differ between two runs, values side by side (escaped)."""
-    rows = [*config_diff(a, b), *summary_diff(a, b)]
-    if not rows:
-        return f"<p>No differences in config or summary between {html.escape(a.name)} and {html.escape(b.name)}.</p>"
-
-    def fmt(value: Any) -> str:
-        text = (
-            MISSING
-            if value is MISSING
-            else (
-                f"{value:.6g}"
-                if isinstance(value, float)
-                else repr(value)
-                if isinstance(value, str)
-                else str(value)
-            )
-        )
-        return html.escape(text)
-
-    body = "".join(
-        f"<tr><td style='padding:2px 8px'>{html.escape(key)}</td><td style='padding:2px 8px'>{fmt(u)}</td>"
-        f"<td style='padding:2px 8px'>{fmt(v)}</td></tr>"
-        for key, u, v in rows
-    )
-    head = "".join(
-        f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>{html.escape(t)}</th>"
-        for t in ("key", a.name, b.name)
-    )
-    return f"<table class='nbtrack-diff' style='border-collapse:collapse;font-size:12px'><tr>{head}</tr>{body}</table>"
 
 
 class CompareWidget:
@@ -363,14 +335,18 @@ class CompareWidget:
         ]
         return "".join(parts)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         from nbtrack.ui import widget_bundle
 
-        return widget_bundle(
+        store = self.runs[0].store.location if self.runs else None
+        metadata = {"nbtrack": {"view": "compare", "run_ids": [r.id for r in self.runs], "store": store}}
+
+        bundle = widget_bundle(
             self.widget,
             self.snapshot_html(),
             f"<nbtrack compare: {len(self.runs)} runs, {len(self.table.selected)} selected>",
         )
+        return bundle, metadata
 
 
 def resolve_runs(runs: Any, store: Any = None) -> list[StoredRun]:

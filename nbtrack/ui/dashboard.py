@@ -179,6 +179,10 @@ class Dashboard:
             **{"image/svg+xml": self.snapshot_svg()},
         )
 
+    def output_metadata(self) -> dict[str, Any]:
+        """Saved with the output: which run it shows, so `nbtrack report` can re-render it from the store."""
+        return {"nbtrack": {"view": "run", "run_id": self.run.id, "store": self.run.store.location}}
+
     def snapshot_html(self) -> str:
         from nbtrack.ui.snapshot import dashboard_html
 
@@ -198,7 +202,9 @@ class Dashboard:
         if cell is not None and cell == self._shown_in_cell:
             return
         self._shown_in_cell = cell
-        self._handles.append(display(self.bundle(), raw=True, display_id=True))
+        self._handles.append(
+            display(self.bundle(), raw=True, display_id=True, metadata=self.output_metadata())
+        )
 
     def refresh(self, changed: set[str]) -> None:
         progress = self.run.progress
@@ -241,7 +247,7 @@ class Dashboard:
             widget.send_state()
         bundle = self.bundle()
         for handle in self._handles:
-            handle.update(bundle, raw=True)
+            handle.update(bundle, raw=True, metadata=self.output_metadata())
 
     def _all_widgets(self) -> list[Any]:
         import ipywidgets as W

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from nbtrack.comparison import summary_metrics, varying_config
+from nbtrack.comparison import MISSING, config_diff, summary_diff, summary_metrics, varying_config
 from nbtrack.records import StoredRun, flatten
 
 MAX_ROWS = 500  # rows sent to the browser; the count of all matches is shown beside them
@@ -163,3 +163,35 @@ def runs_table_html(
         f"<table style='border-collapse:collapse;font-size:12px'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def diff_html(a: StoredRun, b: StoredRun) -> str:
+    """Config and summary keys that differ between two runs, values side by side (escaped)."""
+    rows = [*config_diff(a, b), *summary_diff(a, b)]
+    if not rows:
+        return f"<p>No differences in config or summary between {html.escape(a.name)} and {html.escape(b.name)}.</p>"
+
+    def fmt(value: Any) -> str:
+        text = (
+            MISSING
+            if value is MISSING
+            else (
+                f"{value:.6g}"
+                if isinstance(value, float)
+                else repr(value)
+                if isinstance(value, str)
+                else str(value)
+            )
+        )
+        return html.escape(text)
+
+    body = "".join(
+        f"<tr><td style='padding:2px 8px'>{html.escape(key)}</td><td style='padding:2px 8px'>{fmt(u)}</td>"
+        f"<td style='padding:2px 8px'>{fmt(v)}</td></tr>"
+        for key, u, v in rows
+    )
+    head = "".join(
+        f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>{html.escape(t)}</th>"
+        for t in ("key", a.name, b.name)
+    )
+    return f"<table class='nbtrack-diff' style='border-collapse:collapse;font-size:12px'><tr>{head}</tr>{body}</table>"

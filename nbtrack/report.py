@@ -1,0 +1,407 @@
+"""Run reports: a notebook, a run or a comparison as one self-contained HTML file.
+
+    nbtrack.report("train.ipynb")                      # the notebook, its nbtrack outputs re-rendered from the store
+    nbtrack.report(run="lyric-dream-3")                # one run's full page
+    nbtrack.report(runs=["a", "b"], output="cmp.html") # a comparison (or where="config.lr < 0.01")
+
+A report is one HTML file: inline CSS and SVG, images as data URIs, no script, no request to any address (a
+Content-Security-Policy meta tag forbids them), CSS-only tabs that print as sections. Every string that came from
+a run (names, config, metric names, log lines, file names) is escaped: it appears as text and runs nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nbtrack.errors import NbtrackError
+from nbtrack.records import StoredRun, flatten
+from nbtrack.store.base import Store
+
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+LOG_TAIL = 200
+LOG_ATTACH_MAX = 5 * 2**20  # output.log is attached (as a data: link) up to this size
+COMPARE_METRICS = 4
+
+STYLE = """
+:root{color-scheme:light}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:12px;color:#222}
+h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:18px 0 6px}h3{font-size:15px;margin:12px 0 4px}
+.meta{color:#555;font-size:12px}
+svg{max-width:100%;height:auto}
+table{border-collapse:collapse;font-size:12px;max-width:100%}
+td,th{padding:2px 8px;vertical-align:top;text-align:left;border-bottom:1px solid #eee;overflow-wrap:anywhere}
+.scroll{overflow-x:auto}
+pre{white-space:pre-wrap;word-break:break-all;font-size:12px}
+.badge{color:#fff;border-radius:8px;padding:0 7px;font-size:12px}
+.tabs>input{position:absolute;opacity:0;pointer-events:none}
+.tabs>label{display:inline-block;padding:5px 12px;border:1px solid #ccc;background:#f3f3f3;cursor:pointer;margin:0 2px -1px 0;font-size:13px}
+.tabs>.pane{display:none;padding:10px;border:1px solid #ccc;overflow-x:auto}
+.tabs>.pane>h2.print{display:none}
+.cell{margin:10px 0}.cell .input{background:#f7f7f7;border-left:3px solid #1f77b4;padding:4px 8px;overflow-x:auto}
+.cell .output{padding:4px 8px;overflow-x:auto}.prompt{display:none}
+.nbtrack-missing{border:1px solid #e0a800;background:#fff8e1;padding:4px 8px;font-size:12px}
+@media (max-width:600px){body{padding:6px}.tabs>label{padding:4px 8px;font-size:12px}}
+@media print{
+  body{max-width:none;padding:0}.tabs>label{display:none}
+  .tabs>.pane{display:block!important;border:none;padding:0;break-inside:avoid-page}
+  .tabs>.pane>h2.print{display:block}
+  .cell .input{border-left-color:#999}
+}
+"""
+
+STATE_COLORS = {
+    "running": "#1f77b4",
+    "finished": "#2ca02c",
+    "failed": "#d62728",
+    "crashed": "#ff7f0e",
+    "interrupted": "#7f7f7f",
+    "stopped-early": "#9467bd",
+}
+
+
+class ReportError(NbtrackError):
+    """A report cannot be made from what was given."""
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# -- the page --------------------------------------------------------------------------------------
+def page(title: str, body: str, *, extra_css: str = "") -> str:
+    """A whole HTML document: CSP, viewport, inline CSS, `body` (already escaped HTML)."""
+    generated = time.strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<meta name='referrer' content='no-referrer'>"
+        f"<meta name='generator' content='nbtrack'><title>{esc(title)}</title>"
+        f"<style>{STYLE}{extra_css}</style></head><body>"
+        f"{body}<p class='meta'>Report made by nbtrack on {esc(generated)}.</p></body></html>\n"
+    )
+
+
+def tabs(panes: Sequence[tuple[str, str]]) -> str:
+    """CSS-only tabs (radio buttons); printed, every pane shows under its own heading."""
+    uid = f"t{secrets.token_hex(4)}"
+    css = "".join(
+        f"#{uid}-{i}:checked~.{uid}-p{i}{{display:block}}#{uid}-{i}:checked+label{{background:#fff;font-weight:600}}"
+        for i in range(len(panes))
+    )
+    parts = [f"<style>{css}</style><div class='tabs'>"]
+    for i, (title, _) in enumerate(panes):
+        checked = " checked" if i == 0 else ""
+        parts.append(
+            f"<input type='radio' name='{uid}' id='{uid}-{i}'{checked}><label for='{uid}-{i}'>{esc(title)}</label>"
+        )
+    for i, (title, body) in enumerate(panes):
+        parts.append(f"<div class='pane {uid}-p{i}'><h2 class='print'>{esc(title)}</h2>{body}</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def key_value_table(values: dict[str, Any], empty: str = "none") -> str:
+    if not values:
+        return f"<p class='meta'>{esc(empty)}</p>"
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_format(v))}</td></tr>" for k, v in values.items())
+    return f"<div class='scroll'><table>{rows}</table></div>"
+
+
+def state_badge(state: str) -> str:
+    return f"<span class='badge' style='background:{STATE_COLORS.get(state, '#7f7f7f')}'>{esc(state)}</span>"
+
+
+def _duration(seconds: float) -> str:
+    from nbtrack.cli import format_duration
+
+    return format_duration(seconds)
+
+
+def _when(epoch: float | None) -> str:
+    return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def overview_html(run: StoredRun) -> str:
+    record = run.record
+    facts = {
+        "name": record.name,
+        "id": record.id,
+        "project": record.project,
+        "state": record.state,
+        "started": _when(record.created),
+        "ended": _when(record.ended),
+        "duration": _duration(record.duration),
+        "tags": ", ".join(record.tags) or "-",
+    }
+    if record.notes:
+        facts["notes"] = record.notes
+    env = run.environment
+    hardware = env.get("hardware") or {}
+    environment = {
+        "python": (env.get("python") or {}).get("version", "-"),
+        "os": (env.get("os") or {}).get("platform", "-"),
+        "host": (env.get("host") or {}).get("hostname", "-"),
+        "cpus": f"{hardware.get('cpu_count', '-')} x {hardware.get('cpu_model') or '?'}",
+        "memory": f"{hardware['memory_total'] / 2**30:.1f} GiB" if hardware.get("memory_total") else "-",
+        "gpus": ", ".join(hardware.get("gpus") or []) or "none",
+    }
+    git = env.get("git") or {}
+    if git.get("commit"):
+        environment["git"] = f"{git.get('commit', '')[:12]} on {git.get('branch') or '?'}" + (
+            " (uncommitted changes in git.diff)" if git.get("dirty") else ""
+        )
+    program = env.get("program") or {}
+    if program:
+        environment["program"] = program.get("notebook") or " ".join(program.get("argv") or []) or "-"
+    packages = env.get("packages") or {}
+    summary = {k: v for k, v in record.summary.items() if not k.startswith("_")}
+    parts = [
+        "<h3>Run</h3>",
+        key_value_table(facts),
+        "<h3>Config</h3>",
+        key_value_table(flatten("config", record.config), "No config."),
+        "<h3>Summary</h3>",
+        key_value_table(summary, "No summary."),
+        "<h3>Environment</h3>",
+        key_value_table(environment),
+    ]
+    if packages:
+        listing = "".join(f"<tr><td>{esc(n)}</td><td>{esc(v)}</td></tr>" for n, v in sorted(packages.items()))
+        parts.append(
+            f"<details><summary>{len(packages)} installed packages</summary><table>{listing}</table></details>"
+        )
+    return "".join(parts)
+
+
+def _data_link(data: bytes, name: str, mime: str = "text/plain;charset=utf-8") -> str:
+    encoded = base64.b64encode(data).decode("ascii")
+    return f"<a download='{esc(name)}' href='data:{mime};base64,{encoded}'>{esc(name)}</a>"
+
+
+def logs_html(run: StoredRun) -> str:
+    from collections import deque
+
+    from nbtrack.ui.logs import render_lines
+
+    try:
+        path = run.file("output.log")
+    except FileNotFoundError:
+        return "<p class='meta'>No output was captured for this run.</p>"
+    with open(path, encoding="utf-8", errors="replace") as log:
+        tail = deque(log, maxlen=LOG_TAIL)
+    size = path.stat().st_size
+    lines, _ = render_lines([line.rstrip("\n") for line in tail])
+    if size <= LOG_ATTACH_MAX:
+        attached = (
+            f"The whole log is attached: {_data_link(path.read_bytes(), 'output.log')} ({size:,} bytes)."
+        )
+    else:
+        attached = f"The whole log ({size:,} bytes) is too big to attach; it is the run's file output.log."
+    return f"<p class='meta'>The last {len(tail)} lines. {attached}</p>{lines}"
+
+
+def files_html(run: StoredRun) -> str:
+    files = run.files()
+    if not files:
+        return "<p class='meta'>No files.</p>"
+    rows = "".join(
+        f"<tr><td>{esc(f.name)}</td><td style='text-align:right'>{f.size:,} bytes</td></tr>" for f in files
+    )
+    return (
+        f"<p class='meta'>Stored with the run in {esc(run.store.run_dir(run.id))}.</p>"
+        f"<div class='scroll'><table><tr><th>file</th><th>size</th></tr>{rows}</table></div>"
+    )
+
+
+def model_html(run: StoredRun) -> str:
+    from nbtrack.model_graph import ModelGraph
+    from nbtrack.ui.model import graph_svg, layer_table_html, summary_html
+
+    try:
+        graph = ModelGraph.from_json(run.file("model.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "<p class='meta'>No model recorded (the Model tab fills when a Keras fit runs).</p>"
+    return summary_html(graph) + f"<div class='scroll'>{graph_svg(graph)}</div>" + layer_table_html(graph)
+
+
+def charts_html(run: StoredRun) -> tuple[str, str]:
+    """The metric charts and the system charts of a run, as SVG."""
+    from nbtrack.live import LiveHistory
+    from nbtrack.ui.charts import ChartSettings, all_charts
+    from nbtrack.ui.svg import charts_svg
+    from nbtrack.ui.system import system_charts
+
+    live = LiveHistory.from_store(run.store, run.id)
+    record = run.record
+    charts = all_charts(
+        live, ChartSettings(), started=record.created, steps_per_epoch=record.config.get("steps_per_epoch")
+    )
+    fits = [e.data for e in run.events() if e.kind == "fit"]
+    spans = tuple((f["started"], f["ended"]) for f in fits if f.get("started") and f.get("ended"))
+    system = system_charts(live, record.created, spans)
+    metric_part = charts_svg(charts) if charts else "<p class='meta'>No metrics logged.</p>"
+    system_part = charts_svg(system) if system else "<p class='meta'>No system samples.</p>"
+    return metric_part, system_part
+
+
+def run_section(run: StoredRun, *, heading: bool = True) -> str:
+    """One run's full page: overview, charts, system, model, logs and files."""
+    record = run.record
+    metrics, system = charts_html(run)
+    head = (
+        f"<h2>{esc(record.name)} {state_badge(record.state)}</h2>"
+        f"<p class='meta'>{esc(record.project)} · {esc(record.id)} · started {esc(_when(record.created))} · "
+        f"{esc(_duration(record.duration))}</p>"
+        if heading
+        else ""
+    )
+    return head + tabs(
+        [
+            ("Overview", overview_html(run)),
+            ("Charts", metrics),
+            ("System", system),
+            ("Model", model_html(run)),
+            ("Logs", logs_html(run)),
+            ("Files", files_html(run)),
+        ]
+    )
+
+
+# -- a comparison ----------------------------------------------------------------------------------
+def comparison_section(runs: Sequence[StoredRun]) -> str:
+    """Table, overlay charts, parallel coordinates and config differences of `runs`."""
+    from nbtrack.comparison import metric_keys, parallel_data, prepare, summary_metrics, varying_config
+    from nbtrack.ui.svg import charts_svg, parallel_svg
+    from nbtrack.ui.tables import default_columns, diff_html, runs_table_html
+
+    runs = list(runs)
+    if not runs:
+        return "<p class='meta'>No runs to compare.</p>"
+    keys = [k for k in metric_keys(runs) if not k.startswith("batch/")][:COMPARE_METRICS]
+    charts = prepare(runs, keys)
+    params, scores = varying_config(runs), summary_metrics(runs)
+    parallel = ""
+    if params and scores:
+        axes, lines = parallel_data(runs, params, scores[0])
+        parallel = f"<p class='meta'>Coloured by {esc(scores[0])}.</p>" + parallel_svg(axes, lines)
+    diffs = "".join(diff_html(runs[0], other) for other in runs[1:4]) if len(runs) > 1 else ""
+    if len(runs) > 4:
+        diffs += f"<p class='meta'>Differences of {esc(runs[0].name)} with the next three runs; the table shows every run.</p>"
+    return tabs(
+        [
+            ("Runs", runs_table_html(runs, default_columns(runs, config=8, metrics=6))),
+            ("Charts", charts_svg(charts) if charts else "<p class='meta'>No metrics to overlay.</p>"),
+            (
+                "Parallel coordinates",
+                parallel or "<p class='meta'>No config key differs between these runs.</p>",
+            ),
+            ("Config diff", diffs or "<p class='meta'>One run: nothing to compare it with.</p>"),
+        ]
+    )
+
+
+def run_report(run: StoredRun) -> str:
+    return page(f"{run.name} · nbtrack run report", f"<h1>Run report</h1>{run_section(run)}")
+
+
+def comparison_report(runs: Sequence[StoredRun], title: str = "") -> str:
+    names = ", ".join(r.name for r in list(runs)[:5]) + (" ..." if len(runs) > 5 else "")
+    heading = title or f"Comparison of {len(runs)} runs"
+    return page(
+        f"{heading} · nbtrack",
+        f"<h1>{esc(heading)}</h1><p class='meta'>{esc(names)}</p>{comparison_section(runs)}",
+    )
+
+
+# -- a notebook ------------------------------------------------------------------------------------
+def notebook_report(
+    path: str | os.PathLike[str], *, execute: bool = False, store: Any = None
+) -> tuple[str, list[str]]:
+    """The notebook as a report; returns the HTML and notes (runs that were not found in the store)."""
+    from nbtrack.report_notebook import render_notebook
+
+    return render_notebook(Path(path), execute=execute, store=store)
+
+
+# -- the entry point -------------------------------------------------------------------------------
+def report(
+    notebook: str | os.PathLike[str] | None = None,
+    *,
+    run: Any = None,
+    runs: Any = None,
+    where: str | None = None,
+    project: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    execute: bool = False,
+    store: str | os.PathLike[str] | Store | None = None,
+) -> Path:
+    """Write a report and return its path: of a notebook, of one `run`, or comparing `runs` / those matching `where`.
+
+    nbtrack.report("train.ipynb")  ->  train.report.html beside it
+    """
+    from nbtrack.records import get_run
+    from nbtrack.records import runs as query_runs
+    from nbtrack.store import open_store
+
+    chosen = [x is not None for x in (notebook, run, runs, where)]
+    if sum(chosen) != 1:
+        raise ReportError(
+            "nbtrack.report needs exactly one of: a notebook path, run=, runs= or where= "
+            f"(got {sum(chosen)})."
+        )
+    opened = (
+        store if isinstance(store, Store) else open_store(store, create=False) if notebook is None else store
+    )
+    if notebook is not None:
+        source = Path(notebook)
+        if not source.is_file():
+            raise ReportError(f"No notebook at {source}.")
+        text, _notes = notebook_report(source, execute=execute, store=store)
+        target = Path(output) if output else source.with_suffix(".report.html")
+    elif run is not None:
+        stored = (
+            run
+            if isinstance(run, StoredRun)
+            else get_run(str(getattr(run, "id", run)), project=project, store=opened)
+        )
+        text = run_report(stored)
+        target = Path(output) if output else Path(f"{stored.name}.report.html")
+    else:
+        if where is not None:
+            chosen_runs = list(query_runs(project=project, where=where, store=opened))
+            title = f"Runs where {where}"
+        else:
+            refs = [runs] if isinstance(runs, str) else list(runs)
+            chosen_runs = [
+                r
+                if isinstance(r, StoredRun)
+                else get_run(str(getattr(r, "id", r)), project=project, store=opened)
+                for r in refs
+            ]
+            title = ""
+        if not chosen_runs:
+            raise ReportError(f"No runs match {where!r}." if where else "runs= is empty.")
+        text = comparison_report(chosen_runs, title)
+        target = Path(output) if output else Path("comparison.report.html")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target.resolve()
