@@ -12,7 +12,6 @@ a run (names, config, metric names, log lines, file names) is escaped: it appear
 from __future__ import annotations
 
 import base64
-import html
 import math
 import os
 import secrets
@@ -75,7 +74,10 @@ class ReportError(NbtrackError):
 
 
 def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """Text for HTML: markup escaped, characters XML forbids (NUL, ANSI escapes...) shown as U+FFFD."""
+    from nbtrack.ui.svg import escape
+
+    return escape(value)
 
 
 # -- the page --------------------------------------------------------------------------------------

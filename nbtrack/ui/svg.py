@@ -6,6 +6,7 @@ Every user string goes through `escape`; numbers are formatted, never interpolat
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape as _escape
 
@@ -18,8 +19,14 @@ _MARGIN = {"left": 58, "right": 14, "top": 30, "bottom": 34}
 _FONT = "font-family='system-ui, -apple-system, Segoe UI, Roboto, sans-serif'"
 
 
+# Characters XML 1.0 forbids (C0 controls but tab, newline, carriage return; lone surrogates; U+FFFE/FFFF): a
+# name holding one would make a standalone SVG unreadable, so they are shown as U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def escape(text: object) -> str:
-    return _escape(str(text), {'"': "&quot;", "'": "&#39;"})
+    """`text` safe inside XML/HTML text and attributes: markup escaped, characters XML forbids replaced."""
+    return _escape(_NOT_XML.sub("\ufffd", str(text)), {'"': "&quot;", "'": "&#39;"})
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
