@@ -24,6 +24,7 @@ __all__ = [
     "compare",
     "browse",
     "report",
+    "sweep",
     "display",
     "load_ipython_extension",
     "__version__",
@@ -86,7 +87,7 @@ def report(
     nbtrack.report(run="lyric-dream-3")
     nbtrack.report(where="config.lr < 0.01", project="mnist", output="low-lr.html")
     """
-    from nbtrack.report import report as _report
+    from nbtrack.reports import report as _report
 
     return _report(
         notebook,
@@ -98,6 +99,26 @@ def report(
         execute=execute,
         store=store,
     )
+
+
+def sweep(
+    config: Any = None,
+    function: Any = None,
+    *,
+    project: str | None = None,
+    count: int | None = None,
+    resume: str | None = None,
+    seed: int = 0,
+    store: Any = None,
+) -> Any:
+    """Run a parameter sweep (a W&B sweep config: grid, random or bayes, Hyperband), each trial a full run.
+
+    sweep = nbtrack.sweep(sweep_config, train, project="mnist-sweep", count=20)
+    sweep.best_run, sweep.runs, sweep.to_pandas()
+    """
+    from nbtrack.sweeps import sweep as _sweep
+
+    return _sweep(config, function, project=project, count=count, resume=resume, seed=seed, store=store)
 
 
 def show(ref: Any, *, store: Any = None) -> Any:

@@ -6,6 +6,10 @@ nbtrack show RUN                config, summary, metrics, environment, files (RU
 nbtrack diff RUN_A RUN_B [--all] [--json]
                                 config and summary keys whose values differ between two runs
 nbtrack rm RUN [RUN ...]        delete runs (a running run needs --force)
+nbtrack sweep CONFIG.yaml [--project P] [--name N]
+                                store a new sweep (W&B sweep config) for agents; prints its id
+nbtrack agent SWEEP --function module:train [--count N]
+                                run trials of a stored sweep in this process (start several for parallel workers)
 nbtrack report NOTEBOOK.ipynb [-o report.html] [--execute]
 nbtrack report --run RUN | --runs A B C | --where EXPR [--project P] [-o report.html]
                                 a self-contained HTML report of a notebook, a run, or a comparison
@@ -415,6 +419,24 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--runs", metavar="RUN", nargs="+", help="a comparison of these runs")
     report.add_argument("--where", metavar="EXPR", help="a comparison of the runs matching this query")
     report.add_argument("--project", "-p", help="only runs of this project (with --run, --runs, --where)")
+    sweep = sub.add_parser("sweep", help="store a new sweep from a W&B-format sweep config, for agents")
+    sweep.add_argument("config", metavar="CONFIG", help="a YAML or JSON sweep config file")
+    sweep.add_argument("--project", "-p", help="the project its trials' runs go to")
+    sweep.add_argument("--name", help="the sweep's name (default sweep-N)")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of random and bayes search (default 0)")
+    agent = sweep_agent = sub.add_parser("agent", help="run trials of a stored sweep in this process")
+    agent.add_argument("sweep", metavar="SWEEP", help="sweep id or name")
+    agent.add_argument(
+        "--function",
+        "-f",
+        required=True,
+        metavar="MODULE:FUNCTION",
+        help="the training function, called with each trial's config (e.g. train:main or path/to/train.py:main)",
+    )
+    agent.add_argument(
+        "--count", "-n", type=int, help="stop after this many trials (default: until the sweep is done)"
+    )
+    del sweep_agent
     rm = sub.add_parser("rm", help="delete runs with their metrics and files")
     rm.add_argument("runs", metavar="RUN", nargs="+", help="run id or name")
     rm.add_argument("--force", action="store_true", help="also delete runs that are still running")
@@ -472,7 +494,7 @@ def _diff(store: Store, args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from nbtrack.report import report
+    from nbtrack.reports import report
 
     given = [x for x in (args.notebook, args.run, args.runs, args.where) if x]
     if len(given) != 1:
@@ -504,6 +526,54 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_function(spec: str) -> Any:
+    """``module:function`` or ``path/to/file.py:function`` -> the function (the working directory is importable)."""
+    import importlib
+    import importlib.util
+    import os
+
+    module_name, sep, attribute = spec.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"--function takes MODULE:FUNCTION (e.g. train:main), got {spec!r}")
+    if module_name.endswith(".py") or os.sep in module_name:
+        location = importlib.util.spec_from_file_location("nbtrack_agent_target", module_name)
+        if location is None or location.loader is None or not os.path.isfile(module_name):
+            raise ValueError(f"--function: no Python file at {module_name}")
+        module = importlib.util.module_from_spec(location)
+        location.loader.exec_module(module)
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module = importlib.import_module(module_name)
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ValueError(f"--function: {module_name} has no function {attribute!r}")
+    return function
+
+
+def _sweep_commands(args: argparse.Namespace, store: Store) -> int:
+    from nbtrack import sweeps
+
+    if args.command == "sweep":
+        created = sweeps.create(
+            args.config, project=args.project, name=args.name, seed=args.seed, store=store
+        )
+        print(
+            f"Created sweep {created.name} ({created.id}) in project {created.project!r}: "
+            f"{created.spec.method} search"
+            + (f", {created.spec.grid_size()} grid points" if created.spec.method == "grid" else "")
+        )
+        print(f"Run trials with: nbtrack agent {created.id} --function MODULE:FUNCTION")
+        return 0
+    function = load_function(args.function)
+    if args.count is not None and args.count <= 0:
+        print(f"nbtrack: --count must be positive, got {args.count}", file=sys.stderr)
+        return 2
+    ran = sweeps.agent(args.sweep, function, count=args.count, store=store)
+    print(f"Ran {ran} trial{'s' if ran != 1 else ''} of sweep {args.sweep}.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_sort_value_follows(sys.argv[1:] if argv is None else argv))
@@ -514,6 +584,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _report(args)
         except (NbtrackError, ImportError, OSError) as exc:
+            print(f"nbtrack: {exc}", file=sys.stderr)
+            return 1
+    if args.command in ("sweep", "agent"):
+        try:
+            with open_store(args.store, create=args.command == "sweep") as store:
+                return _sweep_commands(args, store)
+        except (NbtrackError, ValueError, ImportError, OSError) as exc:
             print(f"nbtrack: {exc}", file=sys.stderr)
             return 1
     try:

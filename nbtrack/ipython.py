@@ -198,7 +198,7 @@ def _magic_report(args: list[str]) -> None:
     import os
 
     from nbtrack.environment import notebook_path
-    from nbtrack.report import report
+    from nbtrack.reports import report
 
     output = None
     rest = []

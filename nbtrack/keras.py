@@ -178,6 +178,8 @@ class NbtrackCallback(keras.callbacks.Callback):
                 )
             self._lr = lr
         run.log(values, step=max(self._step - 1, 0))
+        if run.stop_requested:  # an epoch hook (a sweep's Hyperband rung) asked to stop
+            self.model.stop_training = True
         run.progress.epoch = epoch + 1
         run.progress.step_in_epoch = 0
         self._track_best(epoch, values)

@@ -33,10 +33,23 @@ def _render_output(
     (at `init`, then at `fit`) is rendered in full where it is shown last, after its training; `shown` holds
     the ids still to be shown further down."""
     from nbtrack.records import StoredRun
-    from nbtrack.report import comparison_section, run_section
+    from nbtrack.reports import comparison_section, run_section
 
     view = meta.get("view")
     ids = [meta["run_id"]] if view == "run" else list(meta.get("run_ids") or [])
+    if view == "sweep":
+        from nbtrack.reports import sweep_section
+        from nbtrack.sweeps import Sweep
+
+        try:
+            opened = _open(meta.get("store"), store, stores)
+            return sweep_section(Sweep(opened, opened.get_sweep(str(meta.get("sweep_id"))))), None
+        except (RunNotFoundError, StoreError) as exc:
+            note = f"Sweep {meta.get('sweep_id')} is not in the store ({exc})"
+            return (
+                f"<div class='nbtrack-missing'>{html.escape(note)}; showing the saved snapshot.</div>{saved_html}",
+                note,
+            )
     try:
         opened = _open(meta.get("store"), store, stores)
         records = [StoredRun(opened, opened.get_run(str(i))) for i in ids]
@@ -68,7 +81,7 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
         raise ImportError(
             f"Notebook reports need nbconvert ({exc}). Install it with `pip install 'nbtrack[notebook]'`."
         ) from None
-    from nbtrack.report import page
+    from nbtrack.reports import page
 
     if execute:
         from nbtrack._notebook import execute_notebook

@@ -8,6 +8,7 @@ run.finish()
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from nbtrack.writer import RunWriter
 
 DEFAULT_PROJECT = "uncategorized"
-_END_STATES = ("finished", "failed", "interrupted")
+_END_STATES = ("finished", "failed", "interrupted", "stopped-early")
 
 # Words that say which way a metric improves, for `best_<metric>` when no goal was defined.
 _LOWER_IS_BETTER = (
@@ -238,6 +239,10 @@ class Run:
 
         self._store = store
         self._last: dict[str, float] = {}
+        # Called with the logged values whenever a log call holds "epoch" (a sweep's Hyperband rungs);
+        # a hook returning True asks training to stop (the Keras callback stops fit; loops read stop_requested).
+        self.epoch_hooks: list[Any] = []
+        self.stop_requested = False
         self._known_keys: set[str] = set()
         self._events: list[Any] = []
         self._environment: dict[str, Any] = {}
@@ -352,11 +357,32 @@ class Run:
         self._last.update(values)
         when = time.time()
         self._writer.append(step, when, values)
+        if self.epoch_hooks and "epoch" in values:
+            self._run_epoch_hooks(values)
         live = self._live_points
         if live is not None:
             live.append((step, when, values))
             if time.monotonic() >= self._next_refresh:
                 self.refresh_views()
+
+    def _run_epoch_hooks(self, values: dict[str, float]) -> None:
+        for hook in list(self.epoch_hooks):
+            try:
+                if hook(self, values):
+                    self.stop_requested = True
+            except Exception as exc:  # a hook's fault never stops training
+                self._warn_hook(exc)
+
+    def _warn_hook(self, exc: BaseException) -> None:
+        if not getattr(self, "_hook_warned", False):
+            self._hook_warned = True
+            import warnings
+
+            from nbtrack.writer import NbtrackWarning
+
+            warnings.warn(
+                f"nbtrack: an epoch hook failed ({exc!r}); training goes on.", NbtrackWarning, stacklevel=3
+            )
 
     def event(self, kind: str, message: str, *, step: int | None = None, **data: Any) -> None:
         """Record something that happened (``"early_stopping"``, ``"interrupted"``...) with optional details."""
@@ -595,7 +621,8 @@ class Run:
 
         Args:
             exit_code: as in W&B: non-zero marks the run ``failed``.
-            state: ``finished``, ``failed`` or ``interrupted``; overrides `exit_code`.
+            state: ``finished``, ``failed``, ``interrupted`` or ``stopped-early`` (a sweep stopped it); overrides
+                `exit_code`.
         """
         if state is None:
             state = "failed" if exit_code else "finished"
@@ -747,11 +774,25 @@ def init(
         print(f"nbtrack: run {run.name} ({run.id}) in project {run.project!r}, stored in {opened.location}")
     import nbtrack.ui
 
-    if nbtrack.ui.in_notebook() and os.environ.get("NBTRACK_DISPLAY", "1") != "0":
+    if nbtrack.ui.in_notebook() and os.environ.get("NBTRACK_DISPLAY", "1") != "0" and not _embedded:
         dashboard = run._dashboard()  # None, warned once, when the widget extra is missing
         if dashboard is not None:
             dashboard.show()
     return run
+
+
+_embedded = 0  # > 0 while a container (the sweep view) shows its runs' dashboards itself
+
+
+@contextlib.contextmanager
+def embedded_views() -> Iterator[None]:
+    """Runs started inside display no dashboard of their own (a sweep's live view holds them)."""
+    global _embedded
+    _embedded += 1
+    try:
+        yield
+    finally:
+        _embedded -= 1
 
 
 def current_run() -> Run | None:

@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import nbtrack
 from nbtrack.cli import main
 from nbtrack.records import get_run
-from nbtrack.report import (
+from nbtrack.reports import (
     ReportError,
     comparison_report,
     comparison_section,
@@ -308,7 +308,7 @@ def test_comparison_section_has_table_overlay_parallel_and_diff(three_runs):
     diff = html[html.index(">Config diff</h2>") :]
     assert diff.count("<table class='nbtrack-diff'") == 2
     assert ">config.lr<" in diff and ">config.opt<" in diff
-    assert "&#x27;adam&#x27;" in diff and "&#x27;sgd&#x27;" in diff
+    assert "&#39;adam&#39;" in diff and "&#39;sgd&#39;" in diff
     assert ">layers<" not in diff and "config.layers" not in diff  # equal everywhere: not a difference
     assert comparison_section([]) == "<p class='meta'>No runs to compare.</p>"
 
@@ -592,6 +592,13 @@ def test_run_report_holds_no_raw_control_characters(hostile_runs):
     assert "\ufffd[31mred\ufffdnul" in document
 
 
+def test_comparison_report_holds_no_raw_control_characters(hostile_runs):
+    """The runs table and the config diff too: the whole report follows `esc`, not only its SVG."""
+    document = comparison_report(hostile_runs)
+    assert NUL not in document
+    assert "\x1b" not in document
+
+
 def test_missing_run_note_escapes_the_run_id(tmp_path, store_dir):
     store_dir.mkdir(parents=True, exist_ok=True)
     nbtrack.init(project="seed").finish()  # the store exists
@@ -632,6 +639,16 @@ def test_report_needs_exactly_one_target(tmp_path, full_run):
     with pytest.raises(ReportError, match=r"\(got 2\)"):
         report(runs=[full_run.id], where="config.lr > 0")
     assert issubclass(ReportError, nbtrack.NbtrackError)
+
+
+def test_root_report_stays_the_function_once_its_module_is_imported(tmp_path, full_run):
+    """`nbtrack.report(...)` is the root API; importing nbtrack.report (the CLI, the magic, the function's own
+    first call all do) must not replace it with the module."""
+    import nbtrack.reports as _module  # noqa: F401
+
+    assert callable(nbtrack.report), type(nbtrack.report)
+    written = nbtrack.report(run=full_run.id, output=tmp_path / "root.html")
+    assert written.is_file()
 
 
 def test_report_of_a_missing_notebook_names_it(tmp_path):

@@ -27,12 +27,12 @@ from typing import Any
 from nbtrack.query import Node, OrderKey
 from nbtrack.series import History
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HEARTBEAT_SECONDS = 2.0
 # A running run whose heartbeat is older than this is reported as crashed, even from another host.
 HEARTBEAT_STALE_SECONDS = 15.0
 
-STATES = ("running", "finished", "failed", "interrupted", "crashed")
+STATES = ("running", "finished", "failed", "interrupted", "crashed", "stopped-early")
 FINAL_STATES = frozenset(STATES) - {"running"}
 
 
@@ -101,6 +101,39 @@ class ProjectInfo:
     runs: int
     last_created: float | None
     running: int = 0
+
+
+SWEEP_STATES = ("running", "finished", "stopped")
+TRIAL_DONE = frozenset({"finished", "failed", "stopped-early"})  # a trial in one of these is never run again
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    id: str
+    project: str
+    name: str
+    config: dict[str, Any]
+    method: str
+    state: str
+    created: float
+    ended: float | None = None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a sweep: its parameters, its run, its state and metric, and its Hyperband rung values."""
+
+    sweep_id: str
+    number: int
+    params: dict[str, Any]
+    state: str  # running | finished | failed | interrupted | stopped-early | crashed
+    run_id: str | None = None
+    grid_index: int | None = None
+    worker: str = ""
+    value: float | None = None
+    rungs: dict[str, float] = field(default_factory=dict)  # rung (epochs, as text) -> metric there
+    created: float = 0.0
+    ended: float | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +266,54 @@ class Store(ABC):
     @abstractmethod
     def keys(self, scope: str, project: str | None = None) -> list[str]:
         """The top-level keys of ``config`` or ``summary`` (`scope`) that any run (in `project`) has, sorted."""
+
+    # -- sweeps ------------------------------------------------------------------------------------
+    @abstractmethod
+    def create_sweep(
+        self, *, sweep_id: str, project: str, name: str, config: dict[str, Any], method: str, created: float
+    ) -> SweepRecord:
+        """Record a new ``running`` sweep."""
+
+    @abstractmethod
+    def get_sweep(self, ref: str) -> SweepRecord:
+        """The sweep whose id, or name, is `ref`. Raises `RunNotFoundError`."""
+
+    @abstractmethod
+    def list_sweeps(self, project: str | None = None) -> list[SweepRecord]:
+        """Sweeps, newest first."""
+
+    @abstractmethod
+    def set_sweep_state(self, sweep_id: str, state: str, ended: float | None = None) -> None:
+        """Mark a sweep running, finished or stopped."""
+
+    @abstractmethod
+    def claim_trial(self, sweep_id: str, worker: str, propose: Any) -> TrialRecord | None:
+        """Atomically add the sweep's next trial, or return None when the sweep has none left.
+
+        In one transaction (no two workers ever get the same trial): ``running`` trials whose run is gone are
+        marked ``crashed``; `propose(trials)` gets every trial so far and returns ``(params, grid_index)`` for
+        the next one, or None; the new trial is stored ``running`` under `worker` with the next number."""
+
+    @abstractmethod
+    def update_trial(
+        self,
+        sweep_id: str,
+        number: int,
+        *,
+        run_id: str | None = None,
+        state: str | None = None,
+        value: float | None = None,
+        ended: float | None = None,
+    ) -> None:
+        """Attach a trial's run, or record how it ended and its metric."""
+
+    @abstractmethod
+    def record_rung(self, sweep_id: str, number: int, rung: int, value: float) -> list[float]:
+        """Store a trial's metric at a Hyperband rung; returns the other trials' values at that rung."""
+
+    @abstractmethod
+    def trials(self, sweep_id: str) -> list[TrialRecord]:
+        """The sweep's trials in order."""
 
     @abstractmethod
     def delete_run(self, run_id: str) -> None:

@@ -39,6 +39,8 @@ from nbtrack.store.base import (
     RunRecord,
     SeriesBatch,
     Store,
+    SweepRecord,
+    TrialRecord,
     WriteBatch,
     effective_state,
 )
@@ -84,6 +86,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         2,
         "strict JSON in config, summary, environment and event columns (NaN and infinity made queryable)",
         "CREATE INDEX runs_state ON runs (state)",
+    ),
+    (
+        3,
+        "sweeps and their trials",
+        """
+        CREATE TABLE sweeps (
+            id TEXT PRIMARY KEY, project TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
+            method TEXT NOT NULL, state TEXT NOT NULL, created REAL NOT NULL, ended REAL);
+        CREATE INDEX sweeps_name ON sweeps (name);
+        CREATE TABLE trials (
+            sweep_id TEXT NOT NULL, number INTEGER NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,
+            run_id TEXT, grid_index INTEGER, worker TEXT NOT NULL DEFAULT '', value REAL,
+            rungs TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, ended REAL,
+            PRIMARY KEY (sweep_id, number));
+        """,
     ),
 )
 assert MIGRATIONS[-1][0] == SCHEMA_VERSION
@@ -485,6 +502,155 @@ class SQLiteStore(Store):
         where, params = ("", ()) if project is None else (" WHERE project = ?", (project,))
         rows = self._read(f"SELECT DISTINCT e.key FROM runs, json_each(runs.{scope}) AS e{where}", params)
         return sorted(r[0] for r in rows)
+
+    # -- sweeps -------------------------------------------------------------------------------------
+    _SWEEP_COLUMNS = "id, project, name, config, method, state, created, ended"
+    _TRIAL_COLUMNS = (
+        "sweep_id, number, params, state, run_id, grid_index, worker, value, rungs, created, ended"
+    )
+
+    @staticmethod
+    def _sweep(row: tuple[Any, ...]) -> SweepRecord:
+        sid, project, name, config, method, state, created, ended = row
+        return SweepRecord(sid, project, name, _loads(config), method, state, created, ended)
+
+    @staticmethod
+    def _trial(row: tuple[Any, ...]) -> TrialRecord:
+        sid, number, params, state, run_id, grid_index, worker, value, rungs, created, ended = row
+        return TrialRecord(
+            sid,
+            number,
+            _loads(params),
+            state,
+            run_id,
+            grid_index,
+            worker,
+            value,
+            _loads(rungs),
+            created,
+            ended,
+        )
+
+    def create_sweep(
+        self, *, sweep_id: str, project: str, name: str, config: dict[str, Any], method: str, created: float
+    ) -> SweepRecord:
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO sweeps (id, project, name, config, method, state, created) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                (sweep_id, project, name, _dumps(config), method, created),
+            )
+
+        self._write(insert)
+        return SweepRecord(sweep_id, project, name, config, method, "running", created)
+
+    def get_sweep(self, ref: str) -> SweepRecord:
+        rows = self._read(f"SELECT {self._SWEEP_COLUMNS} FROM sweeps WHERE id = ?", [ref]) or self._read(
+            f"SELECT {self._SWEEP_COLUMNS} FROM sweeps WHERE name = ? ORDER BY created DESC", [ref]
+        )
+        if not rows:
+            raise RunNotFoundError(f"No sweep with id or name {ref!r} in the store at {self.location}.")
+        return self._sweep(rows[0])
+
+    def list_sweeps(self, project: str | None = None) -> list[SweepRecord]:
+        where, params = ("", []) if project is None else (" WHERE project = ?", [project])
+        rows = self._read(f"SELECT {self._SWEEP_COLUMNS} FROM sweeps{where} ORDER BY created DESC", params)
+        return [self._sweep(r) for r in rows]
+
+    def set_sweep_state(self, sweep_id: str, state: str, ended: float | None = None) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE sweeps SET state = ?, ended = ? WHERE id = ?", (state, ended, sweep_id)
+            )
+        )
+
+    def claim_trial(self, sweep_id: str, worker: str, propose: Any) -> TrialRecord | None:
+        def claim(conn: sqlite3.Connection) -> TrialRecord | None:
+            rows = conn.execute(
+                f"SELECT {self._TRIAL_COLUMNS} FROM trials WHERE sweep_id = ? ORDER BY number", (sweep_id,)
+            ).fetchall()
+            trials = [self._trial(r) for r in rows]
+            now = time.time()
+            for trial in trials:  # a worker that died mid-trial: its grid point goes back to the pool
+                if trial.state != "running" or trial.run_id is None:
+                    continue
+                run = conn.execute(
+                    "SELECT state, host, pid, heartbeat FROM runs WHERE id = ?", (trial.run_id,)
+                ).fetchone()
+                if run is not None and effective_state(*run, now) == "crashed":
+                    conn.execute(
+                        "UPDATE trials SET state = 'crashed', ended = ? WHERE sweep_id = ? AND number = ?",
+                        (now, sweep_id, trial.number),
+                    )
+            if any(t.state == "running" and t.run_id is not None for t in trials):
+                trials = [
+                    self._trial(r)
+                    for r in conn.execute(
+                        f"SELECT {self._TRIAL_COLUMNS} FROM trials WHERE sweep_id = ? ORDER BY number",
+                        (sweep_id,),
+                    ).fetchall()
+                ]
+            proposal = propose(trials)
+            if proposal is None:
+                return None
+            params, grid_index = proposal
+            number = (trials[-1].number + 1) if trials else 0
+            conn.execute(
+                "INSERT INTO trials (sweep_id, number, params, state, grid_index, worker, created) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (sweep_id, number, _dumps(params), grid_index, worker, now),
+            )
+            return TrialRecord(sweep_id, number, params, "running", None, grid_index, worker, None, {}, now)
+
+        return self._write(claim)
+
+    def update_trial(
+        self,
+        sweep_id: str,
+        number: int,
+        *,
+        run_id: str | None = None,
+        state: str | None = None,
+        value: float | None = None,
+        ended: float | None = None,
+    ) -> None:
+        sets, params = [], []
+        for column, given in (("run_id", run_id), ("state", state), ("value", value), ("ended", ended)):
+            if given is not None:
+                sets.append(f"{column} = ?")
+                params.append(None if isinstance(given, float) and math.isnan(given) else given)
+        if sets:
+            self._write(
+                lambda conn: conn.execute(
+                    f"UPDATE trials SET {', '.join(sets)} WHERE sweep_id = ? AND number = ?",
+                    (*params, sweep_id, number),
+                )
+            )
+
+    def record_rung(self, sweep_id: str, number: int, rung: int, value: float) -> list[float]:
+        def record(conn: sqlite3.Connection) -> list[float]:
+            row = conn.execute(
+                "SELECT rungs FROM trials WHERE sweep_id = ? AND number = ?", (sweep_id, number)
+            ).fetchone()
+            rungs = _loads(row[0]) if row else {}
+            rungs[str(rung)] = value
+            conn.execute(
+                "UPDATE trials SET rungs = ? WHERE sweep_id = ? AND number = ?",
+                (_dumps(rungs), sweep_id, number),
+            )
+            others = conn.execute(
+                "SELECT json_extract(rungs, ?) FROM trials WHERE sweep_id = ? AND number != ? "
+                "AND json_type(rungs, ?) IS NOT NULL",
+                (f'$."{rung}"', sweep_id, number, f'$."{rung}"'),
+            ).fetchall()
+            return [math.nan if v is None or isinstance(v, str) else float(v) for (v,) in others]
+
+        return self._write(record)
+
+    def trials(self, sweep_id: str) -> list[TrialRecord]:
+        rows = self._read(
+            f"SELECT {self._TRIAL_COLUMNS} FROM trials WHERE sweep_id = ? ORDER BY number", [sweep_id]
+        )
+        return [self._trial(r) for r in rows]
 
     def delete_run(self, run_id: str) -> None:
         def delete(conn: sqlite3.Connection) -> int:

@@ -31,6 +31,7 @@ STATE_COLORS = {
     "failed": "#d62728",
     "interrupted": "#ff7f0e",
     "crashed": "#7f7f7f",
+    "stopped-early": "#9467bd",
 }
 BAR_STYLES = {
     "running": "info",
@@ -38,6 +39,7 @@ BAR_STYLES = {
     "failed": "danger",
     "interrupted": "warning",
     "crashed": "danger",
+    "stopped-early": "warning",
 }
 
 
@@ -197,6 +199,10 @@ class Dashboard:
         from IPython import get_ipython
         from IPython.display import display
 
+        import nbtrack.run
+
+        if nbtrack.run._embedded:  # a container (the sweep view) shows this dashboard
+            return
         shell = get_ipython()
         cell = getattr(shell, "execution_count", None)
         if cell is not None and cell == self._shown_in_cell:

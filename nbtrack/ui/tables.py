@@ -3,7 +3,6 @@ same table as static HTML: a `RunList` in a notebook, the compare widget's snaps
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from typing import Any
 
 from nbtrack.comparison import MISSING, config_diff, summary_diff, summary_metrics, varying_config
 from nbtrack.records import StoredRun, flatten
+from nbtrack.ui.svg import escape
 
 MAX_ROWS = 500  # rows sent to the browser; the count of all matches is shown beside them
 RUN_COLUMNS = {
@@ -141,7 +141,7 @@ def runs_table_html(
     now = time.time()
     kinds = {c: column_kind(c, runs) for c in columns}
     head = "".join(
-        f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>{html.escape(c)}</th>"
+        f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>{escape(c)}</th>"
         for c in columns
     )
     body = []
@@ -149,7 +149,7 @@ def runs_table_html(
         cells = []
         for column in columns:
             value = cell(run, column, now)
-            text = html.escape(_format(value, kinds[column]))
+            text = escape(_format(value, kinds[column]))
             if column == "state":
                 color = STATE_COLORS.get(str(value), "#7f7f7f")
                 text = f"<span style='background:{color};color:#fff;border-radius:8px;padding:0 6px'>{text}</span>"
@@ -169,7 +169,7 @@ def diff_html(a: StoredRun, b: StoredRun) -> str:
     """Config and summary keys that differ between two runs, values side by side (escaped)."""
     rows = [*config_diff(a, b), *summary_diff(a, b)]
     if not rows:
-        return f"<p>No differences in config or summary between {html.escape(a.name)} and {html.escape(b.name)}.</p>"
+        return f"<p>No differences in config or summary between {escape(a.name)} and {escape(b.name)}.</p>"
 
     def fmt(value: Any) -> str:
         text = (
@@ -183,15 +183,15 @@ def diff_html(a: StoredRun, b: StoredRun) -> str:
                 else str(value)
             )
         )
-        return html.escape(text)
+        return escape(text)
 
     body = "".join(
-        f"<tr><td style='padding:2px 8px'>{html.escape(key)}</td><td style='padding:2px 8px'>{fmt(u)}</td>"
+        f"<tr><td style='padding:2px 8px'>{escape(key)}</td><td style='padding:2px 8px'>{fmt(u)}</td>"
         f"<td style='padding:2px 8px'>{fmt(v)}</td></tr>"
         for key, u, v in rows
     )
     head = "".join(
-        f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>{html.escape(t)}</th>"
+        f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>{escape(t)}</th>"
         for t in ("key", a.name, b.name)
     )
     return f"<table class='nbtrack-diff' style='border-collapse:collapse;font-size:12px'><tr>{head}</tr>{body}</table>"

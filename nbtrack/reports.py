@@ -407,3 +407,78 @@ def report(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return target.resolve()
+
+
+# -- a sweep ---------------------------------------------------------------------------------------
+def _trial_table(sweep: Any) -> str:
+    rows = sweep.rows()
+    if not rows:
+        return "<p class='meta'>No trials yet.</p>"
+    columns = list(dict.fromkeys(k for row in rows for k in row if k not in ("run_id", "rungs")))
+    names = {}
+    for run in sweep.runs:
+        names[run.id] = run.name
+    head = "".join(f"<th>{esc(c)}</th>" for c in ["run", *columns])
+    body = []
+    for row in rows:
+        cells = [f"<td>{esc(names.get(row.get('run_id'), '-'))}</td>"]
+        for column in columns:
+            value = row.get(column)
+            text = state_badge(value) if column == "state" else esc("" if value is None else _format(value))
+            if column == "duration" and isinstance(value, (int, float)):
+                text = esc(_duration(value))
+            cells.append(f"<td>{text}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div>"
+
+
+def best_so_far_chart(sweep: Any) -> Any:
+    """The best-so-far curve as `ChartData` (x = trial number), or None before any trial has a value."""
+    import numpy as np
+
+    from nbtrack.ui.charts import ChartData, LineData
+
+    points = sweep.best_so_far()
+    metric = sweep.spec.metric
+    if not points or metric is None:
+        return None
+    xs = np.array([p[0] for p in points], dtype=float)
+    ys = np.array([p[1] for p in points], dtype=float)
+    line = LineData("best", "series", xs, ys, stroke="#2ca02c", label=f"best {metric.name} so far")
+    return ChartData(f"best {metric.name} ({metric.goal})", (line,), "trial")
+
+
+def sweep_section(sweep: Any) -> str:
+    """A sweep: its trials (state, parameters, metric), the best-so-far curve and parameters -> metric."""
+    from nbtrack.comparison import parallel_data, varying_config
+    from nbtrack.ui.svg import charts_svg, parallel_svg
+
+    spec = sweep.spec
+    trials = sweep.trials()
+    best = sweep.best_trial
+    metric = spec.metric
+    facts = f"{esc(spec.method)} search · {len(trials)} trials · {esc(sweep.state)}"
+    if metric is not None:
+        facts += f" · {esc(metric.goal)} {esc(metric.name)}"
+    if best is not None and metric is not None:
+        facts += f" · best {esc(f'{best.value:.4g}')} (trial {best.number})"
+    chart = best_so_far_chart(sweep)
+    runs = list(sweep.runs)
+    parallel = ""
+    if runs and metric is not None:
+        params = varying_config(runs) or [f"config.{p.name}" for p in spec.parameters][:8]
+        axes, lines = parallel_data(runs, params, f"summary.{metric.name}")
+        parallel = parallel_svg(axes, lines)
+    return (
+        f"<h2>Sweep {esc(sweep.name)}</h2><p class='meta'>{facts} · {esc(sweep.project)} · {esc(sweep.id)}</p>"
+        + tabs(
+            [
+                ("Trials", _trial_table(sweep)),
+                (
+                    "Best so far",
+                    charts_svg([chart]) if chart else "<p class='meta'>No trial has a value yet.</p>",
+                ),
+                ("Parameters", parallel or "<p class='meta'>No finished trials to plot.</p>"),
+            ]
+        )
+    )
