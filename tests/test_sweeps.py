@@ -282,3 +282,37 @@ def test_live_sweep_view_and_report(notebook, tmp_path):
     html = sweep_section(sweep)
     assert "grid search · 3 trials" in html and "<svg" in html
     assert len(notebook) == 1  # the trials' runs displayed no dashboards of their own
+
+
+def test_sweep_view_sorts_its_table_and_notebook_reports_render_sweeps(notebook, tmp_path):
+    import nbformat
+
+    from nbtrack.ui.sweep import SweepView
+    from tests.test_compare import from_browser
+
+    sweep = nbtrack.sweep(
+        {**GRID, "parameters": {"lr": {"values": [0.1, 0.001, 0.01]}}}, objective, project="sort"
+    )
+    view = SweepView(sweep)
+    from_browser(view.table, sort="-val_loss")
+    values = [row["cells"]["val_loss"] for row in view.table.rows]
+    assert values == sorted(values, reverse=True)
+    from_browser(view.table, sort="config.lr")
+    assert [row["cells"]["config.lr"] for row in view.table.rows] == [0.001, 0.01, 0.1]
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("sweep = nbtrack.sweep(...)")
+    meta = {"nbtrack": {"view": "sweep", "sweep_id": sweep.id, "store": sweep.store.location}}
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<p>saved</p>"}, metadata=meta)]
+    gone = dict(meta["nbtrack"], sweep_id="missing")
+    cell.outputs.append(
+        nbformat.v4.new_output(
+            "display_data", data={"text/html": "<p>old snapshot</p>"}, metadata={"nbtrack": gone}
+        )
+    )
+    nb.cells = [cell]
+    path = tmp_path / "sweep.ipynb"
+    nbformat.write(nb, path)
+    html = nbtrack.report(path).read_text()
+    assert f"Sweep {sweep.name}" in html and "grid search · 3 trials" in html
+    assert "old snapshot" in html and "Sweep missing is not in the store" in html

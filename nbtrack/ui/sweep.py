@@ -38,6 +38,31 @@ def trial_table(sweep: Any) -> tuple[list[dict[str, str]], list[dict[str, Any]]]
     return columns, rows
 
 
+def sort_rows(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """Rows ordered by a column (``"-val_loss"`` descending); numbers before text, empty cells last."""
+    key = sort.lstrip("-")
+    if not key:
+        return rows
+    descending = sort.startswith("-")
+
+    def rank(row: dict[str, Any]) -> tuple[int, Any]:
+        value = row["cells"].get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return (0, -value if descending else value)
+        if value is None or value == "":
+            return (2, 0)
+        return (1, str(value))
+
+    ordered = sorted(rows, key=rank)
+    if descending:  # text sorts descending too; numbers are already negated
+        numbers = [r for r in ordered if rank(r)[0] == 0]
+        texts = sorted(
+            (r for r in ordered if rank(r)[0] == 1), key=lambda r: str(r["cells"].get(key)), reverse=True
+        )
+        ordered = numbers + texts + [r for r in ordered if rank(r)[0] == 2]
+    return ordered
+
+
 class SweepView:
     def __init__(self, sweep: Any) -> None:
         import ipywidgets as W
@@ -55,6 +80,7 @@ class SweepView:
             self.tabs.set_title(i, title)
         self.widget = W.VBox([self.header, self.tabs, W.HTML("<b>Current trial</b>"), self.current])
         self._handle: Any = None
+        self.table.observe(lambda _: self.refresh(), names="sort")
         self.refresh()
 
     def trial_started(self, sweep: Any, run: Any) -> None:
@@ -81,6 +107,7 @@ class SweepView:
             f"<div style='font-size:13px'><b>Sweep {html.escape(sweep.name)}</b> · {html.escape(facts)}</div>"
         )
         columns, rows = trial_table(sweep)
+        rows = sort_rows(rows, self.table.sort)
         with self.table.hold_sync():
             self.table.columns, self.table.rows, self.table.total = columns, rows, len(rows)
         runs = list(sweep.runs)
