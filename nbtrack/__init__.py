@@ -25,6 +25,7 @@ __all__ = [
     "browse",
     "report",
     "sweep",
+    "restore",
     "display",
     "load_ipython_extension",
     "__version__",
@@ -119,6 +120,13 @@ def sweep(
     from nbtrack.sweeps import sweep as _sweep
 
     return _sweep(config, function, project=project, count=count, resume=resume, seed=seed, store=store)
+
+
+def restore(ref: str, *, store: Any = None) -> Any:
+    """A stored run's config and its best model loaded with Keras: ``r = nbtrack.restore("lyric-dream-3"); r.model``."""
+    from nbtrack.replicate import restore as _restore
+
+    return _restore(ref, store=store)
 
 
 def show(ref: Any, *, store: Any = None) -> Any:

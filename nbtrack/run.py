@@ -232,6 +232,7 @@ class Run:
         tags: Sequence[str],
         notes: str | None,
         system_interval: float = 0.0,
+        seed_info: dict[str, Any] | None = None,
     ) -> None:
         from nbtrack.environment import capture, requirements_txt
         from nbtrack.names import new_run_id
@@ -283,8 +284,11 @@ class Run:
         self.created: float = created
         self.ended: float | None = None
 
+        self.seed_info: dict[str, Any] = dict(seed_info or {})  # the seed in effect, for replicate
+
         def environment() -> dict[str, Any]:
             env = capture(created)
+            env["seed"] = dict(self.seed_info)
             directory = self.dir
             directory.mkdir(parents=True, exist_ok=True)
             packages = env.get("packages")
@@ -722,6 +726,7 @@ def init(
     tags: Sequence[str] = (),
     notes: str | None = None,
     store: Any = None,
+    seed: int | None = None,
 ) -> Run:
     """Start a run and make it the current one (finishing the previous one in this process).
 
@@ -730,6 +735,7 @@ def init(
         config: hyper-parameters (a dict or argparse.Namespace); values JSON can't hold are stored readably.
         name: display name; default ``adjective-noun-N``.
         store: a directory (default $NBTRACK_STORE or ./nbtrack-runs).
+        seed: seeds Python, NumPy and Keras (default $NBTRACK_SEED); recorded either way, for `nbtrack replicate`.
 
     Example:
         run = nbtrack.init(project="mnist", config={"lr": 1e-3})
@@ -750,6 +756,14 @@ def init(
     bad = [t for t in tags if not isinstance(t, str) or not t]
     if bad:
         raise TypeError(f"init(tags=...): tags must be non-empty strings, got {bad!r}.")
+    if seed is None and os.environ.get("NBTRACK_SEED"):
+        seed = _env_seed(os.environ["NBTRACK_SEED"])
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise ValueError(f"init(seed=...): seed must be an int in [0, 2**32), got {seed!r}.")
+    replicates = os.environ.get("NBTRACK_REPLICATES")  # set by a notebook `nbtrack replicate` wrote
+    if replicates:
+        tags = (*tags, f"replicates:{replicates}")
+        notes = (notes + "\n" if notes else "") + f"Replicates run {replicates}."
     config = _as_mapping(config, "init(config=...)")
     interval = system_interval()
 
@@ -766,6 +780,7 @@ def init(
             tags=tags,
             notes=notes,
             system_interval=interval,
+            seed_info=_seed_everything(seed),
         )
         _current = run
         _active.add(run)
@@ -779,6 +794,43 @@ def init(
         if dashboard is not None:
             dashboard.show()
     return run
+
+
+def _env_seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"NBTRACK_SEED must be an integer, got {text!r}.") from None
+
+
+def _seed_everything(seed: int | None) -> dict[str, Any]:
+    """Seed Python, NumPy and Keras with `seed` (Keras only when installed); what is in effect, for the record."""
+    import importlib.util
+    import random
+
+    data: dict[str, Any] = {"seed": seed, "python_hash_seed": os.environ.get("PYTHONHASHSEED")}
+    if seed is None:
+        data["note"] = "no seed given: Python, NumPy and Keras used their own (not reproducible)"
+        return data
+    random.seed(seed)
+    seeded = ["Python"]
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+        seeded.append("NumPy")
+    except ImportError:
+        pass
+    if "keras" in sys.modules or importlib.util.find_spec("keras") is not None:
+        try:
+            import keras
+
+            keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's own generator
+            seeded.append(f"Keras ({keras.backend.backend()})")
+        except Exception as exc:  # a broken Keras install must not stop the run
+            data["keras_error"] = repr(exc)
+    data["seeded"] = seeded
+    return data
 
 
 _embedded = 0  # > 0 while a container (the sweep view) shows its runs' dashboards itself

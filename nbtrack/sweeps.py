@@ -412,6 +412,10 @@ def _end_trial(
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             value = float(raw)
     if not run._finished:  # noqa: SLF001 - the function may have finished it itself
+        if metric is not None and value is None and state != "failed":
+            run.event(
+                "sweep_metric_missing", f"the sweep's metric {metric.name!r} was never logged by this trial"
+            )
         run.finish(state=state)
     store.update_trial(sweep.id, trial.number, state=state, value=value, ended=time.time())
     return value

@@ -380,3 +380,7 @@ def test_html_snapshot_has_every_pane_and_no_script(notebook):
     )
     assert "&lt;script&gt;alert(&#x27;log&#x27;)&lt;/script&gt;" in page
     assert "Dense" in page and "config.json" in page and ">loss<" in page
+    # the same snapshot may appear in two outputs (one display updated in place): no ids to collide, and
+    # each copy's radio buttons in their own form, so one copy's tabs never switch the other's panes
+    assert " id=" not in page and " for=" not in page
+    assert page.count("<form") == 1 and page.count("type='radio'") == 5

@@ -175,6 +175,7 @@ def test_a_metric_never_logged_is_warned_once():
     messages = [str(w.message) for w in caught if "never logged" in str(w.message)]
     assert len(messages) == 1 and "'val_loss'" in messages[0] and "loss" in messages[0]
     assert all(t.value is None and t.state == "finished" for t in sweep.trials())
+    assert all(any(e.kind == "sweep_metric_missing" for e in run.events()) for run in sweep.runs)
 
 
 def test_bad_sweep_calls_are_explained():
@@ -316,3 +317,16 @@ def test_sweep_view_sorts_its_table_and_notebook_reports_render_sweeps(notebook,
     html = nbtrack.report(path).read_text()
     assert f"Sweep {sweep.name}" in html and "grid search · 3 trials" in html
     assert "old snapshot" in html and "Sweep missing is not in the store" in html
+
+
+def test_the_stop_button_of_the_current_trial_stops_the_sweep(notebook):
+    from nbtrack.run import current_run
+
+    def train(config):
+        nbtrack.log({"val_loss": config["lr"]})
+        if config["lr"] == 2:
+            current_run()._dashboard().stop_button.click()  # what the Stop button in the sweep view does
+
+    sweep = nbtrack.sweep({**GRID, "parameters": {"lr": {"values": [1, 2, 3]}}}, train, project="stop")
+    assert [t.state for t in sweep.trials()] == ["finished", "interrupted"] and sweep.state == "stopped"
+    assert [r.state for r in sweep.runs] == ["finished", "interrupted"]

@@ -53,25 +53,25 @@ def dashboard_html(dashboard: Any) -> str:
         ("Logs", logs_html),
         ("Files", _files_table(run.store.list_files(run.id))),
     ]
+    # The same snapshot can sit in two outputs of one notebook (a display updated in place): no element ids,
+    # and each copy's radio buttons live in a form of their own, so the copies' tabs never steer each other.
     css = "".join(
-        f"#{uid}-{i}:checked ~ .{uid}-p{i}{{display:block}}"
-        f"#{uid}-{i}:checked + label{{background:#fff;border-bottom-color:#fff;font-weight:600}}"
+        f".{uid}-tabs:has(.{uid}-r{i}:checked) .{uid}-p{i}{{display:block}}"
+        f".{uid}-tabs label:has(.{uid}-r{i}:checked){{background:#fff;border-bottom-color:#fff;font-weight:600}}"
         for i in range(len(panes))
     )
     parts = [
         "<div class='nbtrack-snapshot' style='font-family:system-ui,sans-serif;max-width:100%'>",
         f"<style>.{uid}-pane{{display:none;padding:8px;border:1px solid #ccc;overflow:auto}}"
-        f".{uid}-tabs input{{display:none}}.{uid}-tabs label{{display:inline-block;padding:4px 12px;border:1px solid #ccc;"
+        f".{uid}-tabs input{{position:absolute;opacity:0;pointer-events:none}}.{uid}-tabs label{{display:inline-block;padding:4px 12px;border:1px solid #ccc;"
         f"background:#f3f3f3;cursor:pointer;margin-right:2px}}{css}</style>",
         dashboard.header.value,
-        f"<div class='{uid}-tabs'>",
+        f"<form class='{uid}-tabs'>",
     ]
     for i, (title, _) in enumerate(panes):
         checked = " checked" if i == 0 else ""
-        parts.append(
-            f"<input type='radio' name='{uid}' id='{uid}-{i}'{checked}><label for='{uid}-{i}'>{title}</label>"
-        )
+        parts.append(f"<label><input type='radio' name='tab' class='{uid}-r{i}'{checked}>{title}</label>")
     for i, (_, body) in enumerate(panes):
         parts.append(f"<div class='{uid}-pane {uid}-p{i}'>{body}</div>")
-    parts.append("</div></div>")
+    parts.append("</form></div>")
     return "".join(parts)
