@@ -6,6 +6,8 @@ nbtrack show RUN                config, summary, metrics, environment, files (RU
 nbtrack diff RUN_A RUN_B [--all] [--json]
                                 config and summary keys whose values differ between two runs
 nbtrack rm RUN [RUN ...]        delete runs (a running run needs --force)
+nbtrack replicate RUN [-o replicate.ipynb] [--execute]
+                                a notebook that re-runs RUN's recorded code with its seed; --execute runs it
 nbtrack sweep CONFIG.yaml [--project P] [--name N]
                                 store a new sweep (W&B sweep config) for agents; prints its id
 nbtrack agent SWEEP --function module:train [--count N]
@@ -419,6 +421,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--runs", metavar="RUN", nargs="+", help="a comparison of these runs")
     report.add_argument("--where", metavar="EXPR", help="a comparison of the runs matching this query")
     report.add_argument("--project", "-p", help="only runs of this project (with --run, --runs, --where)")
+    replicate = sub.add_parser(
+        "replicate",
+        help="write a notebook that re-runs a run (its code, seed and config); --execute runs it and compares",
+    )
+    replicate.add_argument("run", metavar="RUN", help="run id, name or 'latest'")
+    replicate.add_argument("-o", "--output", help="the notebook to write (default replicate-NAME.ipynb)")
+    replicate.add_argument(
+        "--execute", action="store_true", help="run it now (nbclient) as a new run and compare final metrics"
+    )
     sweep = sub.add_parser("sweep", help="store a new sweep from a W&B-format sweep config, for agents")
     sweep.add_argument("config", metavar="CONFIG", help="a YAML or JSON sweep config file")
     sweep.add_argument("--project", "-p", help="the project its trials' runs go to")
@@ -586,6 +597,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (NbtrackError, ImportError, OSError) as exc:
             print(f"nbtrack: {exc}", file=sys.stderr)
             return 1
+    if args.command == "replicate":
+        from nbtrack.replicate import comparison_text, replicate
+
+        try:
+            path, again = replicate(args.run, output=args.output, execute=args.execute, store=args.store)
+        except (NbtrackError, ImportError, OSError) as exc:
+            print(f"nbtrack: {exc}", file=sys.stderr)
+            return 1
+        print(f"Wrote {path}")
+        if args.execute:
+            if again is None:
+                print("nbtrack: the notebook ran but recorded no run tagged as a replicate.", file=sys.stderr)
+                return 1
+            original = get_run(args.run, store=args.store)
+            print(f"Replicated {original.name} ({original.id}) as {again.name} ({again.id}):")
+            print(comparison_text(original, again))
+        return 0
     if args.command in ("sweep", "agent"):
         try:
             with open_store(args.store, create=args.command == "sweep") as store:
