@@ -3,7 +3,10 @@
 The training thread appends each `log` call's values to per-metric columns under a short lock; this thread
 swaps the columns out and hands one `WriteBatch` to the store per flush, together with changed config/summary, the
 environment (captured here, off the training thread) and the heartbeat. A failing flush is warned about
-once and retried with everything it held; nothing raises into the training loop.
+once and retried with everything it held, backing off up to `MAX_BACKOFF_SECONDS` while the store is away (a
+database server restarting); nothing raises into the training loop. At `finish` the writer keeps trying for
+`FINAL_FLUSH_SECONDS`; if the store is still unreachable, what it holds is spilled to a local file
+(``nbtrack push FILE`` writes it to the store later) and the warning says where.
 """
 
 from __future__ import annotations
@@ -18,7 +21,17 @@ from nbtrack.series import append_columns
 from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
 
 FLUSH_SECONDS = 0.5
-FINAL_FLUSH_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 5.0
+FINAL_FLUSH_SECONDS = 60.0  # $NBTRACK_FINAL_FLUSH_SECONDS overrides
+
+
+def final_flush_seconds() -> float:
+    import os
+
+    try:
+        return float(os.environ.get("NBTRACK_FINAL_FLUSH_SECONDS", FINAL_FLUSH_SECONDS))
+    except ValueError:
+        return FINAL_FLUSH_SECONDS
 
 
 class NbtrackWarning(UserWarning):
@@ -58,6 +71,8 @@ class RunWriter:
         self._generation = 0  # completed flushes
         self._final: dict[str, Any] | None = None
         self._warned = False
+        self._failures = 0  # consecutive failed flushes (the wait between retries grows with them)
+        self.spilled: str | None = None  # the file holding what could not be written at finish
         self.error: BaseException | None = None  # last flush error, None after a good flush
         self._extra: dict[str, Any] | None = (
             None  # what `on_first_flush` produced, picked up by the next flush
@@ -117,24 +132,25 @@ class RunWriter:
 
     def _loop(self) -> None:
         while True:
-            self._wake.wait(self._interval)
+            wait = (
+                self._interval
+                if not self._failures
+                else min(self._interval * 2**self._failures, MAX_BACKOFF_SECONDS)
+            )
+            self._wake.wait(wait)
             self._wake.clear()
             final = self._final
             if final is None:
                 self._flush_once()
                 continue
-            for attempt in range(FINAL_FLUSH_ATTEMPTS):
-                if self._flush_once(final):
+            deadline = time.monotonic() + final_flush_seconds()
+            pause = 0.2
+            while not self._flush_once(final):
+                if time.monotonic() >= deadline:
+                    self._spill(final)
                     break
-                time.sleep(0.2 * (attempt + 1))
-            else:
-                lost = self._carry_calls
-                warnings.warn(
-                    f"nbtrack could not save the end of run {self.run_id} to {self.store.location}: {self.error}. "
-                    f"{lost} log calls are not on disk.",
-                    NbtrackWarning,
-                    stacklevel=1,
-                )
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
             with self._flushed:
                 self._generation += 1
                 self._flushed.notify_all()
@@ -173,17 +189,44 @@ class RunWriter:
         except Exception as exc:
             self._carry, self._carry_calls, self._carry_meta = columns, calls, meta
             self.error = exc
+            self._failures += 1
             self._warn(exc)
             ok = False
         else:
             self._carry, self._carry_calls, self._carry_meta = {}, 0, {}
             self.error = None
+            self._failures = 0
             ok = True
         if final is None:
             with self._flushed:
                 self._generation += 1
                 self._flushed.notify_all()
         return ok
+
+    def _spill(self, final: dict[str, Any]) -> None:
+        """The store stayed away past the final flush's patience: keep what it could not take in a local file."""
+        from nbtrack.spill import write_spill
+
+        meta = dict(self._carry_meta)
+        meta.update(final)
+        try:
+            path = write_spill(self.store.location, self.run_id, self._carry, meta)
+        except Exception as exc:  # even the local disk failed: say what is lost
+            warnings.warn(
+                f"nbtrack could not save the end of run {self.run_id} to {self.store.location} ({self.error}) nor "
+                f"to a local file ({exc}); {self._carry_calls} log calls are not on disk.",
+                NbtrackWarning,
+                stacklevel=1,
+            )
+            return
+        self.spilled = str(path)
+        warnings.warn(
+            f"nbtrack could not reach {self.store.location} for {final_flush_seconds():g} s ({self.error}). "
+            f"The end of run {self.run_id} ({self._carry_calls} log calls, its state and summary) is kept in "
+            f"{path}; when the store is back, write it there with: nbtrack push {path}",
+            NbtrackWarning,
+            stacklevel=1,
+        )
 
     def _warn(self, exc: BaseException) -> None:
         if self._warned:

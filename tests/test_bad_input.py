@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 
 import numpy as np
@@ -243,19 +244,47 @@ def test_writer_faults_are_warned_once_retried_and_never_raise(store_dir):
     assert [e.kind for e in open_store(store_dir).events(run.id)] == ["first", "second"]
 
 
-def test_writer_that_never_recovers_warns_and_finish_returns(store_dir, monkeypatch):
-    import nbtrack.writer as writer
+def test_writer_that_never_recovers_spills_to_a_file_that_push_writes_later(store_dir, monkeypatch, tmp_path):
+    from nbtrack.spill import push_spill
 
-    monkeypatch.setattr(writer, "FINAL_FLUSH_ATTEMPTS", 2)
+    monkeypatch.setenv("NBTRACK_FINAL_FLUSH_SECONDS", "1")
+    monkeypatch.setenv("NBTRACK_SPILL_DIR", str(tmp_path / "spill"))
     store = FlakyStore(store_dir, failures=10**9)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = nbtrack.init(project="p", store=store)
-        run.log({"loss": 1.0})
-        assert run.flush(timeout=5) is False
+        run.log({"loss": 1.0, "odd": float("nan")})
+        run.log({"loss": 0.5, "odd": float("inf")})
+        run.event("late", "after the store went away")
+        assert run.flush(timeout=2) is False
+        started = time.monotonic()
         run.finish()
+        assert time.monotonic() - started < 10  # the final flush's patience, then it gives up
     messages = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
-    assert any("could not save the end of run" in m and "1 log calls are not on disk" in m for m in messages)
+    spilled = [m for m in messages if "nbtrack push" in m]
+    assert len(spilled) == 1 and "2 log calls" in spilled[0], messages
+    (path,) = (tmp_path / "spill").glob("*.json")
+    assert str(path) in spilled[0]
+    healthy = open_store(store_dir)  # the store is back
+    push_spill(path, healthy)
+    assert not path.exists()
+    assert healthy.history(run.id, "loss").value.tolist() == [1.0, 0.5]
+    odd = healthy.history(run.id, "odd").value
+    assert np.isnan(odd[0]) and odd[1] == np.inf
+    record = healthy.get_run(run.id)
+    assert record.state == "finished" and record.summary["loss"] == 0.5
+    assert [e.kind for e in healthy.events(run.id)] == ["late"]
+
+
+def test_a_short_outage_loses_nothing(store_dir):
+    store = FlakyStore(store_dir, failures=6)  # about 3 s of backing-off retries
+    run = nbtrack.init(project="p", store=store)
+    for i in range(500):
+        run.log({"loss": float(i)})
+        if i % 100 == 0:
+            time.sleep(0.2)
+    run.finish()
+    assert open_store(store_dir).history(run.id, "loss").value.tolist() == [float(i) for i in range(500)]
 
 
 def test_import_does_not_pull_heavy_modules(python, python_env):

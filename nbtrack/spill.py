@@ -1,0 +1,93 @@
+"""What a run's writer could not write when the store stayed unreachable at `finish` (a database server down for
+longer than the writer's patience), kept in a local JSON file until ``nbtrack push FILE`` writes it to the store.
+
+The file (``~/.nbtrack/spill/<run id>-<time>.json``, or under $NBTRACK_SPILL_DIR) holds the run id, the store's
+location (password masked), every point not yet written (per metric: steps, wall times, values; NaN and ±inf kept),
+and the run's pending config, summary, events, state and end time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from nbtrack.errors import NbtrackError
+from nbtrack.query import dump_json, load_json
+from nbtrack.store.base import RunEvent, SeriesBatch, Store, WriteBatch
+
+FORMAT = "nbtrack-spill"
+VERSION = 1
+
+
+class SpillError(NbtrackError):
+    """A spill file that cannot be read or written back."""
+
+
+def spill_dir() -> Path:
+    return Path(os.environ.get("NBTRACK_SPILL_DIR") or Path.home() / ".nbtrack" / "spill")
+
+
+def write_spill(location: str, run_id: str, series: dict[str, Any], meta: dict[str, Any]) -> Path:
+    directory = spill_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    events = [
+        {"time": e.time, "kind": e.kind, "message": e.message, "step": e.step, "data": e.data}
+        for e in meta.get("events", [])
+    ]
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "run_id": run_id,
+        "store": location,
+        "written": time.time(),
+        "series": {
+            key: [list(steps), list(times), list(values)] for key, (steps, times, values) in series.items()
+        },
+        "meta": {k: v for k, v in meta.items() if k != "events"} | {"events": events},
+    }
+    path = directory / f"{run_id}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    temporary = path.with_suffix(".partial")
+    temporary.write_text(dump_json(payload), encoding="utf-8")
+    temporary.replace(path)  # never a half-written spill file under the final name
+    return path
+
+
+def read_spill(path: str | os.PathLike[str]) -> dict[str, Any]:
+    source = Path(path)
+    try:
+        payload = load_json(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpillError(f"No spill file at {source}.") from None
+    except ValueError as exc:
+        raise SpillError(f"{source} is not a readable nbtrack spill file ({exc}).") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise SpillError(f"{source} is not an nbtrack spill file.")
+    if payload.get("version", 0) > VERSION:
+        raise SpillError(
+            f"{source} was written by a newer nbtrack (spill version {payload['version']}); upgrade nbtrack."
+        )
+    return payload
+
+
+def push_spill(path: str | os.PathLike[str], store: Store) -> WriteBatch:
+    """Write a spill file's points and end state into `store` (where the run already is), then remove the file."""
+    payload = read_spill(path)
+    run_id = payload["run_id"]
+    store.get_run(run_id)  # the run must be there: the spill holds only what came after its last good flush
+    meta = dict(payload["meta"])
+    events = [
+        RunEvent(e["time"], e["kind"], e["message"], e.get("step"), e.get("data") or {})
+        for e in meta.pop("events", [])
+    ]
+    known = {"config", "summary", "environment", "heartbeat", "state", "ended"}
+    batch = WriteBatch(
+        run_id,
+        series=[SeriesBatch(key, *columns) for key, columns in payload["series"].items()],
+        events=events,
+        **{k: v for k, v in meta.items() if k in known},
+    )
+    store.write_batch(batch)
+    Path(path).unlink()
+    return batch
