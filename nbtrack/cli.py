@@ -15,6 +15,11 @@ nbtrack agent SWEEP --function module:train [--count N]
 nbtrack report NOTEBOOK.ipynb [-o report.html] [--execute]
 nbtrack report --run RUN | --runs A B C | --where EXPR [--project P] [-o report.html]
                                 a self-contained HTML report of a notebook, a run, or a comparison
+nbtrack export RUN [RUN ...] | --project P | --where EXPR -o runs.nbtrack.zip
+                                runs, losslessly, to one bundle file (metrics, events, files, sweeps)
+nbtrack import runs.nbtrack.zip add a bundle's runs to the store (runs it has already are skipped)
+nbtrack sync --to LOCATION [--project P]
+                                push the runs another store lacks (idempotent; running runs wait)
 
     nbtrack ls --where "config.lr < 0.01 and state == 'finished'" --sort -summary.val_accuracy --limit 5
     nbtrack diff latest lyric-dream-3
@@ -448,6 +453,36 @@ def _parser() -> argparse.ArgumentParser:
         "--count", "-n", type=int, help="stop after this many trials (default: until the sweep is done)"
     )
     del sweep_agent
+    export = sub.add_parser(
+        "export",
+        help="write runs, with their metrics, files and sweeps, to one bundle file",
+        description="Write runs losslessly to a versioned zip bundle (see nbtrack.bundle): record, every "
+        "metric's full history, events, files, and the sweep a run is a trial of. "
+        "Example: nbtrack export latest lyric-dream-3 -o runs.nbtrack.zip",
+    )
+    export.add_argument("runs", metavar="RUN", nargs="*", help="run id, name, or 'latest'")
+    export.add_argument("-o", "--output", required=True, help="the bundle to write, e.g. runs.nbtrack.zip")
+    export.add_argument("--project", "-p", help="the project's runs (with RUN: look the runs up in it)")
+    export.add_argument(
+        "--where", "-w", metavar="EXPR", help="the runs matching a query (as in `nbtrack ls`)"
+    )
+    bundle_import = sub.add_parser(
+        "import",
+        help="add the runs of a bundle to the store (runs it already has are skipped)",
+        description="Check a bundle whole (checksums, paths, version), then add its runs and sweeps to the "
+        "store. Runs whose id the store has are skipped; a corrupt bundle imports nothing.",
+    )
+    bundle_import.add_argument("bundle", metavar="BUNDLE", help="a bundle written by `nbtrack export`")
+    sync = sub.add_parser(
+        "sync",
+        help="push runs the target store lacks to it (again later: only the new ones)",
+        description="Copy runs that the target store lacks, with their sweeps, one complete run at a time: a "
+        "second sync pushes nothing, an interrupted one is finished by the next. Runs still running wait.",
+    )
+    sync.add_argument(
+        "--to", required=True, metavar="LOCATION", help="the target store: a directory or a database URL"
+    )
+    sync.add_argument("--project", "-p", help="only runs of this project")
     rm = sub.add_parser("rm", help="delete runs with their metrics and files")
     rm.add_argument("runs", metavar="RUN", nargs="+", help="run id or name")
     rm.add_argument("--force", action="store_true", help="also delete runs that are still running")
@@ -585,6 +620,81 @@ def _sweep_commands(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
+def _names(records: Sequence[RunRecord]) -> str:
+    return ", ".join(f"{r.name} ({r.id})" for r in records)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _bundle_commands(args: argparse.Namespace) -> int:
+    from nbtrack import bundle
+
+    if args.command == "import":
+        with open_store(args.store) as store:
+            result = bundle.import_bundle(args.bundle, store)
+            imported = [store.get_run(rid) for rid in result.imported]
+        print(
+            f"Imported {_plural(len(imported), 'run')} into {store.location}"
+            + (f": {_names(imported)}" if imported else ".")
+        )
+        if result.skipped:
+            print(
+                f"Skipped {_plural(len(result.skipped), 'run')} already in the store: {', '.join(result.skipped)}"
+            )
+        return 0
+    if args.command == "sync":
+        with open_store(args.store, create=False) as store:
+            result = bundle.sync(store, args.to, project=args.project)
+            running = [store.get_run(rid) for rid in result.running]
+        print(
+            f"Pushed {_plural(len(result.pushed), 'run')} to {args.to}"
+            + (f": {', '.join(result.pushed)}" if result.pushed else ".")
+        )
+        if result.present:
+            print(f"{_plural(len(result.present), 'run')} already there.")
+        for record in running:
+            print(
+                f"note: skipped {record.name} ({record.id}): still running; the next sync pushes it once it ends."
+            )
+        return 0
+    if not args.runs and args.where is None and args.project is None:
+        print("nbtrack: export needs runs: RUN names or ids, --project P, or --where EXPR.", file=sys.stderr)
+        return 2
+    if args.runs and args.where is not None:
+        print("nbtrack: export takes RUN names or --where, not both.", file=sys.stderr)
+        return 2
+    if args.where is not None:
+        try:
+            parse(args.where)
+        except QueryError as exc:
+            print(f"nbtrack: --where: {exc}", file=sys.stderr)
+            return 2
+    with open_store(args.store, create=False) as store:
+        if args.runs:
+            records = [store.get_run(ref, args.project) for ref in args.runs]
+        else:
+            records = runs(args.project, args.where, store=store).records()
+        if not records:
+            scope = f" in project {args.project!r}" if args.project else ""
+            match = f" matching {args.where}" if args.where else ""
+            print(f"nbtrack: no runs{match}{scope} in {store.location}: nothing exported.", file=sys.stderr)
+            return 1
+        path = bundle.export_runs(records, args.output, store)
+    for record in records:
+        if record.state == "running":
+            print(
+                f"note: {record.name} ({record.id}) is still running: the bundle holds what it logged so far.",
+                file=sys.stderr,
+            )
+    unique = {r.id: r for r in records}
+    print(
+        f"Exported {_plural(len(unique), 'run')} to {path} ({path.stat().st_size:,} bytes): {_names(list(unique.values()))}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_sort_value_follows(sys.argv[1:] if argv is None else argv))
@@ -619,6 +729,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open_store(args.store, create=args.command == "sweep") as store:
                 return _sweep_commands(args, store)
         except (NbtrackError, ValueError, ImportError, OSError) as exc:
+            print(f"nbtrack: {exc}", file=sys.stderr)
+            return 1
+    if args.command in ("export", "import", "sync"):
+        try:
+            return _bundle_commands(args)
+        except (NbtrackError, OSError) as exc:
             print(f"nbtrack: {exc}", file=sys.stderr)
             return 1
     try:
