@@ -112,7 +112,6 @@ class _RunData:
     """Everything one run is, read from a store or a bundle; metrics are read when `histories` is iterated."""
 
     record: RunRecord
-    keys: list[str]
     histories: Callable[[], Iterator[History]]
     events: list[RunEvent]
     files: list[_File]
@@ -137,7 +136,7 @@ def _store_run(store: Store, record: RunRecord) -> _RunData:
         _File(PurePosixPath(*Path(f.name).parts).as_posix(), f.size, partial(Path.open, root / f.name, "rb"))
         for f in store.list_files(record.id)
     ]
-    return _RunData(record, keys, histories, store.events(record.id), files)
+    return _RunData(record, histories, store.events(record.id), files)
 
 
 def _sweeps_of(store: Store, run_ids: Iterable[str]) -> list[_SweepData]:
@@ -589,9 +588,7 @@ class _BundleReader:
             )
             for name in checked["files"]
         ]
-        return _RunData(
-            checked["record"], [k for k, _ in checked["metrics"]], histories, checked["events"], files
-        )
+        return _RunData(checked["record"], histories, checked["events"], files)
 
 
 # -- writing a store --------------------------------------------------------------------------------
