@@ -6,6 +6,7 @@ nbtrack show RUN                config, summary, metrics, environment, files (RU
 nbtrack diff RUN_A RUN_B [--all] [--json]
                                 config and summary keys whose values differ between two runs
 nbtrack rm RUN [RUN ...]        delete runs (a running run needs --force)
+nbtrack push SPILL.json         write what a run could not write at finish (its store was away) to the store
 nbtrack replicate RUN [-o replicate.ipynb] [--execute]
                                 a notebook that re-runs RUN's recorded code with its seed; --execute runs it
 nbtrack sweep CONFIG.yaml [--project P] [--name N]
@@ -435,6 +436,10 @@ def _parser() -> argparse.ArgumentParser:
     replicate.add_argument(
         "--execute", action="store_true", help="run it now (nbclient) as a new run and compare final metrics"
     )
+    push = sub.add_parser(
+        "push", help="write a spill file (what a run could not write when its store was away) to the store"
+    )
+    push.add_argument("spill", metavar="SPILL.json", help="the file the run's warning named")
     sweep = sub.add_parser("sweep", help="store a new sweep from a W&B-format sweep config, for agents")
     sweep.add_argument("config", metavar="CONFIG", help="a YAML or JSON sweep config file")
     sweep.add_argument("--project", "-p", help="the project its trials' runs go to")
@@ -707,6 +712,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (NbtrackError, ImportError, OSError) as exc:
             print(f"nbtrack: {exc}", file=sys.stderr)
             return 1
+    if args.command == "push":
+        from nbtrack.spill import push_spill, read_spill
+
+        try:
+            location = args.store or read_spill(args.spill)["store"]
+            with open_store(location, create=False) as store:
+                batch = push_spill(args.spill, store)
+        except NbtrackError as exc:
+            print(f"nbtrack: {exc}", file=sys.stderr)
+            return 1
+        points = sum(len(s.value) for s in batch.series)
+        print(
+            f"Wrote {points} points{f', state {batch.state}' if batch.state else ''} of run {batch.run_id} to {location}."
+        )
+        return 0
     if args.command == "replicate":
         from nbtrack.replicate import comparison_text, replicate
 

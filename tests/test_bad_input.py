@@ -304,3 +304,23 @@ def test_child_sees_clear_error_text_not_thread_traceback(python, python_env, tm
         [sys.executable, "-c", code], env=python_env, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.startswith("ok") and done.stderr == ""
+
+
+def test_cli_push_writes_a_spill_file(store_dir, monkeypatch, tmp_path, capsys):
+    from nbtrack.cli import main
+    from nbtrack.spill import write_spill
+
+    run = nbtrack.init(project="p")
+    run.log({"loss": 1.0})
+    run.flush()
+    spill = write_spill(str(store_dir), run.id, {"loss": ([5], [time.time()], [0.25])}, {"state": "finished"})
+    run.finish()
+    assert main(["push", str(spill)]) == 0
+    assert "Wrote 1 points, state finished" in capsys.readouterr().out
+    assert open_store(store_dir).history(run.id, "loss").value.tolist() == [1.0, 0.25]
+    assert main(["push", str(spill)]) == 1  # gone once written
+    assert "No spill file" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main(["--store", str(store_dir), "push", str(bad)]) == 1
+    assert "not an nbtrack spill file" in capsys.readouterr().err
