@@ -25,7 +25,8 @@ from nbtrack.query import (
 )
 from nbtrack.store import open_store
 from nbtrack.store.base import RunQuery, WriteBatch
-from tests.test_store_conformance import BACKENDS
+from tests.pg_server import pg_server  # noqa: F401  (fixture)
+from tests.test_store_conformance import BACKENDS, new_location
 
 NOW = time.time()
 
@@ -109,7 +110,7 @@ def populate(store, runs=RUNS, project="p"):
 
 @pytest.fixture(params=BACKENDS, scope="module")
 def store(request, tmp_path_factory):
-    store = open_store(tmp_path_factory.mktemp("query") / "store")
+    store = open_store(new_location(request, request.param, tmp_path_factory.mktemp("query")))
     populate(store)
     yield store
     store.close()
@@ -405,7 +406,7 @@ expression = st.recursive(
 @pytest.fixture(params=BACKENDS, scope="module")
 def random_store(request, tmp_path_factory):
     runs = _draw(st.lists(run_strategy, min_size=60, max_size=60))
-    store = open_store(tmp_path_factory.mktemp("random") / "store")
+    store = open_store(new_location(request, request.param, tmp_path_factory.mktemp("random")))
     populate(store, runs)
     yield store
     store.close()
@@ -440,11 +441,16 @@ def test_sql_matches_python_reference(random_store, where, order):
     assert names(random_store, where, order) == reference(random_store, where, order), where
 
 
-@settings(max_examples=25, deadline=None, database=None)
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(runs=st.lists(run_strategy, min_size=1, max_size=8), where=expression)
-def test_sql_matches_python_reference_on_random_stores(tmp_path_factory, runs, where):
+def test_sql_matches_python_reference_on_random_stores(request, tmp_path_factory, runs, where):
     for backend in BACKENDS:
-        store = open_store(tmp_path_factory.mktemp(backend) / "store")
+        store = open_store(new_location(request, backend, tmp_path_factory.mktemp(backend)))
         try:
             populate(store, runs)
             assert names(store, where, "-config.lr") == reference(store, where, "-config.lr"), where

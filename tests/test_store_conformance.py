@@ -1,6 +1,7 @@
 """The store contract (nbtrack/store/base.py), run against every backend.
 
-A new backend adds itself to BACKENDS and must pass this file unchanged.
+A new backend adds itself to BACKENDS and must pass this file unchanged. PostgreSQL runs on a real throwaway
+cluster (tests/pg_server.py), with a fresh database per test.
 """
 
 from __future__ import annotations
@@ -14,14 +15,27 @@ import pytest
 from nbtrack.errors import RunNotFoundError
 from nbtrack.store import open_store
 from nbtrack.store.base import SeriesBatch, WriteBatch
+from tests.pg_server import pg_server  # noqa: F401  (fixture)
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def new_location(request, backend, tmp_path):
+    """A fresh, empty store location of `backend`: a directory, or a new PostgreSQL database's URL."""
+    if backend == "sqlite":
+        return str(tmp_path / "store")
+    return request.getfixturevalue("pg_server").new_database()
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        store = open_store(tmp_path / "store")
+def location(request, tmp_path, monkeypatch):
+    monkeypatch.setenv("NBTRACK_FILES", str(tmp_path / "files"))  # a PostgreSQL store's run files
+    return new_location(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def store(location):
+    store = open_store(location)
     yield store
     store.close()
 
@@ -194,12 +208,12 @@ def test_stale_heartbeat_reads_crashed_from_any_host(store):
     assert store.get_run(run.id).state == "finished"  # final states are never overridden
 
 
-def test_reopening_keeps_everything(tmp_path):
-    first = open_store(tmp_path / "s")
+def test_reopening_keeps_everything(location):
+    first = open_store(location)
     run = new_run(first)
     points(first, run.id, "loss", range(3), [1, 2, 3])
     first.close()
-    second = open_store(tmp_path / "s", create=False)
+    second = open_store(location, create=False)
     assert store_values(second, run.id) == [1.0, 2.0, 3.0]
     second.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from nbtrack.errors import StoreError
@@ -22,21 +23,33 @@ def resolve_location(location: str | os.PathLike[str] | None = None) -> str:
     return str(Path(location).expanduser().absolute())
 
 
+def mask_password(url: str) -> str:
+    """`url` with its password (in the user part or a ``password=`` parameter) replaced by ``***``."""
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*:)[^/?#]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
+
+
 def open_store(location: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
-    """Open (and with `create`, make) the store at `location`; see `resolve_location`."""
+    """Open (and with `create`, make) the store at `location`; see `resolve_location`.
+
+    A ``postgresql://`` or ``postgres://`` URL opens `nbtrack.store.postgres.PostgresStore` (needs psycopg:
+    ``pip install 'nbtrack[postgres]'``); anything else is a directory for the embedded SQLite store.
+    """
     if isinstance(location, Store):
         return location
     resolved = resolve_location(location)
     if resolved.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            "PostgreSQL run stores are not available in this version of nbtrack yet; use a directory path "
-            "(the embedded SQLite store)."
-        )
+        from nbtrack.store.postgres import PostgresStore  # needs psycopg: imported only for PostgreSQL stores
+
+        return PostgresStore(resolved, create=create)
     if "://" in resolved:
-        raise StoreError(f"Unsupported run store location {resolved!r}: expected a directory path.")
+        raise StoreError(
+            f"Unsupported run store location {mask_password(resolved)!r}: expected a directory path or a "
+            "postgresql:// URL."
+        )
     from nbtrack.store.sqlite import SQLiteStore
 
     return SQLiteStore(resolved, create=create)
 
 
-__all__ = ["Store", "open_store", "resolve_location", "DEFAULT_DIRECTORY", "ENV_VAR"]
+__all__ = ["Store", "open_store", "resolve_location", "mask_password", "DEFAULT_DIRECTORY", "ENV_VAR"]
