@@ -95,7 +95,11 @@ class Planner:
             return None
         return value
 
-    def _bayes(self, trials: list[TrialRecord], rng: Any) -> dict[str, Any]:
+    def teach(self, trials: list[TrialRecord]) -> None:
+        """Give the study every finished trial it has not seen. Called before a claim too, outside the store's
+        transaction, so the claim itself only adds the few trials that finished in between."""
+        if self.spec.method != "bayes":
+            return
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -107,7 +111,7 @@ class Planner:
             sampler = optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=5, multivariate=True)
             self._study = optuna.create_study(direction=direction, sampler=sampler)
         by_name = {p.name: p for p in self.spec.parameters}
-        for trial in trials:  # teach the study every finished trial once
+        for trial in trials:
             if trial.number in self._told or trial.value is None or not math.isfinite(trial.value):
                 continue
             if trial.state not in ("finished", "stopped-early"):
@@ -122,6 +126,12 @@ class Planner:
                 )
             )
             self._told.add(trial.number)
+
+    def _bayes(self, trials: list[TrialRecord], rng: Any) -> dict[str, Any]:
+        import optuna
+
+        dists = self._distributions()
+        self.teach(trials)
         asked = self._study.ask(dists)
         chosen = dict(asked.params)
         self._study.tell(asked, state=optuna.trial.TrialState.FAIL)  # only told trials teach it
@@ -317,6 +327,9 @@ def create(
     return Sweep(opened, record)
 
 
+_planners: dict[str, Planner] = {}  # per sweep, for this process: a resumed sweep's study stays warm
+
+
 def run_trials(
     sweep: Sweep,
     function: Callable[..., Any],
@@ -333,12 +346,15 @@ def run_trials(
     if not callable(function):
         raise TypeError(f"the sweep function must be callable (train(config)), got {type(function).__name__}")
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-    planner = Planner(sweep.spec, sweep.seed)
+    planner = _planners.get(sweep.id)
+    if planner is None or planner.spec != sweep.spec:
+        planner = _planners[sweep.id] = Planner(sweep.spec, sweep.seed)
     store = sweep.store
     metric = sweep.spec.metric
     done = 0
     warned_metric = False
     while count is None or done < count:
+        planner.teach(store.trials(sweep.id))
         trial = store.claim_trial(sweep.id, worker, planner.propose)
         if trial is None:
             store.set_sweep_state(sweep.id, "finished", time.time())

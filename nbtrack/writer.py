@@ -151,6 +151,10 @@ class RunWriter:
                     break
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
+            try:  # this thread's store connection ends with it (a sweep runs thousands of runs on one store)
+                self.store.release_thread()
+            except Exception:
+                pass
             with self._flushed:
                 self._generation += 1
                 self._flushed.notify_all()

@@ -330,3 +330,19 @@ def test_the_stop_button_of_the_current_trial_stops_the_sweep(notebook):
     sweep = nbtrack.sweep({**GRID, "parameters": {"lr": {"values": [1, 2, 3]}}}, train, project="stop")
     assert [t.state for t in sweep.trials()] == ["finished", "interrupted"] and sweep.state == "stopped"
     assert [r.state for r in sweep.runs] == ["finished", "interrupted"]
+
+
+def test_many_trials_do_not_pile_up_store_connections():
+    """Each trial's run has a writer thread with its own connection: it must close when the run ends."""
+    from nbtrack.store import open_store
+
+    store = open_store()
+    sweep = nbtrack.sweep(
+        {"method": "random", "metric": {"name": "val_loss"}, "parameters": {"lr": {"min": 0.0, "max": 1.0}}},
+        objective,
+        project="leak",
+        count=30,
+        store=store,
+    )
+    assert len(sweep.trials()) == 30
+    assert len(store._connections) <= 3  # the caller's thread, not one per trial

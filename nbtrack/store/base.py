@@ -352,6 +352,9 @@ class Store(ABC):
         ]
 
     # -- lifetime -----------------------------------------------------------------------------------
+    def release_thread(self) -> None:  # noqa: B027 - optional: backends without per-thread connections skip it
+        """Close the calling thread's connection, if it has one (a run's writer thread, as it ends)."""
+
     @abstractmethod
     def close(self) -> None:
         """Close this thread's and every other thread's connections."""

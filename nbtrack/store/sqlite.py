@@ -316,6 +316,19 @@ class SQLiteStore(Store):
 
         self._write(apply)
 
+    def release_thread(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
     def close(self) -> None:
         with self._lock:
             for conn in self._connections:
