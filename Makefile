@@ -23,11 +23,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 install: $(VENV)/.installed-all
 install-dev: $(VENV)/.installed-dev
 
-# The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline); the
+# PostgreSQL store tests start a throwaway cluster with initdb (tests/pg_server.py).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 		else echo "make test needs Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+		else echo "make test needs PostgreSQL (initdb): sudo apt-get install postgresql" >&2; exit 1; fi; }
 
 demo: install
 	NBTRACK_STORE=$(STORE) NBTRACK_DEMO_EPOCHS=$(DEMO_EPOCHS) \

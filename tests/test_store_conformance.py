@@ -234,3 +234,187 @@ def test_events_roundtrip(store):
     assert store.events(run.id) == [first, second]
     store.delete_run(run.id)
     assert store.events(run.id) == []
+
+
+# -- several processes at once ------------------------------------------------------------------------
+WRITER = r"""
+import sys, time
+from nbtrack.store import open_store
+from nbtrack.store.base import SeriesBatch, WriteBatch
+
+location, worker = sys.argv[1], int(sys.argv[2])
+store = open_store(location)
+run = store.create_run(run_id=f"writer{worker}", project="p", name=None, config={"worker": worker}, tags=(),
+                       notes=None, created=time.time(), host="h", pid=0)
+print("ready", flush=True)
+sys.stdin.readline()
+for batch in range(20):
+    steps = list(range(batch * 50, (batch + 1) * 50))
+    series = [SeriesBatch("loss", steps, [time.time()] * 50, [worker * 10_000.0 + s for s in steps]),
+              SeriesBatch("acc", steps[-1:], [time.time()], [float(batch)])]
+    store.write_batch(WriteBatch(run.id, series=series, heartbeat=time.time()))
+store.close()
+print("done", flush=True)
+"""
+
+CLAIMER = r"""
+import sys, time
+from nbtrack.store import open_store
+
+location, worker = sys.argv[1], sys.argv[2]
+store = open_store(location)
+
+def propose(trials):
+    time.sleep(0.005)  # widen the window in which a second claim could see the same trials
+    taken = {t.grid_index for t in trials}
+    free = [i for i in range(12) if i not in taken]
+    return ({"x": free[0]}, free[0]) if free else None
+
+print("ready", flush=True)
+sys.stdin.readline()
+claimed = []
+while (trial := store.claim_trial("sweep1", worker, propose)) is not None:
+    claimed.append(trial.grid_index)
+    store.update_trial("sweep1", trial.number, state="finished", value=1.0, ended=time.time())
+store.close()
+print(" ".join(map(str, claimed)), flush=True)
+"""
+
+
+def run_together(script, location, count, env):
+    """Start `count` processes running `script`, let them go at the same moment; returns their last lines."""
+    import subprocess
+    import sys
+
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, location, str(i)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(count)
+    ]
+    try:
+        for child in children:
+            line = child.stdout.readline()
+            assert line.strip() == "ready", child.stderr.read()
+        for child in children:  # all of them start writing now
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = []
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err
+            results.append(out.strip().splitlines()[-1] if out.strip() else "")
+        return results
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+
+
+def test_concurrent_writers_lose_nothing(store, location, python_env):
+    assert run_together(WRITER, location, 4, python_env) == ["done"] * 4
+    runs = store.list_runs("p")
+    assert sorted(r.id for r in runs) == [f"writer{i}" for i in range(4)]
+    assert sorted(r.name.rsplit("-", 1)[1] for r in runs) == ["1", "2", "3", "4"]  # one sequence number each
+    for worker in range(4):
+        history = store.history(f"writer{worker}", "loss")
+        assert history.step.tolist() == list(range(1000))
+        assert history.value.tolist() == [worker * 10_000.0 + s for s in range(1000)]
+        stats = store.metric_stats(f"writer{worker}")
+        assert stats["loss"].count == 1000 and stats["acc"].count == 20 and stats["acc"].last == 19.0
+
+
+def test_concurrent_agents_claim_each_grid_point_once(store, location, python_env):
+    store.create_sweep(
+        sweep_id="sweep1", project="p", name="grid", config={}, method="grid", created=time.time()
+    )
+    claims = run_together(CLAIMER, location, 3, python_env)
+    claimed = [int(i) for line in claims for i in line.split()]
+    assert sorted(claimed) == list(range(12)), claims
+    trials = store.trials("sweep1")
+    assert [t.number for t in trials] == list(range(12))
+    assert sorted(t.grid_index for t in trials) == list(range(12))
+    assert {t.state for t in trials} == {"finished"}
+
+
+# -- PostgreSQL only: locations, schema versions ------------------------------------------------------
+@pytest.fixture
+def pg(request):
+    """The throwaway PostgreSQL cluster (tests/pg_server.py)."""
+    return request.getfixturevalue("pg_server")
+
+
+def test_postgres_location_and_errors_hide_the_password(pg, monkeypatch, tmp_path):
+    from nbtrack.errors import StoreError
+
+    monkeypatch.setenv("NBTRACK_FILES", str(tmp_path / "files"))
+    url = pg.new_database().replace("postgres@", "postgres:s3cret@")
+    with open_store(url) as store:  # trust authentication: the password is not checked
+        assert "s3cret" not in store.location and "postgres:***@" in store.location
+    missing = url.replace("/nbtrack_", "/no_such_db_")
+    with pytest.raises(
+        StoreError, match=r"Cannot connect to the run store postgresql://postgres:\*\*\*@"
+    ) as error:
+        open_store(missing)
+    assert "s3cret" not in str(error.value) and "does not exist" in str(error.value)
+
+
+def test_postgres_schema_versions(pg, monkeypatch, tmp_path):
+    import threading
+
+    import psycopg
+
+    from nbtrack.errors import StoreError
+    from nbtrack.store.base import SCHEMA_VERSION
+
+    monkeypatch.setenv("NBTRACK_FILES", str(tmp_path / "files"))
+    url = pg.new_database()
+    with pytest.raises(StoreError, match="There is no nbtrack run store in the database"):
+        open_store(url, create=False)
+    opened, failures = [], []
+
+    def open_one():  # several clients creating the schema at once: one migrates, the others wait
+        try:
+            opened.append(open_store(url))
+        except Exception as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and len(opened) == 4
+    for store in opened:
+        store.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        conn.execute("INSERT INTO schema_version VALUES (%s, 'from the future', 0)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(
+        StoreError, match=rf"written by a newer nbtrack \(schema version {SCHEMA_VERSION + 1}"
+    ):
+        open_store(url)
+
+
+def test_postgres_urls_files_and_missing_driver(pg, monkeypatch, tmp_path):
+    import sys
+    from pathlib import Path
+
+    from nbtrack.store.postgres import FILES_ENV_VAR, default_files_root
+
+    assert default_files_root("postgresql://me@db.example.org:5433/exp") == (
+        Path("~/.nbtrack/files/db.example.org_exp").expanduser()
+    )
+    url = pg.new_database()
+    monkeypatch.setenv(FILES_ENV_VAR, str(tmp_path / "shared"))
+    with open_store(url.replace("postgresql://", "postgres://")) as store:
+        assert store.run_dir("r1") == tmp_path / "shared" / "r1"
+    monkeypatch.delitem(sys.modules, "nbtrack.store.postgres")
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
+    with pytest.raises(ImportError, match=r"pip install 'nbtrack\[postgres\]'"):
+        open_store(url)

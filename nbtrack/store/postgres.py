@@ -166,7 +166,7 @@ class PostgresStore(Store):
         files = files if files is not None else os.environ.get(FILES_ENV_VAR)
         self.files_root = Path(files).expanduser().absolute() if files else default_files_root(url)
         self._local = threading.local()
-        self._connections: list[psycopg.Connection[Any]] = []
+        self._connections: list[tuple[threading.Thread, psycopg.Connection[Any]]] = []
         self._lock = threading.Lock()
         self._migrate(create)
 
@@ -191,7 +191,12 @@ class PostgresStore(Store):
             conn = self._connect()
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                # A connection per thread, and a server allows only so many: close those of threads that ended
+                # (each run's writer thread, each sweep trial's) instead of keeping them until `close`.
+                for thread, other in [(t, c) for t, c in self._connections if not t.is_alive()]:
+                    self._connections.remove((thread, other))
+                    _close_quietly(other)
+                self._connections.append((threading.current_thread(), conn))
         return conn
 
     def _drop_broken(self, conn: psycopg.Connection[Any]) -> bool:
@@ -200,12 +205,8 @@ class PostgresStore(Store):
             return False
         self._local.conn = None
         with self._lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
-        try:
-            conn.close()
-        except psycopg.Error:
-            pass
+            self._connections = [(t, c) for t, c in self._connections if c is not conn]
+        _close_quietly(conn)
         return True
 
     def _write(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -250,7 +251,13 @@ class PostgresStore(Store):
     @staticmethod
     def _version(conn: psycopg.Connection[Any]) -> int | None:
         """The schema version, None for a database without an nbtrack schema."""
-        if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:  # type: ignore[index]
+        # pg_class read through the statement's snapshot, not to_regclass: after waiting on an advisory lock the
+        # backend's catalog cache may not have seen the table another client just created.
+        exists = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relname = 'schema_version' AND n.nspname = current_schema())"
+        ).fetchone()[0]  # type: ignore[index]
+        if not exists:
             return None
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0]) if row and row[0] is not None else 0  # type: ignore[index]
@@ -299,11 +306,8 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
-                try:
-                    conn.close()
-                except psycopg.Error:
-                    pass
+            for _thread, conn in self._connections:
+                _close_quietly(conn)
             self._connections.clear()
             self._local = threading.local()
 
@@ -790,6 +794,13 @@ class PostgresStore(Store):
 def _rung_value(value: Any) -> float:
     """A rung's stored value as SQLite's json_extract reads it: numbers (and booleans) as floats, else NaN."""
     return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def _close_quietly(conn: psycopg.Connection[Any]) -> None:
+    try:
+        conn.close()
+    except psycopg.Error:
+        pass
 
 
 def _message(exc: BaseException) -> str:
