@@ -356,6 +356,9 @@ def test_postgres_location_and_errors_hide_the_password(pg, monkeypatch, tmp_pat
     url = pg.new_database().replace("postgres@", "postgres:s3cret@")
     with open_store(url) as store:  # trust authentication: the password is not checked
         assert "s3cret" not in store.location and "postgres:***@" in store.location
+        run = new_run(store)
+    with open_store(store.location, create=False) as again:  # a masked location connects without a password
+        assert again.get_run(run.id).id == run.id
     missing = url.replace("/nbtrack_", "/no_such_db_")
     with pytest.raises(
         StoreError, match=r"Cannot connect to the run store postgresql://postgres:\*\*\*@"

@@ -19,7 +19,8 @@ Same tables and semantics as the SQLite store (`nbtrack.store.sqlite`), with the
   ``pg_advisory_xact_lock``, so clients starting at once are safe.
 - `claim_trial` and `record_rung` hold a per-sweep advisory lock for their transaction: concurrent agents never get
   the same trial.
-- The location shown in every message hides the password: ``postgresql://user:***@host/db``.
+- The location shown in every message hides the password: ``postgresql://user:***@host/db``. Opening such a
+  masked location connects without a password, so libpq takes it from PGPASSWORD or ~/.pgpass.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from nbtrack.store.base import (
     WriteBatch,
     effective_state,
 )
-from nbtrack.store.sql import Compiler, PostgresDialect
+from nbtrack.store.sql import Compiler, PostgresDialect, pg_json_column
 from nbtrack.store.sqlite import (
     CHUNK_POINTS,
     MAX_CHUNK_POINTS,
@@ -161,7 +162,9 @@ class PostgresStore(Store):
     """A store in a PostgreSQL database. See the module docstring for the decisions it makes."""
 
     def __init__(self, url: str, *, create: bool = True, files: str | Path | None = None) -> None:
-        self.url = url
+        # A location copied from a message (password ``***``) connects without one: libpq then reads
+        # PGPASSWORD or ~/.pgpass.
+        self.url = _unmask(url)
         self.location = mask_password(url)
         files = files if files is not None else os.environ.get(FILES_ENV_VAR)
         self.files_root = Path(files).expanduser().absolute() if files else default_files_root(url)
@@ -487,7 +490,7 @@ class PostgresStore(Store):
             raise ValueError(f"scope must be 'config' or 'summary', not {scope!r}")
         where, params = ("", []) if project is None else (" WHERE project = %s", [project])
         rows = self._read(
-            f"SELECT DISTINCT key FROM (SELECT json_object_keys({scope}) AS key FROM runs{where}) AS k",
+            f"SELECT DISTINCT key FROM (SELECT json_object_keys({pg_json_column(scope)}) AS key FROM runs{where}) AS k",
             params,
         )
         return sorted(r[0] for r in rows)
@@ -794,6 +797,13 @@ class PostgresStore(Store):
 def _rung_value(value: Any) -> float:
     """A rung's stored value as SQLite's json_extract reads it: numbers (and booleans) as floats, else NaN."""
     return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def _unmask(url: str) -> str:
+    """`url` without a masked (``***``) password, which `mask_password` wrote."""
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*):\*\*\*@", r"\1@", url)
+    url = re.sub(r"([?&])password=\*\*\*(?:&|$)", r"\1", url)
+    return url[:-1] if url.endswith(("?", "&")) else url
 
 
 def _close_quietly(conn: psycopg.Connection[Any]) -> None:

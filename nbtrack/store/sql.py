@@ -127,6 +127,19 @@ _PG_CASTS = {str: "::text", float: "::float8", int: "::float8", bool: "::float8"
 _PG_NULL = {"n": "NULL::float8", "b": "NULL::float8", "t": "NULL::text"}
 
 
+def _pg_text(value: str) -> str:
+    return f"({value} #>> '{{}}')"
+
+
+def pg_json_column(column: str) -> str:
+    """A JSON column that PostgreSQL can walk: its JSON functions fail on a document holding ``\\u0000`` (text cannot
+    hold NUL), so in such a (rare) document NUL reads as U+0001."""
+    return (
+        f"(CASE WHEN strpos({column}::text, '\\u0000') > 0 "
+        f"THEN replace({column}::text, '\\u0000', '\\u0001')::json ELSE {column} END)"
+    )
+
+
 @dataclass
 class PostgresDialect:
     """PostgreSQL's functions over ``json`` columns (which keep the exact text `dump_json` wrote, ``1e999``
@@ -149,6 +162,7 @@ class PostgresDialect:
         """The JSON value at `keys` (NULL when missing): one expression per path, its parameter bound once."""
         cached = self._values.get((column, keys))
         if cached is None:
+            column = pg_json_column(column)
             expression = f"({column} #> {self.bind(list(keys))})"
             # #> indexes arrays with integer-like keys; nbtrack's fields only ever name object keys.
             guards = [
@@ -164,7 +178,7 @@ class PostgresDialect:
     def kind(self, column: str, keys: tuple[str, ...]) -> str:
         """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
         v = self.value(column, keys)
-        object_kind = f"(CASE WHEN ({v} ->> '$float') = 'NaN' THEN 'x' ELSE 'o' END)"
+        object_kind = f"""(CASE WHEN ({v} -> '$float')::text = '"NaN"' THEN 'x' ELSE 'o' END)"""
         return _PG_KIND_OF_JSON_TYPE.format(v=v, object_kind=object_kind)
 
     def elements(self, column: str, keys: tuple[str, ...]) -> tuple[str, str, str]:
@@ -177,7 +191,7 @@ class PostgresDialect:
 
     def all_elements(self, column: str) -> tuple[str, str, str]:
         return (
-            f"json_array_elements({column}) AS e(value)",
+            f"json_array_elements({pg_json_column(column)}) AS e(value)",
             _PG_KIND_OF_JSON_TYPE.format(v="e.value", object_kind="'o'"),
             Sql("e.value", "j"),
         )
@@ -186,7 +200,7 @@ class PostgresDialect:
     def typed(value: str, want: str) -> str:
         have = getattr(value, "type", "t")
         if have == "j":
-            return f"(({value} #>> '{{}}') COLLATE \"C\")" if want == "t" else f"nbtrack_float({value})"
+            return f'({_pg_text(value)} COLLATE "C")' if want == "t" else f"nbtrack_float({value})"
         if have == want == "t":
             return f'({value} COLLATE "C")'
         if have == want == "n":
@@ -210,7 +224,7 @@ class PostgresDialect:
             return [f"{value} {direction}"]
         if have == "j":
             text = (
-                f"(CASE json_typeof({value}) WHEN 'string' THEN {value} #>> '{{}}' WHEN 'number' THEN NULL "
+                f"(CASE json_typeof({value}) WHEN 'string' THEN {_pg_text(value)} WHEN 'number' THEN NULL "
                 f"WHEN 'boolean' THEN NULL WHEN 'null' THEN NULL ELSE {value}::text END)"
             )
             return [f"nbtrack_float({value}) {direction}", f'({text} COLLATE "C") {direction}']
