@@ -85,9 +85,28 @@ class PgServer:
                 "-c shared_buffers=64MB",
             ]
         )
+        self._options = options
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server (again) on its existing data directory."""
         self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start"
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            self._options,
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data: clients see their connections drop, as in a restart."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         try:

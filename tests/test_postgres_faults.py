@@ -1,0 +1,80 @@
+"""The shared PostgreSQL store under real faults: the server restarting mid-run, and many processes logging at once.
+Nothing logged may be lost."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import warnings
+
+import pytest
+
+import nbtrack
+from nbtrack.store import open_store
+from tests.pg_server import pg_server  # noqa: F401  (fixture: a real throwaway cluster)
+
+
+@pytest.fixture
+def pg_url(pg_server):  # noqa: F811
+    return pg_server.new_database()
+
+
+def test_a_server_restart_mid_run_loses_nothing(pg_server, pg_url, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("NBTRACK_STORE", pg_url)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = nbtrack.init(project="outage")
+        for i in range(200):
+            run.log({"loss": float(i)})
+        assert run.flush(timeout=10)
+        pg_server.pause()  # the server goes away for a few seconds; training goes on
+        restart = threading.Timer(4.0, pg_server.resume)
+        restart.start()
+        for i in range(200, 400):
+            run.log({"loss": float(i)})
+            time.sleep(0.02)
+        restart.join()
+        for i in range(400, 500):
+            run.log({"loss": float(i)})
+        run.finish()
+    messages = [str(w.message) for w in caught if "nbtrack" in str(w.message)]
+    assert len([m for m in messages if "could not write run" in m]) == 1, messages  # warned once
+    store = open_store(pg_url, create=False)
+    assert store.history(run.id, "loss").value.tolist() == [float(i) for i in range(500)]
+    assert store.get_run(run.id).state == "finished"
+    store.close()
+
+
+WRITER = """
+import sys, nbtrack
+run = nbtrack.init(project="many", name=f"writer-{sys.argv[1]}")
+for i in range(50_000):
+    run.log({"loss": float(i), "acc": i / 50_000})
+run.finish()
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_eight_processes_logging_50k_points_each_lose_nothing(
+    backend, pg_server, python, python_env, tmp_path
+):  # noqa: F811
+    location = pg_server.new_database() if backend == "postgresql" else str(tmp_path / "store")
+    env = {**python_env, "NBTRACK_STORE": location}
+    processes = [
+        subprocess.Popen(
+            [python, "-c", WRITER, str(n)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for n in range(8)
+    ]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    assert not any("locked" in err or "Traceback" in err for _, err in outputs), outputs
+    store = open_store(location, create=False)
+    runs = store.list_runs("many")
+    assert sorted(r.name for r in runs) == [f"writer-{n}" for n in range(8)]
+    for run in runs:
+        assert run.state == "finished"
+        loss = store.history(run.id, "loss")
+        assert loss.value.size == 50_000 and loss.value[-1] == 49_999.0 and loss.step[-1] == 49_999
+    store.close()
