@@ -702,6 +702,11 @@ def _restore(obj: dict[str, Any]) -> Any:
     return math.nan if obj == NAN_MARKER else obj
 
 
+_DECODER = json.JSONDecoder(object_hook=_restore)  # one decoder: json.loads(object_hook=) builds one per call
+
+
 def load_json(text: str) -> Any:
     """Read what `dump_json` wrote (and older columns holding bare NaN/Infinity)."""
-    return json.loads(text, object_hook=_restore)
+    if text == "{}":
+        return {}
+    return _DECODER.decode(text)

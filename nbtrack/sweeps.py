@@ -95,6 +95,10 @@ class Planner:
             return None
         return value
 
+    @property
+    def cold(self) -> bool:
+        return self.spec.method == "bayes" and self._study is None
+
     def teach(self, trials: list[TrialRecord]) -> None:
         """Give the study every finished trial it has not seen. Called before a claim too, outside the store's
         transaction, so the claim itself only adds the few trials that finished in between."""
@@ -354,7 +358,8 @@ def run_trials(
     done = 0
     warned_metric = False
     while count is None or done < count:
-        planner.teach(store.trials(sweep.id))
+        if planner.cold:  # learn the finished trials before the claim's transaction, not inside it
+            planner.teach(store.trials(sweep.id))
         trial = store.claim_trial(sweep.id, worker, planner.propose)
         if trial is None:
             store.set_sweep_state(sweep.id, "finished", time.time())
