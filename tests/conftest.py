@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import nbtrack.run as run_module
+from tests.pg_server import pg_server  # noqa: F401  (fixture: a real throwaway PostgreSQL cluster)
 from tests.widget_helpers import notebook  # noqa: F401  (fixture: a pretend kernel for widget tests)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,15 +12,14 @@ import pytest
 
 import nbtrack
 from nbtrack.store import open_store
-from tests.pg_server import pg_server  # noqa: F401  (fixture: a real throwaway cluster)
 
 
 @pytest.fixture
-def pg_url(pg_server):  # noqa: F811
+def pg_url(pg_server):
     return pg_server.new_database()
 
 
-def test_a_server_restart_mid_run_loses_nothing(pg_server, pg_url, monkeypatch):  # noqa: F811
+def test_a_server_restart_mid_run_loses_nothing(pg_server, pg_url, monkeypatch):
     monkeypatch.setenv("NBTRACK_STORE", pg_url)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -58,7 +57,7 @@ run.finish()
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_eight_processes_logging_50k_points_each_lose_nothing(
     backend, pg_server, python, python_env, tmp_path
-):  # noqa: F811
+):
     location = pg_server.new_database() if backend == "postgresql" else str(tmp_path / "store")
     env = {**python_env, "NBTRACK_STORE": location}
     processes = [
@@ -78,3 +77,34 @@ def test_eight_processes_logging_50k_points_each_lose_nothing(
         loss = store.history(run.id, "loss")
         assert loss.value.size == 50_000 and loss.value[-1] == 49_999.0 and loss.step[-1] == 49_999
     store.close()
+
+
+def test_bundles_and_sync_round_trip_through_postgresql(pg_url, store_dir, tmp_path):
+    """A local SQLite store synced to the team's PostgreSQL store, and a bundle imported there: nothing lost."""
+    import numpy as np
+
+    from nbtrack.bundle import export_runs, import_bundle, sync
+
+    run = nbtrack.init(project="team", config={"lr": 0.1}, tags=["x"])
+    for i in range(1000):
+        run.log({"loss": 1.0 / (i + 1), "odd": float("nan") if i % 7 == 0 else float(i)})
+    run.event("note", "kept")
+    run.finish()
+    local = open_store(store_dir, create=False)
+    first = sync(local, pg_url)
+    assert first.pushed == [run.id] and sync(local, pg_url).pushed == []
+    team = open_store(pg_url, create=False)
+    copy = team.get_run(run.id)
+    assert copy.config == {"lr": 0.1} and copy.tags == ("x",) and copy.state == "finished"
+    for key in ("loss", "odd"):
+        a, b = local.history(run.id, key), team.history(run.id, key)
+        assert np.array_equal(a.step, b.step) and np.array_equal(a.value, b.value, equal_nan=True)
+    assert [e.kind for e in team.events(run.id)] == [e.kind for e in local.events(run.id)]
+    assert team.search_runs.__self__ is team and nbtrack.runs(where="config.lr == 0.1", store=team).ids == [
+        run.id
+    ]
+    bundle = export_runs([run.id], tmp_path / "b.nbtrack.zip", store=local)
+    other = open_store(pg_url.replace("/nbtrack_", "/nbtrack_"), create=False)
+    assert import_bundle(bundle, store=other).skipped == [run.id]  # already there: nothing duplicated
+    team.close()
+    local.close()

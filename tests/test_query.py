@@ -25,7 +25,6 @@ from nbtrack.query import (
 )
 from nbtrack.store import open_store
 from nbtrack.store.base import RunQuery, WriteBatch
-from tests.pg_server import pg_server  # noqa: F401  (fixture)
 from tests.test_store_conformance import BACKENDS, new_location
 
 NOW = time.time()

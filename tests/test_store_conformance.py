@@ -15,7 +15,6 @@ import pytest
 from nbtrack.errors import RunNotFoundError
 from nbtrack.store import open_store
 from nbtrack.store.base import SeriesBatch, WriteBatch
-from tests.pg_server import pg_server  # noqa: F401  (fixture)
 
 BACKENDS = ["sqlite", "postgresql"]
 
