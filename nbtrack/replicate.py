@@ -178,7 +178,9 @@ def replicate(
 
     cwd = (original.environment.get("program") or {}).get("cwd")
     previous = os.environ.get("NBTRACK_STORE")
-    os.environ["NBTRACK_STORE"] = getattr(opened, "url", opened.location)  # the new run goes beside the original
+    os.environ["NBTRACK_STORE"] = getattr(
+        opened, "url", opened.location
+    )  # the new run goes beside the original
     try:
         execute_notebook(path, cwd=cwd if cwd and os.path.isdir(cwd) else path.parent)
     finally:
