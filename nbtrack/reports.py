@@ -59,15 +59,6 @@ pre{white-space:pre-wrap;word-break:break-all;font-size:12px}
 }
 """
 
-STATE_COLORS = {
-    "running": "#1f77b4",
-    "finished": "#2ca02c",
-    "failed": "#d62728",
-    "crashed": "#ff7f0e",
-    "interrupted": "#7f7f7f",
-    "stopped-early": "#9467bd",
-}
-
 
 class ReportError(NbtrackError):
     """A report cannot be made from what was given."""
@@ -128,6 +119,8 @@ def key_value_table(values: dict[str, Any], empty: str = "none") -> str:
 
 
 def state_badge(state: str) -> str:
+    from nbtrack.ui.tables import STATE_COLORS
+
     return f"<span class='badge' style='background:{STATE_COLORS.get(state, '#7f7f7f')}'>{esc(state)}</span>"
 
 
