@@ -292,7 +292,8 @@ def comparison_section(runs: Sequence[StoredRun]) -> str:
     if not runs:
         return "<p class='meta'>No runs to compare.</p>"
     keys = [k for k in metric_keys(runs) if not k.startswith("batch/")][:COMPARE_METRICS]
-    charts = prepare(runs, keys)
+    # Points per line shrink as runs grow (2,000 each up to 30 runs), so a report of many runs stays a few MB.
+    charts = prepare(runs, keys, samples=max(200, min(2000, 60_000 // len(runs))))
     params, scores = varying_config(runs), summary_metrics(runs)
     parallel = ""
     if params and scores:

@@ -821,3 +821,38 @@ def test_magic_report_bad_arguments(shell, capsys, saved_notebook):
     assert "report takes one notebook path" in capsys.readouterr().out
     shell.run_cell(f"%nbtrack report {saved_notebook} -o")
     assert "-o needs a path" in capsys.readouterr().out
+
+
+def test_comparison_report_size_is_bounded_as_runs_grow(tmp_path):
+    from nbtrack.store import open_store
+    from nbtrack.store.base import SeriesBatch, WriteBatch
+
+    store = open_store(tmp_path / "many")
+    ids = []
+    for i in range(60):
+        rid = f"r{i:03d}"
+        store.create_run(
+            run_id=rid,
+            project="many",
+            name=None,
+            config={"lr": 0.001 * (i + 1)},
+            tags=(),
+            notes=None,
+            created=1.7e9 + i,
+            host="h",
+            pid=0,
+        )
+        steps = list(range(5000))
+        store.write_batch(
+            WriteBatch(
+                rid,
+                series=[
+                    SeriesBatch("loss", steps, [1.7e9 + s for s in steps], [1.0 / (s + 1) + i for s in steps])
+                ],
+                state="finished",
+                ended=1.7e9 + 100,
+            )
+        )
+        ids.append(rid)
+    html = nbtrack.report(runs=ids, store=store, output=tmp_path / "many.html").read_text()
+    assert html.count("<path") >= 60 and len(html.encode()) < 3_000_000
