@@ -44,6 +44,11 @@ def _to_float(key: str, value: object) -> float:
         )
     try:
         return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        raise ValueError(
+            f"run.log: the value of {key!r} is an integer too large for a 64-bit float ({len(str(abs(int(value))))} "  # type: ignore[call-overload]
+            "digits); log it scaled, or put it in run.summary."
+        ) from None
     except (TypeError, ValueError):
         if size == 1 and hasattr(value, "item"):  # a one-element array: numpy >= 2.4 refuses float() on it
             try:
