@@ -108,3 +108,40 @@ def test_bundles_and_sync_round_trip_through_postgresql(pg_url, store_dir, tmp_p
     assert import_bundle(bundle, store=other).skipped == [run.id]  # already there: nothing duplicated
     team.close()
     local.close()
+
+
+def test_three_agents_on_a_postgresql_store_cover_a_grid_once(pg_url, tmp_path, python, python_env):
+    from nbtrack.sweeps import create
+
+    (tmp_path / "agent_target.py").write_text(
+        "import nbtrack\n\ndef train(config):\n    nbtrack.log({'val_loss': config['a'] * 10 + config['b']})\n"
+    )
+    grid = {
+        "method": "grid",
+        "metric": {"name": "val_loss"},
+        "parameters": {"a": {"values": [0, 1, 2]}, "b": {"values": [0, 1, 2, 3]}},
+    }
+    sweep = create(grid, project="agents", store=pg_url)
+    env = {**python_env, "NBTRACK_STORE": pg_url}
+    workers = [
+        subprocess.Popen(
+            [python, "-m", "nbtrack", "agent", sweep.id, "--function", "agent_target:train"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [w.communicate(timeout=240) for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    trials = sweep.trials()
+    assert sorted(t.grid_index for t in trials) == list(range(12)) and all(
+        t.state == "finished" for t in trials
+    )
+    assert sorted((t.params["a"], t.params["b"]) for t in trials) == [
+        (a, b) for a in range(3) for b in range(4)
+    ]
+    runs = open_store(pg_url, create=False).list_runs("agents")
+    assert len(runs) == 12 and all(r.state == "finished" for r in runs)
