@@ -856,3 +856,23 @@ def test_comparison_report_size_is_bounded_as_runs_grow(tmp_path):
         ids.append(rid)
     html = nbtrack.report(runs=ids, store=store, output=tmp_path / "many.html").read_text()
     assert html.count("<path") >= 60 and len(html.encode()) < 3_000_000
+
+
+@pytest.mark.slow
+def test_report_execute_runs_the_notebook_first(tmp_path, store_dir, monkeypatch):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Executed for the report"),
+        nbformat.v4.new_code_cell(
+            "import nbtrack\nrun = nbtrack.init(project='executed')\nfor i in range(20):\n    run.log({'loss': 1 / (i + 1)})\nrun.finish()\nprint('trained', run.name)"
+        ),
+    ]
+    path = tmp_path / "fresh.ipynb"
+    nbformat.write(nb, path)  # saved without outputs
+    monkeypatch.delenv("NBTRACK_SILENT", raising=False)
+    html = nbtrack.report(path, execute=True).read_text()
+    (run,) = nbtrack.runs(project="executed")
+    assert f"trained {run.name}" in html  # the output of a cell that ran for the report
