@@ -52,6 +52,7 @@ def load_ipython_extension(shell: Any) -> None:
     shell.events.register("post_run_cell", _post_run_cell)
     shell.register_magic_function(nbtrack_magic, "line", "nbtrack")
     patch_imported()
+    report_crashes()
 
 
 def unload_ipython_extension(shell: Any) -> None:
@@ -65,6 +66,64 @@ def unload_ipython_extension(shell: Any) -> None:
     shell.magics_manager.magics["line"].pop("nbtrack", None)
     unpatch_all()
     _state.shell = None
+
+
+# -- crashed runs --------------------------------------------------------------------------------------
+REPORTED_CRASHES = (
+    ".reported-crashes"  # in the store directory: ids of crashed runs already reported, one a line
+)
+MAX_CRASH_LINES = 5
+
+
+def report_crashes(location: str | None = None) -> None:
+    """Print one line for each crashed run of this host that no `%load_ext nbtrack` has reported yet.
+
+    Only a local (directory) store that already exists is read, with one query for crashed runs; reported ids
+    are appended to ``<store>/.reported-crashes`` so each crash is told once. Never raises: a missing,
+    unreadable or broken store just skips the report.
+    """
+    try:
+        import os
+        import socket
+        from pathlib import Path
+
+        from nbtrack.store import open_store, resolve_location
+        from nbtrack.store.base import RunQuery
+        from nbtrack.store.sqlite import DB_NAME
+
+        location = resolve_location(location)
+        if "://" in location or not os.path.isfile(os.path.join(location, DB_NAME)):
+            return  # a database server is not contacted at load time; no store yet means no crash
+        ledger = Path(location) / REPORTED_CRASHES
+        try:
+            reported = set(ledger.read_text(encoding="utf-8").split())
+        except FileNotFoundError:
+            reported = set()
+        from nbtrack.query import parse
+
+        store = open_store(location, create=False)
+        try:
+            crashed = store.search_runs(RunQuery(where=parse('state = "crashed"')))
+        finally:
+            store.close()
+        host = socket.gethostname()
+        new = sorted((r for r in crashed if r.host == host and r.id not in reported), key=lambda r: r.created)
+        if not new:
+            return
+        with ledger.open("a", encoding="utf-8") as out:
+            out.write("".join(f"{r.id}\n" for r in new))
+        for r in new[-MAX_CRASH_LINES:]:
+            print(
+                f"nbtrack: run {r.name} ({r.id}) in project {r.project} crashed (its process ended without "
+                "finishing); its history up to then is kept."
+            )
+        if len(new) > MAX_CRASH_LINES:
+            print(
+                f"nbtrack: and {len(new) - MAX_CRASH_LINES} more crashed runs; "
+                f"`nbtrack --store {shlex.quote(location)} ls --where \"state == 'crashed'\"` lists them."
+            )
+    except Exception:  # noqa: BLE001 - a report must never stop the extension from loading
+        return
 
 
 # -- patching ---------------------------------------------------------------------------------------
