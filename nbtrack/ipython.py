@@ -78,28 +78,45 @@ MAX_CRASH_LINES = 5
 def report_crashes(location: str | None = None) -> None:
     """Print one line for each crashed run of this host that no `%load_ext nbtrack` has reported yet.
 
-    Only a local (directory) store that already exists is read, with one query for crashed runs; reported ids
+    Only a local (directory) store that already exists is read: one read-only query for running-state runs,
+    and only when one of them is not reported yet, the store itself (to tell crashed from running); reported ids
     are appended to ``<store>/.reported-crashes`` so each crash is told once. Never raises: a missing,
     unreadable or broken store just skips the report.
     """
     try:
         import os
-        import socket
-        from pathlib import Path
 
-        from nbtrack.store import open_store, resolve_location
-        from nbtrack.store.base import RunQuery
-        from nbtrack.store.sqlite import DB_NAME
-
-        location = resolve_location(location)
-        if "://" in location or not os.path.isfile(os.path.join(location, DB_NAME)):
-            return  # a database server is not contacted at load time; no store yet means no crash
-        ledger = Path(location) / REPORTED_CRASHES
+        if location is None:
+            location = os.environ.get("NBTRACK_STORE") or "nbtrack-runs"  # as nbtrack.store.resolve_location
+        location = os.fspath(location)
+        if "://" in location:
+            return  # a database server is not contacted at load time
+        location = os.path.abspath(os.path.expanduser(location))
+        database = os.path.join(location, "nbtrack.db")
+        if not os.path.isfile(database):
+            return  # no store yet: no crash
+        ledger = os.path.join(location, REPORTED_CRASHES)
         try:
-            reported = set(ledger.read_text(encoding="utf-8").split())
+            with open(ledger, encoding="utf-8") as f:
+                reported = set(f.read().split())
         except FileNotFoundError:
             reported = set()
+        # The cheap part, without importing the store (and numpy): are there unreported running-state runs?
+        import sqlite3
+        from urllib.parse import quote
+
+        probe = sqlite3.connect(f"file:{quote(database)}?mode=ro", uri=True, timeout=2.0)
+        try:
+            running = {r[0] for r in probe.execute("SELECT id FROM runs WHERE state = 'running'")}
+        finally:
+            probe.close()
+        if not running - reported:
+            return
+        import socket
+
         from nbtrack.query import parse
+        from nbtrack.store import open_store
+        from nbtrack.store.base import RunQuery
 
         store = open_store(location, create=False)
         try:
@@ -110,7 +127,7 @@ def report_crashes(location: str | None = None) -> None:
         new = sorted((r for r in crashed if r.host == host and r.id not in reported), key=lambda r: r.created)
         if not new:
             return
-        with ledger.open("a", encoding="utf-8") as out:
+        with open(ledger, "a", encoding="utf-8") as out:
             out.write("".join(f"{r.id}\n" for r in new))
         for r in new[-MAX_CRASH_LINES:]:
             print(
