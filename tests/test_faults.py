@@ -148,3 +148,51 @@ def test_crash_report_skips_a_broken_or_missing_store(store_dir, tmp_path, capsy
     report_crashes(str(broken))  # never raises
     assert capsys.readouterr().out == ""
     assert (broken / "nbtrack.db").read_bytes() == b"not a database" * 100
+
+
+# -- 2. an exception in the user's code inside fit --------------------------------------------------
+@pytest.fixture
+def shell():
+    from .keras_helpers import keras, tiny_data, tiny_model
+
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(tiny_model=tiny_model, tiny_data=tiny_data, keras=keras)
+    shell.run_cell("%load_ext nbtrack")
+    yield shell
+    shell.run_cell("%unload_ext nbtrack")
+    InteractiveShell.clear_instance()
+
+
+USER_LAYER_RAISES = """
+class Explodes(keras.layers.Layer):
+    # the user's own layer: fine for 5 batches, then raises (eager, so `call` runs every batch)
+    calls = 0
+
+    def call(self, x):
+        Explodes.calls += 1
+        if Explodes.calls > 5:
+            raise ValueError("the user's layer exploded at batch 6")
+        return x
+
+model = keras.Sequential([keras.Input((8,)), Explodes(), keras.layers.Dense(2, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
+x, y = tiny_data(64)
+model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+"""
+
+
+def test_user_exception_in_fit_fails_the_run_with_its_traceback(shell, notebook, store_dir):
+    result = shell.run_cell(USER_LAYER_RAISES)
+    assert isinstance(result.error_in_exec, ValueError)  # the user's exception, not ours
+    store = open_store(store_dir, create=False)
+    (record,) = store.list_runs()
+    assert record.state == "failed"
+    assert store.metric_stats(record.id)["batch/loss"].count >= 4  # the batches before it are kept
+    log = (store.run_dir(record.id) / "output.log").read_text()
+    assert "Traceback (most recent call last)" in log
+    assert "ValueError" in log and "the user's layer exploded at batch 6" in log  # Keras adds to the message
+    assert any("fit failed: ValueError" in e.message for e in store.events(record.id))
+    final = notebook[0].bundles[-1]  # the dashboard's last display update
+    assert "failed" in final["text/plain"] and record.name in final["text/plain"]
+    assert "failed" in final["image/svg+xml"]
+    store.close()
