@@ -10,6 +10,7 @@ import os
 import signal
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,74 @@ def test_user_exception_in_fit_fails_the_run_with_its_traceback(shell, notebook,
     assert "failed" in final["text/plain"] and record.name in final["text/plain"]
     assert "failed" in final["image/svg+xml"]
     store.close()
+
+
+# -- 3. faults inside nbtrack during a real fit -----------------------------------------------------
+EPOCHS = 5
+
+
+def _fit_while_nbtrack_fails(monkeypatch, faults: set[str]):
+    """A tiny real fit (~2 s) with the named faults injected into nbtrack; returns (history, warnings, run id)."""
+    import nbtrack.store.sqlite as sqlite_module
+    import nbtrack.ui.dashboard as dashboard_module
+    from nbtrack.errors import StoreError
+    from nbtrack.keras import NbtrackCallback
+    from nbtrack.system import SystemSampler
+    from nbtrack.writer import NbtrackWarning
+
+    from .keras_helpers import keras, tiny_data, tiny_model
+
+    monkeypatch.setenv("NBTRACK_SYSTEM_INTERVAL", "0.05")
+    if "sampler" in faults:
+
+        def sample(self):
+            raise RuntimeError("psutil broke (injected)")
+
+        monkeypatch.setattr(SystemSampler, "sample", sample)
+    if "store" in faults:
+        real_write = sqlite_module.SQLiteStore.write_batch
+        failing = {"left": 3}
+
+        def write_batch(self, batch):
+            if failing["left"] > 0 and not batch.is_empty():
+                failing["left"] -= 1
+                raise StoreError("disk full (injected)")
+            return real_write(self, batch)
+
+        monkeypatch.setattr(sqlite_module.SQLiteStore, "write_batch", write_batch)
+    if "widget" in faults:
+
+        def refresh(self, changed):
+            raise RuntimeError("widget refresh broke (injected)")
+
+        monkeypatch.setattr(dashboard_module.Dashboard, "refresh", refresh)
+
+    slow = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: time.sleep(0.4))
+    ours = NbtrackCallback()
+    x, y = tiny_data(64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = tiny_model().fit(x, y, batch_size=16, epochs=EPOCHS, verbose=0, callbacks=[slow, ours])
+    if "store" in faults:
+        assert failing["left"] == 0, "the injected store faults were all hit"
+    ours_warned = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
+    return history, ours_warned, ours.run.id
+
+
+def _assert_run_is_whole(store_dir, run_id):
+    store = open_store(store_dir, create=False)
+    record = store.get_run(run_id)
+    assert record.state == "finished"
+    np.testing.assert_array_equal(store.history(run_id, "epoch").value, np.arange(EPOCHS))
+    assert store.metric_stats(run_id)["loss"].count == EPOCHS
+    assert store.metric_stats(run_id)["batch/loss"].count == EPOCHS * 4
+    store.close()
+
+
+def test_store_and_widget_faults_during_fit_warn_once_each_and_lose_nothing(notebook, store_dir, monkeypatch):
+    history, warned, run_id = _fit_while_nbtrack_fails(monkeypatch, {"store", "widget"})
+    assert history.epoch == list(range(EPOCHS))  # training went the whole way
+    assert len(warned) == 2, warned
+    assert sum("disk full (injected)" in w for w in warned) == 1
+    assert sum("widget refresh broke (injected)" in w for w in warned) == 1
+    _assert_run_is_whole(store_dir, run_id)
