@@ -268,3 +268,61 @@ def test_store_and_widget_faults_during_fit_warn_once_each_and_lose_nothing(note
     assert sum("disk full (injected)" in w for w in warned) == 1
     assert sum("widget refresh broke (injected)" in w for w in warned) == 1
     _assert_run_is_whole(store_dir, run_id)
+
+
+# -- 4. a store file that is garbage, truncated, or from a newer nbtrack ----------------------------
+def _corrupt(store_dir: Path, how: str) -> bytes:
+    import sqlite3
+
+    import nbtrack
+
+    run = nbtrack.init(project="p", store=store_dir)
+    for i in range(2000):
+        run.log({"loss": float(i)})
+    run.finish()
+    run.store.close()
+    db = store_dir / "nbtrack.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if how == "newer":
+            conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    for extra in ("nbtrack.db-wal", "nbtrack.db-shm"):
+        (store_dir / extra).unlink(missing_ok=True)
+    if how == "garbage":
+        db.write_bytes(os.urandom(64 * 1024))
+    elif how == "truncated":
+        data = db.read_bytes()
+        db.write_bytes(data[: len(data) // 2])
+    return db.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "newer"])
+def test_a_broken_store_file_is_named_explained_and_left_alone(how, tmp_path, python, python_env):
+    import subprocess
+
+    import nbtrack
+    from nbtrack.errors import StoreError
+
+    store_dir = tmp_path / "store"
+    before = _corrupt(store_dir, how)
+    db = store_dir / "nbtrack.db"
+    with pytest.raises(StoreError) as raised:
+        run = nbtrack.init(project="p", store=store_dir)
+        run.log({"loss": 1.0})  # should not get here; if it does, the write must not touch the file
+        run.finish()
+    message = str(raised.value)
+    assert str(db) in message or str(store_dir) in message, message
+    hint = {"newer": "pip install -U nbtrack"}.get(how, "")
+    assert hint in message, message
+    done = subprocess.run(
+        [python, "-m", "nbtrack", "--store", str(store_dir), "ls"],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert str(store_dir) in done.stderr + done.stdout
+    assert db.read_bytes() == before, "the broken file was changed"
