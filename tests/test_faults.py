@@ -326,3 +326,55 @@ def test_a_broken_store_file_is_named_explained_and_left_alone(how, tmp_path, py
     assert "Traceback" not in done.stderr, done.stderr
     assert str(store_dir) in done.stderr + done.stdout
     assert db.read_bytes() == before, "the broken file was changed"
+
+
+# -- 5. attribution: two fits in one cell, and a fit inside a sweep trial -----------------------------
+def test_two_fits_in_one_cell_without_init_are_two_runs(shell, store_dir):
+    # Without nbtrack.init, each fit's NbtrackCallback finds no running current run, starts its own
+    # (`_train_begin`: init(config=fit_config)) and finishes it at train end; so two fits are two whole runs,
+    # each with its own epochs and its own fit arguments, not one run continued.
+    result = shell.run_cell(
+        "x, y = tiny_data(64)\n"
+        "tiny_model().fit(x, y, batch_size=16, epochs=2, verbose=0)\n"
+        "tiny_model().fit(x, y, batch_size=32, epochs=3, verbose=0)\n"
+    )
+    assert result.success, result.error_in_exec
+    store = open_store(store_dir, create=False)
+    first, second = sorted(store.list_runs(), key=lambda r: r.created)
+    assert (first.state, second.state) == ("finished", "finished")
+    assert (first.config["batch_size"], second.config["batch_size"]) == (16, 32)
+    assert store.metric_stats(first.id)["loss"].count == 2
+    assert store.metric_stats(second.id)["loss"].count == 3
+    assert store.metric_stats(first.id)["batch/loss"].count == 2 * 4
+    assert store.metric_stats(second.id)["batch/loss"].count == 3 * 2
+    store.close()
+
+
+SWEEP_CELL = """
+import nbtrack
+
+def train(config):
+    x, y = tiny_data(64)
+    tiny_model(lr=config["lr"]).fit(x, y, batch_size=16, epochs=2, verbose=0)
+
+the_sweep = nbtrack.sweep(
+    {"method": "grid", "parameters": {"lr": {"values": [0.01, 0.02]}}}, train, project="sweep-fit"
+)
+"""
+
+
+def test_fit_inside_a_sweep_trial_goes_to_the_trials_run(shell, store_dir):
+    result = shell.run_cell(SWEEP_CELL)
+    assert result.success, result.error_in_exec
+    store = open_store(store_dir, create=False)
+    (sweep,) = store.list_sweeps("sweep-fit")
+    trials = store.trials(sweep.id)
+    runs = store.list_runs()
+    assert len(trials) == 2 and len(runs) == 2  # no extra run for the fits: each went into its trial's run
+    for trial in trials:
+        run = store.get_run(trial.run_id)
+        assert run.project == "sweep-fit" and run.state == "finished"
+        assert run.config["lr"] == trial.params["lr"]
+        assert store.metric_stats(run.id)["loss"].count == 2
+        assert store.metric_stats(run.id)["batch/loss"].count == 2 * 4
+    store.close()
