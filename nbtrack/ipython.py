@@ -52,6 +52,9 @@ def load_ipython_extension(shell: Any) -> None:
     shell.events.register("post_run_cell", _post_run_cell)
     shell.register_magic_function(nbtrack_magic, "line", "nbtrack")
     patch_imported()
+    # The cell loading the extension may go on to call fit itself: its pre-run hook ran before we were loaded.
+    current = shell.user_ns.get("In", [""])[-1] if isinstance(shell.user_ns.get("In"), list) else ""
+    _pre_run_cell(type("Cell", (), {"raw_cell": current})())
     report_crashes()
 
 

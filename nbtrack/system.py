@@ -200,10 +200,25 @@ class SystemSampler:
                 if values:
                     self.sink(self.samples, time.time(), values)
                     self.samples += 1
-            except Exception:
-                pass  # a sampling fault loses one sample, never the run
+            except Exception as exc:  # a sampling fault loses one sample, never the run
+                self._warn_once(exc)
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
         self._gpus.close()
+
+    def _warn_once(self, exc: BaseException) -> None:
+        if getattr(self, "_warned", False):
+            return
+        self._warned = True
+        import warnings
+
+        from nbtrack.writer import NbtrackWarning
+
+        warnings.warn(
+            f"nbtrack: a system sample failed ({type(exc).__name__}: {exc}); samples go on being tried, training "
+            "goes on. This warning is shown once.",
+            NbtrackWarning,
+            stacklevel=1,
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

@@ -190,3 +190,31 @@ def test_magic_status_off_on_init_and_usage(shell, store_dir, capsys):
     result = run(shell, "%nbtrack init oops")
     assert result.success and "expected key=value" in capsys.readouterr().out
     run(shell, "import nbtrack; nbtrack.finish()")
+
+
+def test_a_fit_in_the_same_cell_as_load_ext_is_tracked(python, python_env, tmp_path):
+    """The loading cell's pre-run hook ran before the extension existed: loading looks at that cell itself."""
+    cell = (
+        "%load_ext nbtrack\n"
+        "import keras, numpy as np\n"
+        "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
+        "m.compile(optimizer='sgd', loss='mse')\n"
+        "m.fit(np.zeros((8, 4)), np.zeros(8), epochs=2, verbose=0)\n"
+    )
+    code = (
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        f"result = shell.run_cell({cell!r}, store_history=True)\n"
+        "result.raise_error()\n"
+        "assert 'keras' in sys.modules\n"
+    )
+    env = {
+        **python_env,
+        "NBTRACK_STORE": str(tmp_path / "store"),
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = open_store(tmp_path / "store", create=False).list_runs()
+    assert len(runs) == 1 and runs[0].state == "finished" and runs[0].summary["epoch"] == 1

@@ -378,3 +378,25 @@ def test_fit_inside_a_sweep_trial_goes_to_the_trials_run(shell, store_dir):
         assert store.metric_stats(run.id)["loss"].count == 2
         assert store.metric_stats(run.id)["batch/loss"].count == 2 * 4
     store.close()
+
+
+def test_sampler_fault_during_fit_is_warned_once_and_loses_nothing(notebook, store_dir, monkeypatch):
+    history, warned, run_id = _fit_while_nbtrack_fails(monkeypatch, {"sampler"})
+    assert history.epoch == list(range(EPOCHS))
+    assert len(warned) == 1 and "psutil broke (injected)" in warned[0], warned  # STYLE 8: warned once
+    _assert_run_is_whole(store_dir, run_id)
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated"])
+def test_a_corrupt_store_error_says_what_to_do(how, tmp_path):
+    # STYLE 9: what was received, what was expected, how to fix it. The newer-schema error says "Upgrade with
+    # `pip install -U nbtrack`"; a corrupt file's says only SQLite's words ("file is not a database").
+    import nbtrack
+    from nbtrack.errors import StoreError
+
+    store_dir = tmp_path / "store"
+    _corrupt(store_dir, how)
+    with pytest.raises(StoreError) as raised:
+        nbtrack.init(project="p", store=store_dir)
+    message = str(raised.value)
+    assert any(word in message for word in ("move", "backup", "back up", "restore", "rename")), message

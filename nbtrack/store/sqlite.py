@@ -47,6 +47,10 @@ from nbtrack.store.base import (
 from nbtrack.store.sql import Compiler, SQLiteDialect
 
 DB_NAME = "nbtrack.db"
+_DAMAGED_HINT = (
+    "nbtrack has not changed it. If it is damaged, move it aside (or restore it from a backup) and nbtrack starts a "
+    "new store there; a bundle (`nbtrack export`) made earlier brings runs back with `nbtrack import`."
+)
 CHUNK_POINTS = 1024  # a chunk smaller than this is topped up by the next flush
 MAX_CHUNK_POINTS = 65_536  # big flushes are split into chunks of up to this many points
 _INT32_MS = 2**31 - 1
@@ -237,7 +241,9 @@ class SQLiteStore(Store):
                 self._ensure_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
             except sqlite3.Error as exc:
-                raise StoreError(f"Cannot open the run store database {self.db_path}: {exc}") from None
+                raise StoreError(
+                    f"Cannot open the run store database {self.db_path}: {exc}. {_DAMAGED_HINT}"
+                ) from None
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -295,7 +301,9 @@ class SQLiteStore(Store):
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.db_path} is not an nbtrack store database ({exc}).") from None
+            raise StoreError(
+                f"{self.db_path} is not an nbtrack store database ({exc}). {_DAMAGED_HINT}"
+            ) from None
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"The run store at {self.location} was written by a newer nbtrack (schema version {version}; "
