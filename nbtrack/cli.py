@@ -35,6 +35,7 @@ import argparse
 import datetime as _dt
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -700,7 +701,39 @@ def _bundle_commands(args: argparse.Namespace) -> int:
     return 0
 
 
+# Terminal control characters in run names, config values, log lines... would be obeyed by the terminal (clear the
+# screen, rewrite lines, set the title): everything the CLI prints shows them as \\uXXXX text instead. Tabs and
+# newlines stay; inside JSON strings the same \\uXXXX form is a valid escape.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class _Printable:
+    """A text stream that shows control characters as \\uXXXX (see `printable`)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printable(out), _Printable(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_sort_value_follows(sys.argv[1:] if argv is None else argv))
     if args.command is None:

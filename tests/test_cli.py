@@ -390,3 +390,26 @@ def test_query_error_through_a_subprocess_has_no_traceback(python, python_env, s
     assert done.returncode == 2 and done.stdout == ""
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[1:] == ["  config.lr << 1", "  " + " " * 11 + "^"]
+
+
+def test_terminal_control_characters_are_shown_not_obeyed(capsys):
+    import json as _json
+
+    from nbtrack.cli import main
+
+    hostile = "evil\x1b[2J\x1b]0;title\x07\x9b31m\u202ename\x7f"
+    run = nbtrack.init(project="esc", name=hostile, config={"k\x1b[1m": "v\x1b[31m"})
+    print("log line \x1b[2K erased?")
+    run.log({"loss": 1.0})
+    run.finish()
+    capsys.readouterr()  # what the run itself printed
+    for argv in (["ls"], ["show", run.id], ["ls", "--json"], ["diff", run.id, run.id, "--all"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert not any(c in out for c in "\x1b\x07\x9b\u202e\x7f"), argv
+    assert main(["show", run.id]) == 0
+    shown = capsys.readouterr().out
+    assert "evil\\u001b[2J" in shown and "\\u202ename" in shown
+    assert main(["ls", "--json"]) == 0
+    (row,) = _json.loads(capsys.readouterr().out)
+    assert row["name"] == hostile  # the \\uXXXX forms are JSON escapes: the real name comes back
