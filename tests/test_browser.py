@@ -52,8 +52,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def lab_server(root: Path) -> Iterator[str]:
-    """A JupyterLab serving `root`, its kernels writing to the store root/store; yields its URL."""
+def lab_server(root: Path, app: str = "jupyterlab") -> Iterator[str]:
+    """A JupyterLab (or, with app="notebook", a Notebook 7) serving `root`, its kernels writing to the store
+    root/store; yields its URL."""
     if not Path(CHROMIUM).exists():
         pytest.fail("These tests need Chromium: `apt-get install chromium` (make test installs it).")
     # No "get notified about Jupyter news?" toast over the screenshots.
@@ -75,7 +76,7 @@ def lab_server(root: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "jupyterlab",
+            app,
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={port}",
@@ -83,8 +84,11 @@ def lab_server(root: Path) -> Iterator[str]:
             "--ServerApp.password=",
             "--allow-root",
             f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(
+                ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+                if app == "jupyterlab"
+                else []
+            ),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -100,7 +104,7 @@ def lab_server(root: Path) -> Iterator[str]:
         except Exception:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                pytest.fail(f"JupyterLab did not start:\n{server.stdout.read()[-3000:]}")
+                pytest.fail(f"{app} did not start:\n{server.stdout.read()[-3000:]}")
             time.sleep(0.5)
     try:
         yield url

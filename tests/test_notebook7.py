@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +22,10 @@ from nbtrack.store import open_store
 
 from .conftest import ROOT
 from .test_browser import (
-    CHROMIUM,
     FIT,
     SETUP,
     TABLE_JS,
-    free_port,
+    lab_server,
     launch_chromium,
     point_count,
     sync_playwright,
@@ -67,64 +62,12 @@ def watch_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
 @contextlib.contextmanager
 def notebook7_server(root: Path) -> Iterator[str]:
     """A Notebook 7 (`jupyter notebook`) serving `root`, its kernels writing to the store root/store; yields its URL."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("These tests need Chromium: `apt-get install chromium` (make test installs it).")
     try:
         import notebook  # noqa: F401
     except ImportError:
         pytest.fail("This test needs Notebook 7: pip install -e '.[dev]' (make test installs it).")
-    # No "get notified about Jupyter news?" toast over the screenshots (Notebook 7 reads the lab page config).
-    labconfig = root / "cfg" / "labconfig"
-    labconfig.mkdir(parents=True, exist_ok=True)
-    (labconfig / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
-    )
-    port = free_port()
-    env = {
-        **os.environ,
-        "NBTRACK_STORE": str(root / "store"),
-        "JUPYTER_CONFIG_DIR": str(root / "cfg"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-    }
-    env.pop("NBTRACK_SILENT", None)
-    env.pop("NBTRACK_PROJECT", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "notebook",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            "--allow-root",
-            f"--ServerApp.root_dir={root}",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
-            break
-        except Exception:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"Notebook 7 did not start:\n{server.stdout.read()[-3000:]}")
-            time.sleep(0.5)
-    try:
+    with lab_server(root, app="notebook") as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def open_notebook7(page, url: str, name: str) -> None:  # type: ignore[no-untyped-def]
