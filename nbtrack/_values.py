@@ -20,33 +20,63 @@ from typing import Any
 _NUMBER_TYPES = (float, int)
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """`text` for an error message: its repr, cut to `limit` characters with its length when longer."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` for display: its start and how long it really is when longer than `limit` characters."""
+    if len(text) <= limit:
+        return text
+    note = f"... ({len(text):,} chars)"
+    return text[: max(limit - len(note), 8)] + note
+
+
 def check_key(key: object, where: str = "run.log") -> str:
     if type(key) is not str:
-        raise TypeError(f"{where}: metric names must be strings, got {type(key).__name__} {key!r}.")
+        raise TypeError(f"{where}: metric names must be strings, got {type(key).__name__} {repr(key)[:60]}.")
     if not key or key.isspace():
         raise ValueError(f"{where}: metric names must not be empty.")
     return key
 
 
+def element_count(value: object) -> int | None:
+    """How many elements an array or tensor holds (numpy, TF, torch, JAX), from its shape; None if it has none."""
+    shape = getattr(value, "shape", None)
+    if shape is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        return count
+    except (TypeError, ValueError):  # an unknown dimension (a symbolic tensor)
+        return None
+
+
 def _to_float(key: str, value: object) -> float:
+    name = shown(key)
     if isinstance(value, (str, bytes)):
         raise TypeError(
-            f"run.log: the value of {key!r} is text ({value!r:.40}); only numbers can be logged as metrics. "
+            f"run.log: the value of {name} is text ({value!r:.40}); only numbers can be logged as metrics. "
             "Put text in run.config or run.summary instead."
         )
     if value is None:
-        raise TypeError(f"run.log: the value of {key!r} is None; log a number, or float('nan') for a gap.")
-    size = getattr(value, "size", None)
-    if size is not None and size != 1 and hasattr(value, "shape"):
+        raise TypeError(f"run.log: the value of {name} is None; log a number, or float('nan') for a gap.")
+    size = element_count(value)
+    if size is not None and size != 1:
         raise TypeError(
-            f"run.log: the value of {key!r} is an array of shape {tuple(value.shape)}; only scalars can be "
+            f"run.log: the value of {name} is an array of shape {tuple(value.shape)}; only scalars can be "  # type: ignore[attr-defined]
             "logged. Log a reduction (e.g. its mean) or one key per element."
         )
     try:
         return float(value)  # type: ignore[arg-type]
     except OverflowError:
         raise ValueError(
-            f"run.log: the value of {key!r} is an integer too large for a 64-bit float ({len(str(abs(int(value))))} "  # type: ignore[call-overload]
+            f"run.log: the value of {name} is an integer too large for a 64-bit float ({len(str(abs(int(value))))} "  # type: ignore[call-overload]
             "digits); log it scaled, or put it in run.summary."
         ) from None
     except (TypeError, ValueError):
@@ -56,9 +86,13 @@ def _to_float(key: str, value: object) -> float:
             except (TypeError, ValueError):
                 pass
         raise TypeError(
-            f"run.log: the value of {key!r} is a {type(value).__name__}, which is not a number. Metrics must be "
+            f"run.log: the value of {name} is {_article(type(value).__name__)}, which is not a number. Metrics must be "
             "int, float, bool, a numpy scalar or a 0-d array."
         ) from None
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def flatten_metrics(data: Mapping[Any, Any], prefix: str = "") -> dict[str, float]:
@@ -99,16 +133,15 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    # numpy (and numpy-like) scalars and arrays, without importing numpy.
-    if hasattr(value, "dtype") and hasattr(value, "tolist"):
+    # numpy, JAX, torch and TF scalars and arrays (up to 10,000 elements), without importing any of them.
+    size = element_count(value) if hasattr(value, "dtype") else None
+    if size is not None and size <= 10_000:
         try:
-            if getattr(value, "size", 2) <= 10_000:
-                return to_jsonable(value.tolist(), _depth + 1)
-        except Exception:
-            pass
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-        try:
-            return to_jsonable(value.item(), _depth + 1)
+            if hasattr(value, "numpy") and not hasattr(value, "tolist"):  # a TF tensor
+                value = value.numpy()
+            elif hasattr(value, "detach"):  # a torch tensor, perhaps on a GPU
+                value = value.detach().cpu()
+            return to_jsonable(value.tolist() if hasattr(value, "tolist") else value.item(), _depth + 1)
         except Exception:
             pass
     try:

@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nbtrack import __version__
+from nbtrack._values import clip
 from nbtrack.errors import NbtrackError
 from nbtrack.query import MISSING, Field, QueryError, field_value, parse, parse_order
 from nbtrack.records import StoredRun, flatten, get_run, runs
@@ -70,14 +71,15 @@ def format_time(epoch: float | None) -> str:
     return _dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Any, limit: int = 80) -> str:
+    """A value as a terminal shows it, cut to `limit` characters (``--json`` prints everything)."""
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value)
         return f"{value:.6g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        return clip(json.dumps(value, ensure_ascii=False), limit)
+    return clip(str(value), limit)
 
 
 def key_metrics(summary: dict[str, Any], limit: int = _LS_METRICS) -> list[tuple[str, Any]]:
@@ -153,21 +155,21 @@ def render_ls(runs: Sequence[RunRecord], columns: Sequence[Field] | None = None)
     rows = []
     for run in runs:
         if columns is None:
-            extra = ["  ".join(f"{k}={format_value(v)}" for k, v in key_metrics(run.summary))]
+            extra = ["  ".join(f"{clip(k, 40)}={format_value(v)}" for k, v in key_metrics(run.summary))]
         else:
             extra = [format_column(f, field_value(run, f, now)) for f in columns]
         rows.append(
             (
-                run.name,
+                clip(run.name, 40),
                 run.id,
-                run.project,
+                clip(run.project, 40),
                 run.state,
                 format_time(run.created),
                 format_duration(run.duration),
                 *extra,
             )
         )
-    titles = ["METRICS"] if columns is None else [f.text for f in columns]
+    titles = ["METRICS"] if columns is None else [clip(f.text, 40) for f in columns]
     return table(rows, ("NAME", "ID", "PROJECT", "STATE", "STARTED", "DURATION", *titles))
 
 
@@ -223,9 +225,9 @@ def render_show(store: Store, run: RunRecord) -> str:
         out.append(title)
         if not items:
             out.append("  (none)")
-        width = max((len(k) for k in items), default=0)
+        width = min(max((len(k) for k in items), default=0), 40)
         for key, value in items.items():
-            out.append(f"  {key.ljust(width)}  {format_value(value)}")
+            out.append(f"  {clip(key, 80).ljust(width)}  {format_value(value, 1000)}")
 
     section("Config", run.config)
     section("Summary", {k: v for k, v in run.summary.items() if not k.startswith("_")})
@@ -235,7 +237,7 @@ def render_show(store: Store, run: RunRecord) -> str:
     if stats:
         rows = [
             (
-                s.key,
+                clip(s.key, 80),
                 str(s.count),
                 format_value(s.last),
                 format_value(s.min),
@@ -311,8 +313,8 @@ def render_diff(a: StoredRun, b: StoredRun, rows: dict[str, list[dict[str, Any]]
     def cell(row: dict[str, Any], side: str) -> str:
         return "-" if side in row["missing"] else format_value(row[side])
 
-    lines = [(r["key"], cell(r, "a"), cell(r, "b")) for r in [*rows["config"], *rows["summary"]]]
-    return table(lines, ("KEY", f"A ({a.name})", f"B ({b.name})"))
+    lines = [(clip(r["key"], 80), cell(r, "a"), cell(r, "b")) for r in [*rows["config"], *rows["summary"]]]
+    return table(lines, ("KEY", f"A ({clip(a.name, 40)})", f"B ({clip(b.name, 40)})"))
 
 
 def _run_json(run: StoredRun) -> dict[str, Any]:

@@ -106,9 +106,12 @@ def tabs(panes: Sequence[tuple[str, str]]) -> str:
 
 
 def _format(value: Any) -> str:
+    """A table cell; text past 2,000 characters is cut (the run's config.json and summary.json hold it all)."""
+    from nbtrack._values import clip
+
     if isinstance(value, float):
         return f"{value:.6g}" if math.isfinite(value) else str(value)
-    return str(value)
+    return clip(str(value), 2000)
 
 
 def key_value_table(values: dict[str, Any], empty: str = "none") -> str:

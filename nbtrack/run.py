@@ -463,8 +463,12 @@ class Run:
         """`name` inside the run's folder; names that would escape it are refused."""
         self._check_open("add files")
         text = str(name)
+        if "\x00" in text or not text.strip():
+            raise ValueError(
+                f"{where}: the name {name!r} is empty or holds a NUL character; give a file name."
+            )
         parts = text.replace("\\", "/").split("/")
-        if not text or os.path.isabs(text) or ".." in parts or "" in parts[:-1] or "\x00" in text:
+        if os.path.isabs(text) or ".." in parts or "" in parts[:-1]:
             raise ValueError(
                 f"{where}: the name {name!r} would leave the run's folder; use a relative name such as "
                 "'model.keras' or 'checkpoints/last.keras' (no '..', no absolute path)."

@@ -81,7 +81,7 @@ def test_nested_dicts_are_flattened(run):
         ({"v": None}, r"the value of 'v' is None"),
         ({"v": [1, 2]}, r"the value of 'v' is a list, which is not a number"),
         ({"v": np.zeros(3)}, r"the value of 'v' is an array of shape \(3,\)"),
-        ({"v": object()}, r"the value of 'v' is a object, which is not a number"),
+        ({"v": object()}, r"the value of 'v' is an object, which is not a number"),
         ({"a": {"b": "x"}}, r"the value of 'a/b' is text"),
     ],
 )

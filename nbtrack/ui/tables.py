@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from nbtrack._values import clip
 from nbtrack.comparison import MISSING, config_diff, summary_diff, summary_metrics, varying_config
 from nbtrack.records import StoredRun, flatten
 from nbtrack.ui.svg import escape
@@ -70,6 +71,9 @@ def available_columns(runs: Sequence[StoredRun]) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
+    """A cell as the table view gets it: JSON-safe, and text cut to 1,000 characters (a table shows less)."""
+    if isinstance(value, str):
+        return clip(value, 1000)
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, (list, tuple)):
@@ -128,8 +132,8 @@ def _format(value: Any, kind: str) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    return str(value)
+        return clip(", ".join(map(str, value)), 1000)
+    return clip(str(value), 1000)
 
 
 def runs_table_html(
