@@ -463,12 +463,12 @@ class Run:
         """`name` inside the run's folder; names that would escape it are refused."""
         self._check_open("add files")
         text = str(name)
-        if "\x00" in text or not text.strip():
+        parts = text.replace("\\", "/").split("/")
+        if "\x00" in text or not parts[-1].strip():
             raise ValueError(
                 f"{where}: the name {name!r} is empty or holds a NUL character; give a file name."
             )
-        parts = text.replace("\\", "/").split("/")
-        if os.path.isabs(text) or ".." in parts or "" in parts[:-1]:
+        if os.path.isabs(text) or ".." in parts or any(not part.strip() for part in parts):
             raise ValueError(
                 f"{where}: the name {name!r} would leave the run's folder; use a relative name such as "
                 "'model.keras' or 'checkpoints/last.keras' (no '..', no absolute path)."
