@@ -33,6 +33,7 @@ class _State:
         self.shell: Any = None
         self.enabled = True
         self.patches: list[tuple[type, bool, Any]] = []  # (class, had its own fit, original fit)
+        self.colab_widgets = False  # Colab's custom widget manager switched on (once per kernel)
 
     def patched_classes(self) -> list[type]:
         return [cls for cls, _, _ in self.patches]
@@ -52,10 +53,38 @@ def load_ipython_extension(shell: Any) -> None:
     shell.events.register("post_run_cell", _post_run_cell)
     shell.register_magic_function(nbtrack_magic, "line", "nbtrack")
     patch_imported()
+    enable_colab_widgets()
     # The cell loading the extension may go on to call fit itself: its pre-run hook ran before we were loaded.
     current = shell.user_ns.get("In", [""])[-1] if isinstance(shell.user_ns.get("In"), list) else ""
     _pre_run_cell(type("Cell", (), {"raw_cell": current})())
     report_crashes()
+
+
+def enable_colab_widgets() -> None:
+    """In Google Colab, switch on its widget manager for third-party widgets (bqplot, anywidget), once.
+
+    Colab renders only the core ipywidgets until ``google.colab.output.enable_custom_widget_manager()`` runs;
+    the dashboard would show "Error displaying widget" without it. Elsewhere this does nothing.
+    """
+    colab = sys.modules.get("google.colab")
+    if colab is None or _state.colab_widgets:
+        return
+    _state.colab_widgets = True
+    try:
+        from google.colab import output  # type: ignore[import-not-found]
+
+        output.enable_custom_widget_manager()
+    except Exception as exc:  # an old or changed Colab: the static snapshot still shows
+        import warnings
+
+        from nbtrack.writer import NbtrackWarning
+
+        warnings.warn(
+            f"nbtrack could not enable Colab's custom widget manager ({type(exc).__name__}: {exc}); run "
+            "`from google.colab import output; output.enable_custom_widget_manager()` to see live charts.",
+            NbtrackWarning,
+            stacklevel=2,
+        )
 
 
 def unload_ipython_extension(shell: Any) -> None:
