@@ -149,3 +149,124 @@ def probe_all(entries: Sequence[Any]) -> None:
             print(
                 f"  {entry.label}: {entry.version} (import {time.perf_counter() - started:.2f} s)", flush=True
             )
+
+
+# -- machine-readable output (--json) ----------------------------------------------------------------
+def stats(samples: Sequence[float]) -> dict[str, Any]:
+    """median, min, max and n of a list of per-repeat samples (NaN-free; None where empty)."""
+    values = [float(v) for v in samples if v == v]
+    if not values:
+        return {"samples": [], "n": 0, "median": None, "min": None, "max": None}
+    return {
+        "samples": values,
+        "n": len(values),
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def unavailable_reason(exc: BaseException | str) -> str:
+    """'not installed: ...' for an import failure, else 'failed: ...' (what RESULTS.md shows for a missing peer)."""
+    text = exc if isinstance(exc, str) else short_reason(exc)
+    if text.startswith(("not installed", "failed", "skipped", "not run")):
+        return text
+    if isinstance(exc, ImportError) or text.startswith(("ModuleNotFoundError", "ImportError")):
+        return f"not installed ({text})"
+    return f"failed ({text})"
+
+
+class Results:
+    """The measurements one script writes with --json PATH: a list of dicts, each a figure with its samples.
+
+    A measurement: id (stable key), name, unit, better ("lower"/"higher"), samples + median/min/max/n, an
+    optional note, and comparisons: a peer's samples from the same run and the ratio of the medians, oriented so
+    that > 1 means nbtrack is better (peer / nbtrack for times and sizes, nbtrack / peer for rates). A figure or a
+    peer that could not be measured carries `unavailable` instead of samples.
+    """
+
+    def __init__(self, script: str, quick: bool = False) -> None:
+        self.script = script
+        self.quick = quick
+        self.measurements: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+
+    def add(
+        self,
+        id: str,
+        name: str,
+        unit: str,
+        samples: Sequence[float],
+        *,
+        better: str = "lower",
+        note: str = "",
+    ) -> dict[str, Any]:
+        if better not in ("lower", "higher"):
+            raise ValueError(f"better must be 'lower' or 'higher', not {better!r}")
+        entry = {"id": id, "name": name, "unit": unit, "better": better, **stats(samples), "comparisons": []}
+        if note:
+            entry["note"] = note
+        if not entry["n"]:
+            entry["unavailable"] = "no samples"
+        self.measurements.append(entry)
+        return entry
+
+    def unavailable(self, id: str, name: str, unit: str, reason: BaseException | str) -> dict[str, Any]:
+        entry = {
+            "id": id,
+            "name": name,
+            "unit": unit,
+            **stats([]),
+            "unavailable": unavailable_reason(reason),
+            "comparisons": [],
+        }
+        self.measurements.append(entry)
+        return entry
+
+    def compare(
+        self,
+        entry: dict[str, Any],
+        peer: str,
+        samples: Sequence[float] | None = None,
+        *,
+        unavailable: BaseException | str | None = None,
+        note: str = "",
+        ratio: float | None = None,
+    ) -> None:
+        """Add a peer measured in the same run to `entry`; the ratio is of the medians (> 1: nbtrack better)
+        unless `ratio` gives another one computed from the same run (say how in `note`)."""
+        comparison: dict[str, Any] = {"peer": peer}
+        if unavailable is not None or not samples:
+            comparison["unavailable"] = unavailable_reason(unavailable or "no samples")
+        else:
+            comparison.update(stats(samples))
+            ours, theirs = entry.get("median"), comparison["median"]
+            if ratio is None and ours and theirs:
+                ratio = ours / theirs if entry.get("better") == "higher" else theirs / ours
+            comparison["ratio"] = ratio if ratio is None or ratio == ratio else None
+        if note:
+            comparison["note"] = note
+        entry["comparisons"].append(comparison)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def write(self, path: str | os.PathLike[str] | None) -> None:
+        if not path:
+            return
+        import json
+
+        document = {
+            "script": self.script,
+            "quick": self.quick,
+            "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+            "notes": self.notes,
+            "measurements": self.measurements,
+        }
+        Path(path).write_text(json.dumps(document, indent=1, allow_nan=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

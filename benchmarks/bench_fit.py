@@ -10,7 +10,9 @@ Only the wall time of `model.fit(...)` is measured; every fit gets a fresh model
                            thread pool unless a callback overrides one (every tracker here does), then calls
                            them inline; this row is that mode's floor, so "vs no-op" is a tracker's own cost
     nbtrack, widget        NbtrackCallback() with its live dashboard on a recording comm (see below): the
-                           notebook experience, per-batch logging, refreshes <= 4 Hz. The main row.
+                           notebook experience, per-batch logging, refreshes <= 4 Hz. The main row. Its hooks
+                           are timed (a thin subclass, ~1 ms per fit): nbtrack's direct cost on the training
+                           thread, which does not depend on how busy the machine is.
     nbtrack, no widget     NbtrackCallback(display=False): per-batch logging, no dashboard, no console lines
     nbtrack, auto-attached `nbtrack.ipython.patch_imported()` (what `%load_ext nbtrack` does): a plain
                            `fit` without callbacks gets an NbtrackCallback; widget on the recording comm
@@ -68,6 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     REPO_ROOT,
+    Results,
     fmt_seconds,
     machine_lines,
     median,
@@ -223,10 +226,10 @@ def recording_notebook() -> Iterator[Notebook]:
         def __init__(self, bundle: dict) -> None:
             self.bundles = [bundle]
 
-        def update(self, bundle: dict, raw: bool = False) -> None:
+        def update(self, bundle: dict, raw: bool = False, **kwargs: Any) -> None:
             self.bundles.append(bundle)
 
-    def fake_display(bundle, raw=False, display_id=False):  # type: ignore[no-untyped-def]
+    def fake_display(bundle, raw=False, display_id=False, **kwargs):  # type: ignore[no-untyped-def]
         notebook.displays.append(Handle(bundle))
         return notebook.displays[-1]
 
@@ -238,15 +241,23 @@ def recording_notebook() -> Iterator[Notebook]:
         original_refresh(self)
         notebook.refreshes.append(Refresh(start, time.perf_counter() - start, first, len(notebook.messages)))
 
-    saved = (comm.create_comm, dashboard_module.in_notebook, IPython.display.display)
+    # `in_notebook` is looked up from nbtrack.ui (newer) or imported into the dashboard module (older): patch both.
+    import nbtrack.ui as ui_module
+
+    checks = [m for m in (ui_module, dashboard_module) if hasattr(m, "in_notebook")]
+    saved_checks = [m.in_notebook for m in checks]
+    saved = (comm.create_comm, IPython.display.display)
     comm.create_comm = lambda **kwargs: RecordingComm(**kwargs)
-    dashboard_module.in_notebook = lambda: True
+    for module in checks:
+        module.in_notebook = lambda: True
     IPython.display.display = fake_display
     Run.refresh_views = timed_refresh  # type: ignore[method-assign]
     try:
         yield notebook
     finally:
-        comm.create_comm, dashboard_module.in_notebook, IPython.display.display = saved
+        comm.create_comm, IPython.display.display = saved
+        for module, original in zip(checks, saved_checks):
+            module.in_notebook = original
         Run.refresh_views = original_refresh  # type: ignore[method-assign]
 
 
@@ -285,6 +296,30 @@ class Sample:
     outside_s: float = 0.0  # setup + teardown a tracker needs outside fit (wandb.init/finish), not timed
     widget: dict[str, float] = field(default_factory=dict)
     repeat: int = -1
+    hooks_s: float = float("nan")  # wall time inside nbtrack's callback hooks (the live-widget row only)
+
+
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
+
+
+def hook_timed_callback() -> type:
+    """NbtrackCallback whose hooks add their wall time to `hooks_s`: two perf_counter calls per hook (~0.2 us a
+    batch, ~1 ms a 3,750-step fit), so nbtrack's direct cost on the training thread is measured in every fit."""
+    from nbtrack.keras import NbtrackCallback
+
+    def wrap(name: str) -> Callable[..., Any]:
+        base = getattr(NbtrackCallback, name)
+
+        def hook(self: Any, *a: Any, **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return base(self, *a, **k)
+            finally:
+                self.hooks_s += time.perf_counter() - started
+
+        return hook
+
+    return type("HookTimedCallback", (NbtrackCallback,), {"hooks_s": 0.0, **{n: wrap(n) for n in HOOKS}})
 
 
 def busy_cpu_seconds() -> float:
@@ -410,7 +445,9 @@ def _fit_nbtrack(job: FitJob, *, widget: bool, patched: bool = False) -> Sample:
                     finally:
                         unpatch_all()
                 else:
-                    sample = timed_fit(model, job, [NbtrackCallback()])
+                    callback = hook_timed_callback()()
+                    sample = timed_fit(model, job, [callback])
+                    sample.hooks_s = callback.hooks_s
             if not notebook.displays:
                 raise RuntimeError("the dashboard was not displayed (is ipywidgets/bqplot installed?)")
             sample.widget = widget_stats(notebook)
@@ -1170,6 +1207,117 @@ def report_traffic(results: list[Traffic], epoch_every: int, seconds: float) -> 
         )
 
 
+# -- --json -----------------------------------------------------------------------------------------
+def paired_overhead(entry: Contestant, base: Contestant | None) -> list[float]:
+    """Per repeat: this fit / the same repeat's baseline fit - 1, in %."""
+    if base is None:
+        return []
+    of_base = {s.repeat: s.fit_s for s in base.samples}
+    return [100 * (s.fit_s / of_base[s.repeat] - 1) for s in entry.samples if s.repeat in of_base]
+
+
+def record_fits(entries: list[Contestant], args: argparse.Namespace, results: Results) -> None:
+    by_key = {c.key: c for c in entries}
+    base = by_key.get("baseline")
+    size = f"seed MLP, batch {args.batch_size}, {args.samples:,} samples + {args.val_samples:,} validation"
+    if base is not None and base.samples:
+        results.add(
+            "fit.time.baseline",
+            f"`model.fit`, no callback (1 epoch, {base.steps:,} steps)",
+            "s",
+            [s.fit_s for s in base.samples],
+            note=size,
+        )
+    overheads: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.key in ("baseline", "baseline-short"):
+            continue
+        name = f"fit overhead vs no callback: {entry.label}"
+        if entry.steps != (base.steps if base else entry.steps):
+            name += f" ({entry.steps:,} steps, against a baseline of the same steps)"
+        if not entry.samples:
+            results.unavailable(f"fit.overhead.{entry.key}", name, "%", entry.unavailable or "not measured")
+            continue
+        samples = paired_overhead(entry, by_key.get(entry.baseline))
+        overheads[entry.key] = results.add(
+            f"fit.overhead.{entry.key}",
+            name,
+            "%",
+            samples,
+            note="per repeat: fit / the same repeat's baseline fit - 1",
+        )
+    main = overheads.get("nbtrack-widget")
+    if main is not None:
+        nb_factor = median([1 + v / 100 for v in main["samples"]])
+        for key in ("noop", "wandb", "tensorboard", "mlflow"):
+            entry = by_key.get(key)
+            if entry is None:
+                continue
+            if key not in overheads:
+                results.compare(main, entry.label, unavailable=entry.unavailable or "not measured")
+                continue
+            peer = overheads[key]["samples"]
+            results.compare(
+                main,
+                entry.label,
+                peer,
+                ratio=median([1 + v / 100 for v in peer]) / nb_factor,
+                note="ratio = the peer's fit / baseline over nbtrack's fit / baseline (medians of the paired "
+                "per-repeat factors; > 1: nbtrack slows fit less)",
+            )
+        widget = by_key["nbtrack-widget"]
+        hooks = [
+            100 * s.hooks_s / b
+            for s in widget.samples
+            for b in [next((x.fit_s for x in base.samples if x.repeat == s.repeat), float("nan"))]
+            if base is not None and s.hooks_s == s.hooks_s
+        ]
+        results.add(
+            "fit.hooks.nbtrack-widget",
+            "time inside nbtrack's callback hooks on the training thread, % of the same repeat's baseline fit",
+            "%",
+            hooks,
+            note="measured directly (a thin subclass times each hook); independent of other load on the machine",
+        )
+
+
+def record_traffic(runs: list[Traffic], results: Results, seconds: float) -> None:
+    pacing = f"paced to >= {seconds:g} s" if seconds > 0 else "free-running"
+    for steps in sorted({t.steps for t in runs}):
+        mine = [t for t in runs if t.steps == steps]
+        label = f"{steps:,} steps ({pacing})"
+        results.add(
+            f"traffic.msgs_per_s.{steps}",
+            f"widget comm messages/s during the loop, {label}",
+            "msgs/s",
+            [t.messages / t.loop_s for t in mine],
+        )
+        results.add(
+            f"traffic.updates_per_s.{steps}",
+            f"widget comm updates/s during the loop, {label}",
+            "msgs/s",
+            [t.updates / t.loop_s for t in mine],
+        )
+        results.add(
+            f"traffic.refreshes_per_s.{steps}",
+            f"widget refreshes/s, {label}",
+            "1/s",
+            [len(t.refreshes) / t.loop_s for t in mine],
+        )
+        results.add(
+            f"traffic.bytes_per_refresh_max.{steps}",
+            f"largest refresh of the run (bytes of comm messages), {label}",
+            "B",
+            [max(t.bytes_per_refresh, default=0) for t in mine],
+        )
+        results.add(
+            f"traffic.bytes_per_refresh_median.{steps}",
+            f"median refresh of the run (bytes of comm messages), {label}",
+            "B",
+            [median(t.bytes_per_refresh) for t in mine],
+        )
+
+
 # -- main -------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -1223,6 +1371,10 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="part 2: pace each run to last at least this long (default 5; 0: free-running)",
     )
+    parser.add_argument(
+        "--traffic-repeats", type=int, default=5, help="part 2: runs per run length (default 5)"
+    )
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     parser.add_argument("--skip-fit", action="store_true", help="skip part 1 (fit overhead)")
     parser.add_argument("--skip-traffic", action="store_true", help="skip part 2 (widget traffic)")
     parser.add_argument(
@@ -1238,6 +1390,7 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats,
             args.warmup_steps,
             args.epoch_every,
+            args.traffic_repeats,
         )
         <= 0
     ):
@@ -1264,6 +1417,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"nbtrack:  {source_state()}")
+    results = Results("bench_fit")
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-fit-", dir=args.tmp) as tmp:
         root = Path(tmp)
         print(f"working directory: {tmp}")
@@ -1275,15 +1429,19 @@ def main(argv: list[str] | None = None) -> int:
             data = make_data(args.samples, args.val_samples)
             run_fits(entries, data, args, root)
             report_fits(entries, args)
+            record_fits(entries, args, results)
             if not args.no_diagnose and any(c.key.startswith("nbtrack") and c.samples for c in entries):
                 base = next((c for c in entries if c.key == "baseline"), None)
                 diagnose(data, args, root, [s.fit_s for s in base.samples] if base else [])
         if not args.skip_traffic and traffic_steps:
-            results = []
+            runs = []
             for steps in traffic_steps:
-                print(f"\ntraffic: {steps:,} steps", flush=True)
-                results.append(traffic(steps, args.epoch_every, args.traffic_seconds, root))
-            report_traffic(results, args.epoch_every, args.traffic_seconds)
+                for repeat in range(args.traffic_repeats):
+                    print(f"\ntraffic: {steps:,} steps, run {repeat + 1}/{args.traffic_repeats}", flush=True)
+                    runs.append(traffic(steps, args.epoch_every, args.traffic_seconds, root))
+            report_traffic(runs, args.epoch_every, args.traffic_seconds)
+            record_traffic(runs, results, args.traffic_seconds)
+    results.write(args.json)
     return 0
 
 

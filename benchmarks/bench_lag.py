@@ -6,7 +6,7 @@ store's database (``SELECT SUM(count) FROM metrics``) every --poll seconds while
 (2 scalars per call) as fast as it can. For every poll it computes the age of the oldest logged but not yet
 committed call; the maximum over the loop is the worst-case data loss window.
 
-    python benchmarks/bench_lag.py                       # 2,000,000 calls, 3 repeats
+    python benchmarks/bench_lag.py                       # 2,000,000 calls, 5 repeats
     python benchmarks/bench_lag.py --calls 500000 --repeats 5
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import fmt_seconds, machine_lines, median, quiet_environment, table, verdict  # noqa: E402
+from _common import Results, fmt_seconds, machine_lines, median, quiet_environment, table, verdict  # noqa: E402
 
 quiet_environment()
 # Only the logged points are counted; the system sampler's own series would add to them.
@@ -120,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--calls", type=int, default=2_000_000, help="run.log calls (2 scalars each) per repeat"
     )
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--poll", type=float, default=0.02, help="seconds between the poller's reads (default 0.02)"
     )
     parser.add_argument("--tmp", default=None)
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
 
     print("# bench_lag\n")
@@ -183,6 +184,30 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"- every logged call durable after finish(): {len(results) - len(lost)}/{len(results)} repeats -> {verdict(not lost)}"
     )
+    out = Results("bench_lag")
+    size = f"{args.calls:,} calls of 2 scalars as fast as Python goes, polled every {args.poll * 1000:.0f} ms"
+    out.add(
+        "lag.max_lag",
+        "oldest logged but uncommitted point, worst of the run",
+        "s",
+        [r["max_lag_s"] for r in results],
+        note=size,
+    )
+    out.add("lag.max_commit_gap", "longest gap between commits seen", "s", [r["max_gap_s"] for r in results])
+    out.add(
+        "lag.loop_rate",
+        "`run.log` calls/s of that loop (the writer competing for the GIL)",
+        "calls/s",
+        [r["calls"] / r["loop_s"] for r in results],
+        better="higher",
+    )
+    out.add(
+        "lag.lost_calls",
+        "logged calls not durable after `finish()`",
+        "calls",
+        [r["calls"] - r["durable_calls"] for r in results],
+    )
+    out.write(args.json)
     return 0
 
 

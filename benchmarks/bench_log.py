@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
+    Results,
     fmt_rate,
     fmt_ratio,
     fmt_seconds,
@@ -505,6 +506,53 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
         print(line)
 
 
+def record(entries: list[Contestant], results: Results) -> None:
+    """nbtrack's loop and durable rates, each with every peer's from the same run (for --json)."""
+    by_key = {c.key: c for c in entries}
+    nb = by_key.get("nbtrack")
+    peers = [c for c in entries if c.key not in ("nbtrack", "nbtrack-flush")]
+    for what, rate in (
+        ("loop", lambda s: s.calls / s.loop_s),
+        ("durable", lambda s: s.calls / s.end_to_end_s),
+    ):
+        name = (
+            "`run.log` calls/s in the loop (2 scalars per call)"
+            if what == "loop"
+            else "`run.log` durable calls/s (loop + `finish()`)"
+        )
+        if nb is None or not nb.samples:
+            results.unavailable(
+                f"log.{what}_rate", name, "calls/s", nb.unavailable if nb else "not run (--only)"
+            )
+            continue
+        entry = results.add(
+            f"log.{what}_rate",
+            name,
+            "calls/s",
+            [rate(s) for s in nb.samples],
+            better="higher",
+            note=f"{nb.calls:,} calls per repeat",
+        )
+        for peer in peers:
+            calls = f"{peer.calls:,} calls" + (" (fewer: it is slow)" if peer.calls != nb.calls else "")
+            if peer.samples:
+                results.compare(entry, peer.label, [rate(s) for s in peer.samples], note=calls)
+            else:
+                results.compare(entry, peer.label, unavailable=peer.unavailable or "no samples", note=calls)
+    flush = by_key.get("nbtrack-flush")
+    if flush is not None and flush.samples:
+        entry = results.add(
+            "log.flush_durable_rate",
+            "`run.log` durable calls/s to `run.flush()` (points committed; `finish()` untimed)",
+            "calls/s",
+            [s.calls / s.end_to_end_s for s in flush.samples],
+            better="higher",
+        )
+        raw = by_key.get("raw-sqlite")
+        if raw is not None and raw.samples:
+            results.compare(entry, raw.label, [s.calls / s.end_to_end_s for s in raw.samples])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -532,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tmp", default=None, help="directory for the runs' files (default: the system temp dir)"
     )
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
     if args.calls <= 0 or args.repeats <= 0 or args.mlflow_calls <= 0:
         parser.error("--calls, --repeats and --mlflow-calls must be positive")
@@ -546,6 +595,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"working directory: {tmp}")
         run_all(entries, args, Path(tmp))
     report(entries, args)
+    results = Results("bench_log")
+    record(entries, results)
+    results.write(args.json)
     return 0
 
 

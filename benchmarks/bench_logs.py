@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_lines, median, quiet_environment, table  # noqa: E402
+from _common import Results, machine_lines, median, quiet_environment, table  # noqa: E402
 
 quiet_environment()
 
@@ -42,11 +42,12 @@ def printing(lines: int, capture: bool) -> tuple[float, int]:
     return elapsed, len(log.recent)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
+    args = parser.parse_args(argv)
     print("\n".join(machine_lines([])))
     plain, captured, kept = [], [], 0
     for _ in range(args.repeats):
@@ -74,6 +75,22 @@ def main() -> None:
     )
     print()
     print(f"capture cost: {cost_us:.2f} us per printed line; lines kept in memory: {kept:,}")
+    results = Results("bench_logs")
+    entry = results.add(
+        "logs.captured_print",
+        f"`print()` of one line with nbtrack's output capture ({args.lines:,} lines per repeat)",
+        "us/line",
+        [t / args.lines * 1e6 for t in captured],
+        note=f"lines kept in memory: {kept:,}",
+    )
+    results.compare(entry, "plain print (no capture)", [t / args.lines * 1e6 for t in plain])
+    results.add(
+        "logs.capture_cost",
+        "capture cost per printed line (captured - plain, paired per repeat)",
+        "us/line",
+        [(c - p) / args.lines * 1e6 for c, p in zip(captured, plain)],
+    )
+    results.write(args.json)
 
 
 if __name__ == "__main__":

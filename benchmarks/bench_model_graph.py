@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_lines, median, quiet_environment, table  # noqa: E402
+from _common import Results, machine_lines, median, quiet_environment, table  # noqa: E402
 
 quiet_environment()
 
@@ -33,11 +33,12 @@ def resnet_like(blocks: int):  # type: ignore[no-untyped-def]
     return keras.Model(inputs, x)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=125)
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
+    args = parser.parse_args(argv)
     from dataclasses import asdict
 
     from nbtrack.model_graph import describe_model
@@ -68,6 +69,12 @@ def main() -> None:
             ],
         )
     )
+    results = Results("bench_model_graph")
+    layers = f"{len(graph.nodes)} layers (ResNet-like, {args.blocks} blocks)"
+    results.add("model_graph.describe", f"describe + lay out the model graph, {layers}", "s", describe)
+    results.add("model_graph.svg", f"static SVG of the graph, {layers}", "s", svg)
+    results.add("model_graph.json_bytes", "graph JSON sent to the view", "B", [size] * len(describe))
+    results.write(args.json)
 
 
 if __name__ == "__main__":

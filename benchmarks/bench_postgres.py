@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     REPO_ROOT,
+    Results,
     fmt_rate,
     fmt_ratio,
     fmt_seconds,
@@ -207,7 +208,7 @@ def run_one(entry: LogEntry, calls: int, payload: Payload, root: Path, tag: str)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def bench_logging(server: Any, args: argparse.Namespace, root: Path) -> None:
+def bench_logging(server: Any, args: argparse.Namespace, root: Path, out: Results) -> None:
     entries = [
         LogEntry("nb-sqlite", "nbtrack, SQLite store", args.calls, nbtrack_bench(lambda w: w / "store")),
         LogEntry(
@@ -320,6 +321,30 @@ def bench_logging(server: Any, args: argparse.Namespace, root: Path) -> None:
     if ratio_rows:
         print("\n## (1) ratios (> 1: the first is faster)\n")
         print(table(["ratio", "loop calls/s", "durable calls/s"], ratio_rows))
+    by_key = {e.key: e for e in entries}
+    for what, rate in (
+        ("loop", lambda x: x.calls / x.loop_s),
+        ("durable", lambda x: x.calls / x.end_to_end_s),
+    ):
+        pg_entry = by_key["nb-postgres"]
+        name = f"`run.log` {what} calls/s on a PostgreSQL store ({args.calls:,} calls of 2 scalars)"
+        if not pg_entry.samples:
+            entry = out.unavailable(
+                f"postgres.log_{what}", name, "calls/s", pg_entry.unavailable or "no samples"
+            )
+            continue
+        entry = out.add(
+            f"postgres.log_{what}", name, "calls/s", [rate(x) for x in pg_entry.samples], better="higher"
+        )
+        for key in ("nb-sqlite", "mlflow-pg"):
+            peer = by_key.get(key)
+            if peer is None:
+                out.compare(entry, "MLflow, PostgreSQL backend", unavailable="skipped (--skip-mlflow)")
+            elif peer.samples:
+                note = f"{peer.calls:,} calls" if peer.calls != args.calls else ""
+                out.compare(entry, peer.label, [rate(x) for x in peer.samples], note=note)
+            else:
+                out.compare(entry, peer.label, unavailable=peer.unavailable or "no samples")
 
 
 # -- (2) query ------------------------------------------------------------------------------------------
@@ -368,7 +393,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, li
     return times
 
 
-def bench_query(server: Any, args: argparse.Namespace, root: Path) -> None:
+def bench_query(server: Any, args: argparse.Namespace, root: Path, out: Results) -> None:
     import nbtrack
     from nbtrack.store import open_store
 
@@ -473,6 +498,13 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path) -> None:
     )
     print(table(["measurement", "nbtrack SQLite", "nbtrack PostgreSQL", "PostgreSQL / SQLite"], rows))
     print(f'\nwhere="{MAIN_WHERE}", order_by="{MAIN_ORDER}"')
+    search = out.add(
+        "postgres.search",
+        f"issue #5's query, limit=20, {args.runs:,} runs, PostgreSQL store opened per call",
+        "s",
+        times["PostgreSQL per call"],
+    )
+    out.compare(search, "nbtrack, SQLite store (opened per call)", times["SQLite per call"])
 
     if args.skip_mlflow:
         print("\nMLflow: skipped (--skip-mlflow)")
@@ -498,6 +530,7 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path) -> None:
                 )
 
             peer_rows = []
+            peer_entries = []
             for limit in (20, None):
                 shown = want_peer if limit is None else want_peer[:limit]
                 names = [r.info.run_name for r in ml_search(limit)()]
@@ -513,6 +546,17 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path) -> None:
                     },
                     args.mlflow_repeats,
                 )
+                what = "top 20" if limit else f"all {len(shown)} matches"
+                entry = out.add(
+                    f"postgres.peer_{'top20' if limit else 'all'}",
+                    f"`nbtrack.runs` with MLflow's closest filter, {what}, PostgreSQL store, {args.runs:,} runs",
+                    "s",
+                    t["pg"],
+                )
+                out.compare(
+                    entry, "MLflow `search_runs`, PostgreSQL backend", t["mlflow"], note="same filter"
+                )
+                peer_entries.append(entry)
                 peer_rows.append(
                     [
                         "top 20" if limit else f"all {len(shown)} matches",
@@ -552,6 +596,7 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path) -> None:
         except Exception as exc:
             print(f"\nMLflow on PostgreSQL failed: {short_reason(exc)}")
             traceback.print_exc(limit=4)
+            out.compare(search, "MLflow `search_runs`, PostgreSQL backend", unavailable=exc)
     for store in opened.values():
         store.close()
 
@@ -586,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tmp", default=None, help="directory for stores and files (default: system temp dir)"
     )
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
     q = args.quick
     args.runs = args.runs if args.runs is not None else 500 if q else 10_000
@@ -609,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.runs:,} runs, {args.query_repeats} repeats (MLflow {args.mlflow_repeats})"
     )
     print(f"sizes:    {sizes}{' (--quick: NOT the issue sizes)' if q else ''}")
+    results = Results("bench_postgres", quick=q)
     bin_dir = find_pg_bin()
     if bin_dir is None:
         print("PostgreSQL (initdb) not found: install it with `apt-get install postgresql`.")
@@ -626,11 +673,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"shared_buffers=64MB), started in {time.perf_counter() - started:.1f} s"
             )
             if args.only in (None, "log"):
-                bench_logging(server, args, root)
+                bench_logging(server, args, root, results)
             if args.only in (None, "query"):
-                bench_query(server, args, root)
+                bench_query(server, args, root, results)
         finally:
             server.stop()
+    results.write(args.json)
     return 0
 
 

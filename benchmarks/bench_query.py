@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     REPO_ROOT,
+    Results,
     fmt_ratio,
     fmt_seconds,
     machine_lines,
@@ -500,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tmp", default=None, help="directory for the nbtrack store (default: the system temp dir)"
     )
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
     quick = args.quick
     n_runs = args.runs if args.runs is not None else 500 if quick else 10_000
@@ -888,6 +890,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # (d) MLflow side by side, interleaved
         peer_rows: list[list[str]] = []
+        peer_samples: list[tuple[int | None, int, list[float], list[float]]] = []
         if peer is not None and not peer.unavailable:
             from mlflow import MlflowClient
 
@@ -924,6 +927,7 @@ def main(argv: list[str] | None = None) -> int:
                         fn(limit)
                         (ml_times if fn is ml_search else nb_times).append(time.perf_counter() - started)
                 ratio = median(ml_times) / median(nb_times)
+                peer_samples.append((limit, len(shown), nb_times, ml_times))
                 peer_rows.append(
                     [
                         "top 20" if limit else f"all {len(shown):,} matches",
@@ -1007,7 +1011,48 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"- MLflow search_runs / nbtrack, same filter: {peer_rows[0][3]} (top 20), {peer_rows[1][3]} (all matches)"
         )
+    record(rows, peer, peer_samples, n_runs, quick).write(args.json)
     return 0
+
+
+def record(
+    rows: list[Row],
+    peer: Peer | None,
+    peer_samples: list[tuple[int | None, int, list[float], list[float]]],
+    n_runs: int,
+    quick: bool,
+) -> Results:
+    """The rows and the MLflow comparison as --json measurements."""
+    results = Results("bench_query", quick=quick)
+    for i, r in enumerate(rows):
+        if i == 0:
+            key = "query.search"
+        elif r.what.startswith("`get_run("):
+            key = "query.history"
+        elif r.ok is not None and "compare" in r.what or "FALLBACK" in r.what:
+            key = "query.compare"
+        else:
+            key = f"query.row{i}"
+        if not r.times:
+            results.unavailable(key, r.what, "s", r.result)
+            continue
+        results.add(key, f"{r.what} ({n_runs:,} runs)" if i == 0 else r.what, "s", r.times, note=r.result)
+    for limit, matches, nb_times, ml_times in peer_samples:
+        what = "top 20" if limit else f"all {matches:,} matches"
+        entry = results.add(
+            f"query.peer_{'top20' if limit else 'all'}",
+            f"`nbtrack.runs` with MLflow's closest filter (optimizer == 'adam' for lr < 0.01), {what}, {n_runs:,} runs",
+            "s",
+            nb_times,
+        )
+        results.compare(
+            entry, "MLflow `search_runs` (SQLite backend)", ml_times, note="same filter, interleaved"
+        )
+    if not peer_samples:
+        reason = peer.unavailable if peer is not None and peer.unavailable else "not run"
+        for entry in results.measurements[:1]:
+            results.compare(entry, "MLflow `search_runs` (SQLite backend)", unavailable=reason)
+    return results
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     REPO_ROOT,
+    Results,
     fmt_seconds,
     machine_lines,
     median,
@@ -69,6 +70,8 @@ class Row:
     size: int
     composition: str
     ok: bool | None  # None: informational
+    sizes: list[int] = field(default_factory=list)  # the file written by each timed call
+    key: str = ""
 
 
 def fmt_bytes(n: float) -> str:
@@ -104,11 +107,16 @@ def timed(fn: Callable[[], Path], repeats: int) -> tuple[float, list[float], Pat
     result = fn()
     first = time.perf_counter() - started
     times = []
+    SIZES.clear()
     for _ in range(repeats):
         started = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - started)
+        SIZES.append(result.stat().st_size)
     return first, times, result
+
+
+SIZES: list[int] = []  # the size of each file the last `timed` call wrote (for --json)
 
 
 def spread(times: list[float]) -> str:
@@ -229,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tmp", default=None, help="directory for the stores and reports (default: system temp)"
     )
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
     quick = args.quick
     repeats = max(5, args.repeats if args.repeats is not None else 5 if quick else 7)
@@ -260,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     rows: list[Row] = []
+    quickstart_failure = ""
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-report-", dir=args.tmp) as tmp_name:
         tmp = Path(tmp_name)
 
@@ -270,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 executed, run_name, seconds = execute_quickstart(tmp, epochs)
             except Exception as exc:
-                print(f"\n(i) the quickstart could not be executed: {short_reason(exc)}")
+                quickstart_failure = short_reason(exc)
+                print(f"\n(i) the quickstart could not be executed: {quickstart_failure}")
             else:
                 print(
                     f"\n(i) quickstart executed by nbclient in {seconds:.1f} s ({epochs} epoch(s)); run {run_name}"
@@ -288,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                         size,
                         composition(text),
                         median(times) < TARGET_NOTEBOOK_S and size < TARGET_NOTEBOOK_BYTES,
+                        list(SIZES),
+                        "quickstart",
                     )
                 )
 
@@ -327,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                 size,
                 composition(text),
                 median(times) < TARGET_COMPARE_S and size < TARGET_COMPARE_BYTES,
+                list(SIZES),
+                "compare",
             )
         )
 
@@ -347,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                     lengths[rid],
                     composition(text),
                     None if rid == "short" else lengths["long"] <= MAX_GROWTH * lengths["short"],
+                    list(SIZES),
+                    f"run_{rid}",
                 )
             )
         growth = lengths["long"] / lengths["short"]
@@ -389,6 +406,28 @@ def main(argv: list[str] | None = None) -> int:
                 f"- {r.what} {r.target}: {fmt_seconds(median(r.times))} median, {fmt_bytes(r.size)} -> "
                 f"{verdict(r.ok)}{size_note}"
             )
+    results = Results("bench_report", quick=quick)
+    if args.skip_notebook:
+        results.unavailable(
+            "report.quickstart.time", "`nbtrack.report(<executed quickstart>)`", "s", "skipped"
+        )
+    elif not any(r.key == "quickstart" for r in rows):
+        results.unavailable(
+            "report.quickstart.time",
+            "`nbtrack.report(<executed quickstart>)`",
+            "s",
+            f"not run: {quickstart_failure or 'the quickstart was not executed'}",
+        )
+    for r in rows:
+        results.add(
+            f"report.{r.key}.time",
+            f"{r.what}: time",
+            "s",
+            r.times,
+            note=f"first call {fmt_seconds(r.first_s)}",
+        )
+        results.add(f"report.{r.key}.size", f"{r.what}: file size", "B", r.sizes, note=r.composition)
+    results.write(args.json)
     return 0
 
 

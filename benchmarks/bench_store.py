@@ -2,12 +2,22 @@
 
 (a) import time    `python -c "import nbtrack"` minus `python -c "pass"`, median over fresh subprocesses,
                    plus `-X importtime`'s cumulative figure for nbtrack, and which heavy modules
-                   (numpy, tensorflow, keras, ipywidgets, ...) are loaded after `import nbtrack`
+                   (numpy, tensorflow, keras, ipywidgets, ...) are loaded after `import nbtrack`.
+                   Side by side, in fresh processes interleaved in the same run: the time of the `import`
+                   statement itself (timed inside the process) for nbtrack, wandb and mlflow; and
+                   `%load_ext nbtrack` in a fresh IPython `InteractiveShell` (the shell created before the
+                   clock starts, as in a kernel), with the heavy modules it must not load (keras, tensorflow,
+                   bqplot, ...)
 (b) disk           one metric, --points points (default 1,000,000) of a noisy decaying loss logged through
                    `run.log`; after `finish` the WAL is checkpointed and the db file size divided by the
                    points. Compared with raw SQLite one row per point (run_id, key, step, timestamp, value)
                    plus an index, and with MLflow's `metrics` table layout (its DDL read from a database
                    MLflow creates itself) filled with the same points
+                   (--disk-repeats runs, a different random seed each). Then the peers' own APIs at
+                   --peer-points points (default 20,000; W&B and MLflow are slow) of one metric, --disk-repeats
+                   each: nbtrack's db file, W&B offline's .wandb file(s) (`run.log({"loss": v})` per point) and
+                   MLflow's SQLite tracking database (`MlflowClient.log_batch`, 1,000 points per call); file
+                   size / points, the files' size for a run with no point shown apart
 (c) read speed     `store.history(run_id, key)` in full and with samples=2000, median of --reads reads,
                    compared with selecting the same points from the raw SQLite table into numpy arrays
 
@@ -23,6 +33,7 @@ import math
 import os
 import random
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -37,11 +48,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     REPO_ROOT,
+    Results,
+    fmt_ratio,
     fmt_seconds,
     machine_lines,
     median,
     quiet_environment,
+    short_reason,
     table,
+    unavailable_reason,
     verdict,
 )
 
@@ -156,6 +171,7 @@ def _bench_import_in(python: str, runs: int, env: dict[str, str], cwd: str) -> d
         "bare_s": median(bare),
         "import_s": median(with_nbtrack),
         "delta_s": median([b - a for a, b in zip(bare, with_nbtrack)]),
+        "deltas": [b - a for a, b in zip(bare, with_nbtrack)],
         "importtime_s": median(importtimes),
         "slowest": slowest,
         "modules": modules,
@@ -193,6 +209,137 @@ def report_import(result: dict[str, object]) -> None:
     print(
         f"heavy modules after also importing nbtrack.store: {', '.join(after_store) if after_store else 'none'}"
     )
+
+
+# -- (a') import statements side by side, and %load_ext nbtrack ----------------------------------------
+IMPORT_CODE = (
+    "import time; started = time.perf_counter(); import {module}; print(time.perf_counter() - started)"
+)
+IMPORT_PEERS = ("wandb", "mlflow")
+
+# Run in a fresh process: an IPython shell as a kernel has one, then `%load_ext nbtrack` timed.
+LOAD_EXT_CODE = """
+import json, sys, time
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+before = set(sys.modules)
+started = time.perf_counter()
+shell.run_line_magic("load_ext", "nbtrack")
+elapsed = time.perf_counter() - started
+heavy = [m for m in HEAVY if m in sys.modules and m not in before]
+print(json.dumps({"s": elapsed, "heavy": heavy, "new": len(set(sys.modules) - before)}))
+"""
+# `%load_ext nbtrack` must not import these (STYLE.md: heavy dependencies are lazy).
+LOAD_EXT_HEAVY = (
+    "keras",
+    "tensorflow",
+    "torch",
+    "jax",
+    "bqplot",
+    "ipywidgets",
+    "anywidget",
+    "pandas",
+    "psutil",
+)
+
+
+def _one_import(python: str, module: str, env: dict[str, str], cwd: str) -> float:
+    done = subprocess.run(
+        [python, "-c", IMPORT_CODE.format(module=module)], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        if last.startswith("ModuleNotFoundError: "):
+            raise ModuleNotFoundError(last.split(": ", 1)[1])
+        raise RuntimeError(last)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def bench_import_peers(python: str, runs: int) -> dict[str, tuple[list[float], str]]:
+    """The `import X` statement timed inside fresh processes, nbtrack and each peer interleaved per round.
+
+    Returns module -> (seconds per run, why unavailable or '')."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    modules = ("nbtrack", *IMPORT_PEERS)
+    found: dict[str, tuple[list[float], str]] = {}
+    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-import-") as cwd:
+        for module in modules:  # warm-up: OS cache and bytecode; finds out what is installed
+            try:
+                _one_import(python, module, env, cwd)
+                found[module] = ([], "")
+            except Exception as exc:
+                found[module] = ([], unavailable_reason(exc))
+        for _ in range(runs):
+            for module in modules:
+                times, why = found[module]
+                if not why:
+                    times.append(_one_import(python, module, env, cwd))
+    return found
+
+
+def bench_load_ext(python: str, runs: int) -> tuple[list[float], list[str], str]:
+    """`%load_ext nbtrack` in fresh IPython shells: (seconds per run, heavy modules it loaded, why unavailable)."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    code = f"HEAVY = {list(LOAD_EXT_HEAVY)!r}\n" + LOAD_EXT_CODE
+    times: list[float] = []
+    heavy: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-load-ext-") as cwd:
+        env["NBTRACK_STORE"] = os.path.join(cwd, "store")
+        for i in range(runs + 1):  # the first is a warm-up
+            done = subprocess.run([python, "-c", code], env=env, cwd=cwd, capture_output=True, text=True)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+                if last.startswith("ModuleNotFoundError: "):
+                    return [], [], unavailable_reason(ModuleNotFoundError(last.split(": ", 1)[1]))
+                return [], [], unavailable_reason(last)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            heavy.update(result["heavy"])
+            if i:
+                times.append(float(result["s"]))
+    return times, sorted(heavy), ""
+
+
+def report_import_peers(
+    found: dict[str, tuple[list[float], str]], load_ext: tuple[list[float], list[str], str]
+) -> None:
+    base = found.get("nbtrack", ([], ""))[0]
+    rows = []
+    for module, (times, why) in found.items():
+        if why:
+            rows.append([f"import {module}", why, "-", "-", "-"])
+            continue
+        ratio = fmt_ratio(median(times) / median(base)) if base and module != "nbtrack" else "-"
+        rows.append(
+            [
+                f"import {module}",
+                fmt_seconds(median(times)),
+                f"{fmt_seconds(min(times))} - {fmt_seconds(max(times))}",
+                len(times),
+                ratio,
+            ]
+        )
+    times, heavy, why = load_ext
+    if why:
+        rows.append(["%load_ext nbtrack (fresh IPython shell)", why, "-", "-", "-"])
+    else:
+        rows.append(
+            [
+                "%load_ext nbtrack (fresh IPython shell)",
+                fmt_seconds(median(times)),
+                f"{fmt_seconds(min(times))} - {fmt_seconds(max(times))}",
+                len(times),
+                "-",
+            ]
+        )
+    print("\n## (a') the import statement timed inside fresh processes, interleaved; `%load_ext nbtrack`\n")
+    print(table(["statement", "median", "min - max", "n", "peer / nbtrack"], rows))
+    if not why:
+        print(
+            f"\nheavy modules loaded by `%load_ext nbtrack`: {', '.join(heavy) if heavy else 'none'} "
+            f"(checked: {', '.join(LOAD_EXT_HEAVY)})"
+        )
 
 
 # -- (b) bytes per point ----------------------------------------------------------------------------
@@ -347,8 +494,10 @@ def mlflow_metrics_ddl(root: Path) -> tuple[list[str], str]:
         )
 
 
-def write_mlflow_layout(root: Path, values: list[float], run_id: str) -> Layout:
-    ddl, source = mlflow_metrics_ddl(root)
+def write_mlflow_layout(
+    root: Path, values: list[float], run_id: str, ddl_source: tuple[list[str], str] | None = None
+) -> Layout:
+    ddl, source = ddl_source or mlflow_metrics_ddl(root)
     db = root / "mlflow-layout.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -419,6 +568,173 @@ def report_disk(layouts: list[Layout]) -> float:
     return db_facts(layouts[0].db)["size"] / layouts[0].points
 
 
+# -- (b') bytes per point through each tracker's own API ---------------------------------------------
+def file_bytes(paths: list[Path]) -> int:
+    return sum(p.stat().st_size for p in paths if p.is_file())
+
+
+def disk_nbtrack(root: Path, values: list[float]) -> int:
+    """nbtrack.db (WAL checkpointed) after `run.log({"loss": v})` per point and `finish()`."""
+    import nbtrack
+
+    store_dir = root / "nbtrack"
+    run = nbtrack.init(project="bench-disk", store=store_dir)
+    log = run.log
+    for value in values:
+        log({"loss": value})
+    run.finish()
+    run.store.close()
+    db = store_dir / "nbtrack.db"
+    checkpoint(db)
+    return file_bytes([db, db.with_name(db.name + "-wal")])
+
+
+def probe_wandb() -> str:
+    import wandb
+
+    return wandb.__version__
+
+
+def disk_wandb(root: Path, values: list[float]) -> int:
+    """The .wandb file(s) of an offline run after `run.log({"loss": v})` per point and `finish()`."""
+    import wandb
+
+    settings = wandb.Settings(
+        console="off", disable_git=True, disable_code=True, save_code=False, x_disable_stats=True, silent=True
+    )
+    run = wandb.init(project="bench-disk", dir=str(root), mode="offline", settings=settings)
+    log = run.log
+    for value in values:
+        log({"loss": value})
+    run.finish()
+    files = list(root.rglob("*.wandb"))
+    if not files:
+        raise RuntimeError(f"W&B wrote no .wandb file under {root}")
+    return file_bytes(files)
+
+
+def probe_mlflow() -> str:
+    import logging
+
+    import mlflow
+
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return mlflow.__version__
+
+
+def disk_mlflow(root: Path, values: list[float]) -> int:
+    """MLflow's SQLite tracking database after `MlflowClient.log_batch` (1,000 points a call) and set_terminated."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    db = root / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{db}")
+    experiment = client.create_experiment("bench-disk", artifact_location=str(root / "artifacts"))
+    run = client.create_run(experiment)
+    t0 = int(time.time() * 1000)
+    for lo in range(0, len(values), 1000):
+        batch = [Metric("loss", v, t0 + 10 * i, i) for i, v in enumerate(values[lo : lo + 1000], lo)]
+        client.log_batch(run.info.run_id, metrics=batch)
+    client.set_terminated(run.info.run_id)
+    stored = len(client.get_metric_history(run.info.run_id, "loss"))
+    if stored != len(values):
+        raise AssertionError(f"MLflow stored {stored} points, expected {len(values)}")
+    try:
+        client._tracking_client.store.engine.dispose()  # close its connections before measuring the file
+    except AttributeError:
+        pass
+    checkpoint(db)
+    return file_bytes([db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-journal")])
+
+
+PEER_DISK = (
+    ("nbtrack", "nbtrack (db file)", None, disk_nbtrack),
+    ("wandb", "W&B offline (.wandb file)", probe_wandb, disk_wandb),
+    ("mlflow", "MLflow (SQLite tracking db, log_batch)", probe_mlflow, disk_mlflow),
+)
+
+
+def bench_peer_disk(points: int, repeats: int, root: Path) -> dict[str, dict[str, object]]:
+    """Bytes per point at `points` points through each tracker's API, `repeats` times each, interleaved; plus the
+    bytes of a run with no point (the fixed part). Returns key -> {label, per_point, empty, why}."""
+    import warnings
+
+    found: dict[str, dict[str, object]] = {}
+    for key, label, probe, _ in PEER_DISK:
+        found[key] = {"label": label, "per_point": [], "empty": None, "why": ""}
+        if probe is not None:
+            try:
+                found[key]["version"] = probe()
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                found[key]["why"] = unavailable_reason(exc)
+    for repeat in range(-1, repeats):  # -1: the empty run
+        values = noisy_loss(points, seed=100 + repeat) if repeat >= 0 else []
+        order = PEER_DISK if repeat % 2 == 0 else PEER_DISK[::-1]
+        for key, _, _, write in order:
+            entry = found[key]
+            if entry["why"]:
+                continue
+            workdir = root / f"disk-{key}-{repeat + 1}"
+            workdir.mkdir(parents=True)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    size = write(workdir, values)
+            except Exception as exc:
+                entry["why"] = f"failed ({short_reason(exc)})"
+                print(f"  {entry['label']}: {entry['why']}", flush=True)
+                continue
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            if repeat < 0:
+                entry["empty"] = size
+            else:
+                entry["per_point"].append(size / points)  # type: ignore[union-attr]
+    return found
+
+
+def report_peer_disk(found: dict[str, dict[str, object]], points: int) -> None:
+    base = found["nbtrack"]["per_point"]
+    rows = []
+    for entry in found.values():
+        per_point = entry["per_point"]
+        if entry["why"] or not per_point:
+            rows.append([entry["label"], entry["why"] or "no samples", "-", "-", "-", "-"])
+            continue
+        rows.append(
+            [
+                entry["label"],
+                f"{median(per_point):.2f}",  # type: ignore[arg-type]
+                f"{min(per_point):.2f} - {max(per_point):.2f}",  # type: ignore[type-var]
+                len(per_point),  # type: ignore[arg-type]
+                f"{entry['empty']:,}" if entry["empty"] is not None else "-",
+                fmt_ratio(median(per_point) / median(base))
+                if base and entry is not found["nbtrack"]
+                else "-",  # type: ignore[arg-type]
+            ]
+        )
+    print(
+        f"\n## (b') bytes on disk per point through each tracker's own API: {points:,} points of one metric, "
+        "each repeat a fresh run\n"
+    )
+    print(
+        table(
+            [
+                "tracker (what is measured)",
+                "bytes/point",
+                "min - max",
+                "n",
+                "bytes of a run with no point",
+                "peer / nbtrack",
+            ],
+            rows,
+        )
+    )
+
+
 # -- (c) read speed ---------------------------------------------------------------------------------
 def time_reads(fn, reads: int) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
     """(first call seconds, median of the next `reads` calls, last result)."""
@@ -430,10 +746,18 @@ def time_reads(fn, reads: int) -> tuple[float, float, object]:  # type: ignore[n
         started = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - started)
+    READ_TIMES.append(times)
     return first, median(times), result
 
 
-def bench_reads(store_dir: Path, run_id: str, raw_db: Path, values: list[float], reads: int) -> float:
+READ_TIMES: list[list[float]] = []  # every time_reads call's timed reads, in order (for --json)
+
+
+def bench_reads(
+    store_dir: Path, run_id: str, raw_db: Path, values: list[float], reads: int
+) -> dict[str, list[float]]:
+    """Prints the read table; returns the timed reads: full, reduced (nbtrack) and raw (SQLite rows -> numpy)."""
+    READ_TIMES.clear()
     import numpy as np
 
     from nbtrack.store import open_store
@@ -489,7 +813,8 @@ def bench_reads(store_dir: Path, run_id: str, raw_db: Path, values: list[float],
         f"\n## (c) read speed over {len(values):,} points (OS cache warm), median of {reads} reads after a first one\n"
     )
     print(table(["read", "points returned", "first read", "median"], rows))
-    return reduced_s
+    full_times, reduced_times, raw_times = READ_TIMES
+    return {"full": full_times, "reduced": reduced_times, "raw": raw_times}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -507,18 +832,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reads", type=int, default=10, help="timed reads per read measurement (default 10)")
     parser.add_argument(
+        "--peer-import-runs",
+        type=int,
+        default=7,
+        help="fresh processes per `import X` of nbtrack, wandb and mlflow, and per `%%load_ext` (default 7)",
+    )
+    parser.add_argument(
+        "--disk-repeats", type=int, default=5, help="runs per bytes-per-point layout and peer (default 5)"
+    )
+    parser.add_argument(
+        "--peer-points",
+        type=int,
+        default=20_000,
+        help="points per run for the W&B / MLflow / nbtrack API comparison (default 20,000)",
+    )
+    parser.add_argument(
         "--python", default=sys.executable, help="interpreter for the import measurement (default: this one)"
     )
     parser.add_argument("--tmp", default=None, help="directory for the stores (default: the system temp dir)")
-    parser.add_argument("--skip-import", action="store_true", help="skip (a)")
+    parser.add_argument("--skip-import", action="store_true", help="skip (a) and (a')")
+    parser.add_argument("--skip-peers", action="store_true", help="skip (b'), the peers' own APIs")
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
-    if args.points <= 0 or args.import_runs <= 0 or args.reads <= 0:
-        parser.error("--points, --import-runs and --reads must be positive")
+    if (
+        min(
+            args.points,
+            args.import_runs,
+            args.reads,
+            args.peer_import_runs,
+            args.disk_repeats,
+            args.peer_points,
+        )
+        <= 0
+    ):
+        parser.error("sizes, runs and repeats must be positive")
 
     print("# bench_store\n")
-    print("\n".join(machine_lines(["nbtrack", "numpy", "mlflow"])))
+    print("\n".join(machine_lines(["nbtrack", "numpy", "ipython", "wandb", "mlflow"])))
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"repository: {REPO_ROOT}")
+    results = Results("bench_store")
 
     verdicts = []
     if not args.skip_import:
@@ -532,30 +885,140 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append(
             f"- import nbtrack loads no heavy module: {', '.join(heavy) or 'none loaded'} -> {verdict(not heavy)}"
         )
+        results.add(
+            "store.import_process",
+            '`python -c "import nbtrack"` minus `python -c "pass"` (paired fresh processes)',
+            "s",
+            result["deltas"],  # type: ignore[arg-type]
+            note=f"heavy modules loaded: {', '.join(heavy) or 'none'}",
+        )
+        found = bench_import_peers(args.python, args.peer_import_runs)
+        load_ext = bench_load_ext(args.python, args.peer_import_runs)
+        report_import_peers(found, load_ext)
+        times, why = found["nbtrack"]
+        entry = (
+            results.add("store.import", "`import nbtrack` (timed inside a fresh process)", "s", times)
+            if not why
+            else results.unavailable("store.import", "`import nbtrack`", "s", why)
+        )
+        for module in IMPORT_PEERS:
+            peer_times, peer_why = found[module]
+            results.compare(entry, f"import {module}", peer_times, unavailable=peer_why or None)
+        ext_times, ext_heavy, ext_why = load_ext
+        if ext_why:
+            results.unavailable(
+                "store.load_ext", "`%load_ext nbtrack` in a fresh IPython shell", "s", ext_why
+            )
+        else:
+            results.add(
+                "store.load_ext",
+                "`%load_ext nbtrack` in a fresh IPython shell (fresh process each)",
+                "s",
+                ext_times,
+                note=f"heavy modules it loaded: {', '.join(ext_heavy) or 'none'} (checked: {', '.join(LOAD_EXT_HEAVY)})",
+            )
 
-    values = noisy_loss(args.points)
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-store-", dir=args.tmp) as tmp:
         root = Path(tmp)
-        nb_layout, run_id = write_nbtrack(root, values)
-        raw_layout = write_raw_rows(root, values, run_id)
-        mlflow_layout = write_mlflow_layout(root, values, run_id)
-        per_point = report_disk([nb_layout, raw_layout, mlflow_layout])
+        ddl_source = mlflow_metrics_ddl(root)
+        sizes: dict[str, list[float]] = {"nbtrack": [], "raw": [], "mlflow": []}
+        write_s: list[float] = []
+        for repeat in range(args.disk_repeats):
+            values = noisy_loss(args.points, seed=repeat)
+            here = root / f"r{repeat}"
+            here.mkdir()
+            nb_layout, run_id = write_nbtrack(here, values)
+            raw_layout = write_raw_rows(here, values, run_id)
+            mlflow_layout = write_mlflow_layout(here, values, run_id, ddl_source)
+            write_s.append(nb_layout.write_s)
+            if repeat == 0:
+                report_disk([nb_layout, raw_layout, mlflow_layout])
+                first = (here, nb_layout, raw_layout, run_id, values)
+            for key, layout in (("nbtrack", nb_layout), ("raw", raw_layout), ("mlflow", mlflow_layout)):
+                sizes[key].append(db_facts(layout.db)["size"] / layout.points)
+            if repeat:
+                shutil.rmtree(here)
+            print(
+                f"disk repeat {repeat + 1}/{args.disk_repeats}: nbtrack {sizes['nbtrack'][-1]:.2f}, raw rows "
+                f"{sizes['raw'][-1]:.2f}, MLflow layout {sizes['mlflow'][-1]:.2f} bytes/point",
+                flush=True,
+            )
+        per_point = median(sizes["nbtrack"])
         print(
-            f"\nnbtrack logged {args.points:,} run.log calls + finish in {nb_layout.write_s:.2f} s "
-            f"({args.points / nb_layout.write_s:,.0f} calls/s)."
+            f"\nbytes/point over {args.disk_repeats} runs (seeds 0..{args.disk_repeats - 1}): nbtrack median "
+            f"{per_point:.2f} ({min(sizes['nbtrack']):.2f} - {max(sizes['nbtrack']):.2f}); "
+            f"nbtrack logged {args.points:,} run.log calls + finish in {fmt_seconds(median(write_s))} (median)."
         )
         verdicts.append(
             f"- <= {TARGET_BYTES_PER_POINT:g} bytes/point at {args.points:,} points: {per_point:.2f} -> "
             f"{verdict(per_point <= TARGET_BYTES_PER_POINT)}"
         )
-        reduced_s = bench_reads(nb_layout.db.parent, run_id, raw_layout.db, values, args.reads)
+        entry = results.add(
+            "store.bytes_per_point",
+            f"bytes on disk per point, {args.points:,} points of one metric (db file, WAL checkpointed)",
+            "B/point",
+            sizes["nbtrack"],
+        )
+        results.compare(
+            entry, "raw SQLite, 1 row/point + index", sizes["raw"], note="same points, inserted directly"
+        )
+        results.compare(
+            entry,
+            "MLflow `metrics` table layout",
+            sizes["mlflow"],
+            note=f"{ddl_source[1]}; the same points inserted directly (MLflow's API is too slow for 1M points)",
+        )
+        here, nb_layout, raw_layout, run_id, values = first
+        reads = bench_reads(nb_layout.db.parent, run_id, raw_layout.db, values, args.reads)
+        reduced_s = median(reads["reduced"])
         verdicts.append(
             f"- history(samples={REDUCED_SAMPLES}) over {args.points:,} points <= "
             f"{TARGET_REDUCED_READ_S * 1000:.0f} ms: {fmt_seconds(reduced_s)} -> {verdict(reduced_s <= TARGET_REDUCED_READ_S)}"
         )
+        entry = results.add(
+            "store.history_reduced",
+            f"`store.history(run, key, samples={REDUCED_SAMPLES})` over {args.points:,} points",
+            "s",
+            reads["reduced"],
+        )
+        entry = results.add(
+            "store.history_full",
+            f"`store.history(run, key)` of all {args.points:,} points",
+            "s",
+            reads["full"],
+        )
+        results.compare(entry, "raw SQLite rows -> numpy arrays", reads["raw"])
+        shutil.rmtree(here)
+
+        if not args.skip_peers:
+            found_disk = bench_peer_disk(args.peer_points, args.disk_repeats, root)
+            report_peer_disk(found_disk, args.peer_points)
+            nb = found_disk["nbtrack"]
+            name = f"bytes on disk per point through the API, {args.peer_points:,} points of one metric"
+            if nb["why"]:
+                entry = results.unavailable("store.bytes_per_point_api", name, "B/point", nb["why"])  # type: ignore[arg-type]
+            else:
+                entry = results.add(
+                    "store.bytes_per_point_api",
+                    name,
+                    "B/point",
+                    nb["per_point"],  # type: ignore[arg-type]
+                    note=f"nbtrack.db; a run with no point: {nb['empty']:,} bytes",
+                )
+            for key in ("wandb", "mlflow"):
+                peer = found_disk[key]
+                note = f"a run with no point: {peer['empty']:,} bytes" if peer["empty"] is not None else ""
+                results.compare(
+                    entry,
+                    str(peer["label"]),
+                    peer["per_point"],  # type: ignore[arg-type]
+                    unavailable=str(peer["why"]) or None,
+                    note=note,
+                )
 
     print("\n## Targets\n")
     print("\n".join(verdicts))
+    results.write(args.json)
     return 0
 
 

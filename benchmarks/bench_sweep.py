@@ -58,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import (  # noqa: E402
     QUIET_ENV,
     REPO_ROOT,
+    Results,
     fmt_ratio,
     fmt_seconds,
     machine_lines,
@@ -665,8 +666,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a small smoke run (100 trials, 7 repeats, 60-point grid)"
     )
+    parser.add_argument(
+        "--agent-repeats", type=int, default=5, help="agent runs per worker count (default 5)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tmp", default=None, help="directory for the stores (default: the system temp dir)")
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
     quick = args.quick
     n = args.trials if args.trials is not None else 100 if quick else 1000
@@ -674,7 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     points = args.grid if args.grid is not None else 60 if quick else 300
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
-    if min(n, repeats, points, *workers) <= 0 or any(m not in ("random", "bayes") for m in methods):
+    if min(n, repeats, points, args.agent_repeats, *workers) <= 0 or any(
+        m not in ("random", "bayes") for m in methods
+    ):
         parser.error("sizes must be positive and methods random/bayes")
 
     print("# bench_sweep\n")
@@ -726,12 +733,17 @@ def main(argv: list[str] | None = None) -> int:
                 if bayes:
                     optuna_rows, optuna_version = optuna_side(bayes[0], repeats, args.seed)
             if not args.skip_agents:
-                for count in workers:
-                    agent_results.append(
-                        run_agents(
-                            count, points, project_dir, tmp / f"store-agents-{count}", args.agent_timeout
+                for repeat in range(args.agent_repeats):
+                    for count in workers if repeat % 2 == 0 else workers[::-1]:
+                        agent_results.append(
+                            run_agents(
+                                count,
+                                points,
+                                project_dir,
+                                tmp / f"store-agents-{count}-{repeat}",
+                                args.agent_timeout,
+                            )
                         )
-                    )
             profile_text = profile_bayes(n, 20, args.seed, tmp, args.fill) if args.profile else ""
         finally:
             os.chdir(previous)
@@ -954,7 +966,45 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"- agents, {a.workers} worker(s): {a.trials / a.span_s:,.1f} trials/s, every grid point exactly once -> checked"
             )
+    record(results, optuna_rows, optuna_version, agent_results, n, points, quick).write(args.json)
     return 0
+
+
+ROW_KEYS = ("claim_cold", "claim_warm", "loop_cold", "loop_warm")
+
+
+def record(
+    results: list[MethodResult],
+    optuna_rows: list[Measure],
+    optuna_version: str,
+    agents: list[AgentResult],
+    n: int,
+    points: int,
+    quick: bool,
+) -> Results:
+    """Part (1) per method and part (2) per worker count as --json measurements; Optuna alone beside bayes."""
+    out = Results("bench_sweep", quick=quick)
+    for r in results:
+        for key, m in zip(ROW_KEYS, r.rows):
+            entry = out.add(
+                f"sweep.{r.method}.{key}", f"{r.method}: {m.what}, at {n:,} finished trials", "s", m.times
+            )
+            if r.method == "bayes" and key == "claim_warm" and optuna_rows:
+                for o in optuna_rows[:2]:
+                    out.compare(entry, f"Optuna {optuna_version}: {o.what}", o.times)
+            if r.method == "bayes" and key in ("claim_cold", "loop_cold") and len(optuna_rows) > 2:
+                out.compare(entry, f"Optuna {optuna_version}: {optuna_rows[2].what}", optuna_rows[2].times)
+    for count in sorted({a.workers for a in agents}):
+        mine = [a for a in agents if a.workers == count]
+        out.add(
+            f"sweep.agents.{count}",
+            f"`nbtrack agent` x {count} on one SQLite store, {points}-point grid: trials/s (first claim to last end)",
+            "trials/s",
+            [a.trials / a.span_s for a in mine],
+            better="higher",
+            note="every grid point exactly once, checked in every run",
+        )
+    return out
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine_lines, median, quiet_environment, table  # noqa: E402
+from _common import Results, machine_lines, median, quiet_environment, table  # noqa: E402
 
 quiet_environment()
 
@@ -49,12 +49,13 @@ def process_cpu(seconds: float, sampler_interval: float | None) -> tuple[float, 
     return used, len(samples), sum(thread_cpu)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--interval", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
+    args = parser.parse_args(argv)
     print("\n".join(machine_lines(["psutil", "nvidia-ml-py"])))
     rows = []
     idle, with_sampler, thread = [], [], []
@@ -76,6 +77,20 @@ def main() -> None:
     print(table(["", "CPU (% of one core)", "sampler thread CPU per sample"], rows))
     print()
     print(f"Sampler cost: {cost:.3f} % of one core (target < 1 %): {'met' if cost < 1 else 'NOT met'}")
+    results = Results("bench_system")
+    results.add(
+        "system.sampler_cost",
+        f"system sampler every {args.interval:g} s: process CPU with it - without it ({args.seconds:g} s windows, paired)",
+        "% of a core",
+        [(w - i) / args.seconds * 100 for w, i in zip(with_sampler, idle)],
+    )
+    results.add(
+        "system.per_sample",
+        "sampler thread CPU per sample",
+        "ms",
+        [t * 1000 for t in thread],
+    )
+    results.write(args.json)
 
 
 if __name__ == "__main__":
