@@ -306,6 +306,7 @@ class Run:
         from nbtrack.logs import OutputCapture, RunLog
 
         self.output = RunLog()  # what the run prints; its lines go to output.log
+        self._unwritten: list[str] = []  # lines an append to output.log failed to write (a full disk)
         self._capture = OutputCapture(self.output) if os.environ.get("NBTRACK_CAPTURE", "1") != "0" else None
         self._writer: RunWriter = RunWriter(
             store,
@@ -313,6 +314,7 @@ class Run:
             collect_metadata=self._dirty_metadata,
             on_first_flush=environment,
             after_flush=self._append_output,
+            unwritten_output=self._take_output,
         )
         self._system_live: deque[Any] = deque()  # samples for the live views, drained on the main thread
         self._system = _start_system_sampler(self, system_interval)
@@ -588,13 +590,33 @@ class Run:
         return meta
 
     def _append_output(self) -> None:
-        """Writer thread: append the lines printed since the last flush to output.log."""
-        lines = self.output.drain()
+        """Writer thread: append the lines printed since the last flush to output.log.
+
+        If that fails (a full disk), the file is cut back to where it was and the lines wait for the next flush.
+        """
+        lines = self._take_output()
         if lines:
-            directory = self.dir
-            directory.mkdir(parents=True, exist_ok=True)
-            with open(directory / "output.log", "a", encoding="utf-8", errors="replace") as log:
-                log.write("\n".join(lines) + "\n")
+            try:
+                directory = self.dir
+                directory.mkdir(parents=True, exist_ok=True)
+                data = ("\n".join(lines) + "\n").encode("utf-8", errors="replace")
+                with open(directory / "output.log", "ab", buffering=0) as log:
+                    start = log.seek(0, os.SEEK_END)
+                    try:
+                        written = 0
+                        while written < len(data):
+                            written += log.write(data[written:])
+                    except BaseException:
+                        log.truncate(start)  # no half-written line, and none written twice by the retry
+                        raise
+            except BaseException:
+                self._unwritten = lines
+                raise
+
+    def _take_output(self) -> list[str]:
+        """Lines printed and not yet in output.log (the writer spills them if the disk stays full)."""
+        lines, self._unwritten = self._unwritten + self.output.drain(), []
+        return lines
 
     def _write_record_files(self) -> None:
         """config.json, summary.json and the notebook's code (code.py, code.ipynb) into the run's files."""

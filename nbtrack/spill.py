@@ -3,7 +3,7 @@ longer than the writer's patience), kept in a local JSON file until ``nbtrack pu
 
 The file (``~/.nbtrack/spill/<run id>-<time>.json``, or under $NBTRACK_SPILL_DIR) holds the run id, the store's
 location (password masked), every point not yet written (per metric: steps, wall times, values; NaN and ±inf kept),
-and the run's pending config, summary, events, state and end time.
+the run's pending config, summary, events, state and end time, and the output lines not yet in its output.log.
 """
 
 from __future__ import annotations
@@ -72,11 +72,13 @@ def read_spill(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def push_spill(path: str | os.PathLike[str], store: Store) -> WriteBatch:
-    """Write a spill file's points and end state into `store` (where the run already is), then remove the file."""
+    """Write a spill file's points, end state and output lines into `store` (where the run already is), then
+    remove the file."""
     payload = read_spill(path)
     run_id = payload["run_id"]
     store.get_run(run_id)  # the run must be there: the spill holds only what came after its last good flush
     meta = dict(payload["meta"])
+    output = meta.pop("output", [])
     events = [
         RunEvent(e["time"], e["kind"], e["message"], e.get("step"), e.get("data") or {})
         for e in meta.pop("events", [])
@@ -89,5 +91,10 @@ def push_spill(path: str | os.PathLike[str], store: Store) -> WriteBatch:
         **{k: v for k, v in meta.items() if k in known},
     )
     store.write_batch(batch)
+    if output:
+        directory = store.run_dir(run_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "output.log", "a", encoding="utf-8", errors="replace") as log:
+            log.write("\n".join(output) + "\n")
     Path(path).unlink()
     return batch

@@ -6,11 +6,14 @@ environment (captured here, off the training thread) and the heartbeat. A failin
 once and retried with everything it held, backing off up to `MAX_BACKOFF_SECONDS` while the store is away (a
 database server restarting); nothing raises into the training loop. At `finish` the writer keeps trying for
 `FINAL_FLUSH_SECONDS`; if the store is still unreachable, what it holds is spilled to a local file
-(``nbtrack push FILE`` writes it to the store later) and the warning says where.
+(``nbtrack push FILE`` writes it to the store later) and the warning says where. The side work after a good
+flush (appending output.log) failing never sends the committed points again: its lines wait for the next
+flush, or go into a spill file at the end.
 """
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 import warnings
@@ -47,6 +50,7 @@ class RunWriter:
         collect_metadata: Callable[[bool], dict[str, Any]],
         on_first_flush: Callable[[], dict[str, Any]] | None = None,
         after_flush: Callable[[], None] | None = None,
+        unwritten_output: Callable[[], list[str]] | None = None,
         interval: float | None = None,
     ) -> None:
         self.store = store
@@ -61,6 +65,7 @@ class RunWriter:
         self._collect_metadata = collect_metadata
         self._on_first_flush = on_first_flush
         self._after_flush = after_flush  # side work of each flush (appending output.log), on this thread
+        self._unwritten_output = unwritten_output  # the lines `after_flush` could not write yet, taken
         self._interval = FLUSH_SECONDS if interval is None else interval
         self._carry: dict[str, tuple[list[int], list[float], list[float]]] = {}  # a failed flush's points
         self._carry_calls = 0
@@ -186,8 +191,6 @@ class RunWriter:
             elif now - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 batch.heartbeat = now
             self.store.write_batch(batch)
-            if self._after_flush is not None:
-                self._after_flush()
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
         except Exception as exc:
@@ -201,6 +204,13 @@ class RunWriter:
             self.error = None
             self._failures = 0
             ok = True
+            if self._after_flush is not None:
+                try:  # the points are committed: a failure here must not send them again
+                    self._after_flush()
+                except Exception as exc:
+                    self._warn(exc, what=f"the output of run {self.run_id} to {self.store.location}")
+                    if final is not None:
+                        self._spill_output(exc)
         if final is None:
             with self._flushed:
                 self._generation += 1
@@ -213,33 +223,66 @@ class RunWriter:
 
         meta = dict(self._carry_meta)
         meta.update(final)
+        output = self._unwritten_output() if self._unwritten_output is not None else []
+        if output:
+            meta["output"] = output
+        lines = f", {len(output)} lines of its output" if output else ""
         try:
             path = write_spill(self.store.location, self.run_id, self._carry, meta)
         except Exception as exc:  # even the local disk failed: say what is lost
             warnings.warn(
                 f"nbtrack could not save the end of run {self.run_id} to {self.store.location} ({self.error}) nor "
-                f"to a local file ({exc}); {self._carry_calls} log calls are not on disk.",
+                f"to a local file ({exc}); {self._carry_calls} log calls{lines} are not on disk.",
                 NbtrackWarning,
                 stacklevel=1,
             )
             return
         self.spilled = str(path)
         warnings.warn(
-            f"nbtrack could not reach {self.store.location} for {final_flush_seconds():g} s ({self.error}). "
-            f"The end of run {self.run_id} ({self._carry_calls} log calls, its state and summary) is kept in "
-            f"{path}; when the store is back, write it there with: nbtrack push {path}",
+            f"nbtrack could not write to {self.store.location} for {final_flush_seconds():g} s ({self.error}). "
+            f"The end of run {self.run_id} ({self._carry_calls} log calls{lines}, its state and summary) is kept "
+            f"in {path}; when the store is back, write it there with: nbtrack push {path}",
             NbtrackWarning,
             stacklevel=1,
         )
 
-    def _warn(self, exc: BaseException) -> None:
+    def _spill_output(self, error: BaseException) -> None:
+        """The run ended in the store, but its last output lines could not be appended: keep them in a file."""
+        from nbtrack.spill import write_spill
+
+        output = self._unwritten_output() if self._unwritten_output is not None else []
+        if not output:
+            return
+        where = f"run {self.run_id}'s output.log in {self.store.location}"
+        try:
+            path = write_spill(self.store.location, self.run_id, {}, {"output": output})
+        except Exception as exc:
+            warnings.warn(
+                f"nbtrack could not append {len(output)} lines to {where} ({error}) nor save them to a local file "
+                f"({exc}); they are not on disk.",
+                NbtrackWarning,
+                stacklevel=1,
+            )
+            return
+        self.spilled = str(path)
+        warnings.warn(
+            f"nbtrack could not append {len(output)} lines to {where} ({error}). They are kept in {path}; when "
+            f"there is room, add them with: nbtrack push {path}",
+            NbtrackWarning,
+            stacklevel=1,
+        )
+
+    def _warn(self, exc: BaseException, what: str | None = None) -> None:
         if self._warned:
             return
         self._warned = True
+        what = what or f"run {self.run_id} to {self.store.location}"
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc)
         warnings.warn(
-            f"nbtrack could not write run {self.run_id} to {self.store.location} ({type(exc).__name__}: {exc}). "
-            "Training goes on; nbtrack keeps the data in memory and retries every "
-            f"{self._interval:g} s. This warning is shown once.",
+            f"nbtrack could not write {what} ({type(exc).__name__}: {exc}). "
+            + ("The disk is full: free some space there and nbtrack resumes writing. " if full else "")
+            + "Training goes on; nbtrack keeps the data in memory and retries every "
+            f"{self._interval:g}-{MAX_BACKOFF_SECONDS:g} s. This warning is shown once.",
             NbtrackWarning,
             stacklevel=1,
         )
