@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STORE ?= $(CURDIR)/nbtrack-runs
 DEMO_EPOCHS ?= 5
 
-.PHONY: demo test install install-dev system-deps lint clean
+.PHONY: demo test install install-dev system-deps lint clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ test: install-dev system-deps
 	cd js && node --test test/
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# make bench: .venv-bench with every extra and the peers (nbtrack[all,bench]), then every benchmark -> benchmarks/RESULTS.md (~45 min).
+bench:
+	@test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -e '.[all,bench]'
+	.venv-bench/bin/python benchmarks/run_all.py $(BENCH_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check nbtrack tests benchmarks

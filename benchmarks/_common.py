@@ -169,11 +169,16 @@ def stats(samples: Sequence[float]) -> dict[str, Any]:
 def unavailable_reason(exc: BaseException | str) -> str:
     """'not installed: ...' for an import failure, else 'failed: ...' (what RESULTS.md shows for a missing peer)."""
     text = exc if isinstance(exc, str) else short_reason(exc)
-    if text.startswith(("not installed", "failed", "skipped", "not run")):
+    if text.startswith(("not installed", "skipped", "not run")):
         return text
-    if isinstance(exc, ImportError) or text.startswith(("ModuleNotFoundError", "ImportError")):
-        return f"not installed ({text})"
-    return f"failed ({text})"
+    bare = text.removeprefix("failed: ").removeprefix("failed ")
+    if (
+        isinstance(exc, ImportError)
+        or bare.startswith(("ModuleNotFoundError", "ImportError"))
+        or "not installed" in bare.lower()  # e.g. TensorFlow's TBNotInstalledError
+    ):
+        return f"not installed ({bare})"
+    return text if text.startswith("failed") else f"failed ({text})"
 
 
 class Results:
