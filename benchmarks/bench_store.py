@@ -135,11 +135,8 @@ def _importtime_cumulative(
 
 
 def bench_import(python: str, runs: int) -> dict[str, object]:
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    with tempfile.TemporaryDirectory(
-        prefix="nbtrack-bench-import-"
-    ) as cwd:  # not the repo: the installed package
+    env = dict(os.environ)  # PYTHONPATH kept: run_all.py points it at the checkout being measured
+    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-import-") as cwd:  # not the repo's directory
         return _bench_import_in(python, runs, env, cwd)
 
 
@@ -260,7 +257,6 @@ def bench_import_peers(python: str, runs: int) -> dict[str, tuple[list[float], s
 
     Returns module -> (seconds per run, why unavailable or '')."""
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
     modules = ("nbtrack", *IMPORT_PEERS)
     found: dict[str, tuple[list[float], str]] = {}
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-import-") as cwd:
@@ -281,7 +277,6 @@ def bench_import_peers(python: str, runs: int) -> dict[str, tuple[list[float], s
 def bench_load_ext(python: str, runs: int) -> tuple[list[float], list[str], str]:
     """`%load_ext nbtrack` in fresh IPython shells: (seconds per run, heavy modules it loaded, why unavailable)."""
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
     code = f"HEAVY = {list(LOAD_EXT_HEAVY)!r}\n" + LOAD_EXT_CODE
     times: list[float] = []
     heavy: set[str] = set()

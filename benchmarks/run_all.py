@@ -400,7 +400,9 @@ def run_bench(bench: Bench, quick: bool, json_dir: Path) -> Outcome:
     if bench.json:
         command += ["--json", str(json_path)]
     print(f"\n=== {bench.name}: {' '.join(['python', f'benchmarks/{bench.script}', *args])}", flush=True)
-    env = {**os.environ, **QUIET_ENV, "PYTHONUNBUFFERED": "1"}
+    # Every process the benchmark starts (import timings, kernels, agents) measures the nbtrack of this checkout.
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, **QUIET_ENV, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
     lines: list[str] = []
     load_before, busy_before = loadavg(), busy_cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -509,7 +511,7 @@ def header(outcomes: list[Outcome], meta: dict[str, Any]) -> list[str]:
         f"- machine: {cpu_model()}, {cores} logical cores ({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else cores} usable), "
         f"{memory()} memory; {platform.platform()}",
         f"- Python {platform.python_version()} ({sys.executable}); SQLite {sqlite3.sqlite_version}; {postgres_version()}",
-        f"- nbtrack {package_version('nbtrack')} at commit {commit}{dirty_note}",
+        f"- nbtrack {package_version('nbtrack')} from `{meta.get('source', REPO_ROOT)}` at commit {commit}{dirty_note}",
         f"- packages: {versions}" + (f"; not installed: {missing}" if missing else ""),
         f"- noise: other processes used {others:,.0f} CPU-seconds while the benchmarks ran "
         f"({100 * others / max(wall_s * cores, 1):.0f} % of the {cores} cores over {wall_s / 60:.1f} min; per "
@@ -741,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "commit": git("rev-parse", "--short", "HEAD") or "?",
         "dirty": len(dirty.splitlines()) if dirty else 0,
+        "source": str(REPO_ROOT),
         "benches": [b.name for b in benches],
     }
     t0 = time.perf_counter()
