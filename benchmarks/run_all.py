@@ -282,6 +282,11 @@ TARGETS = (
 )
 
 
+# Shown under the targets table when a target is not met (not for --quick runs). Each says what the profile
+# showed; the evidence is in FINDINGS.md.
+WHY_NOT_MET: dict[str, str] = {}
+
+
 def meets(value: float, op: str, threshold: float) -> bool:
     if op == "<=":
         return value <= threshold
@@ -531,9 +536,12 @@ def targets_section(outcomes: list[Outcome], quick: bool) -> list[str]:
             found[key] = (o, m)
         ran[o.bench.name] = o
     rows = []
+    missed = []
     for t in TARGETS:
         outcome, m = found.get(t.measurement, (None, None))
         result = verdict(m, t)
+        if result == "not met" and not quick:
+            missed.append(t)
         if m is None:
             owner = ran.get(t.bench)
             if owner is None:
@@ -566,7 +574,19 @@ def targets_section(outcomes: list[Outcome], quick: bool) -> list[str]:
         "",
         md_table(["target", "figure", "verdict", "benchmark", "beside it"], rows),
         "",
+        *why_missed(missed),
     ]
+
+
+def why_missed(missed: Sequence[Target]) -> list[str]:
+    """For each target not met: why, from WHY_NOT_MET (written from the profiles in FINDINGS.md)."""
+    if not missed:
+        return []
+    lines = ["### Targets not met: why", ""]
+    for t in missed:
+        reason = WHY_NOT_MET.get(t.measurement, "not explained yet: profile it and say why in WHY_NOT_MET.")
+        lines += [f"- **{t.what}**: {reason}", ""]
+    return lines
 
 
 def section(o: Outcome) -> list[str]:

@@ -155,3 +155,25 @@ def test_a_benchmark_whose_prerequisite_is_missing_is_listed_as_not_run(tmp_path
     assert (
         "| fit overhead <= 2 % (seed MLP, batch 16, live widget) | not measured: fit not run (--only)" in text
     )
+
+
+def test_a_missed_target_is_explained_under_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = next(b for b in run_all.BENCHES if b.name == "store")
+    slow = {"id": "store.load_ext", "name": "%load_ext", "unit": "s", "samples": [0.3] * 5, "n": 5}
+    outcome = run_all.Outcome(
+        bench, "ok", measurements={"store.load_ext": {**slow, "median": 0.3, "min": 0.3, "max": 0.3}}
+    )
+    meta = {
+        "command": "run_all.py",
+        "started": "now",
+        "wall_s": 1.0,
+        "quick": False,
+        "commit": "abc",
+        "dirty": 0,
+    }
+    monkeypatch.setitem(
+        run_all.WHY_NOT_MET, "store.load_ext", "it imports something heavy (profile in FINDINGS.md)."
+    )
+    text = run_all.render([outcome], meta)
+    assert "| `%load_ext nbtrack` <= 0.2 s | 300 ms (300 - 300 ms, n=5) | **not met** |" in text
+    assert "- **`%load_ext nbtrack` <= 0.2 s**: it imports something heavy (profile in FINDINGS.md)." in text
