@@ -71,6 +71,7 @@ class NbtrackCallback(keras.callbacks.Callback):
         self._warned: set[str] = set()
         self._console = False
         self._stopped_by_user = False
+        self._stopped_epoch = 0
         self.patched = False  # True when attached by the %load_ext patch, which reports fit's exceptions
 
     # -- fit lifecycle ------------------------------------------------------------------------------
@@ -143,6 +144,8 @@ class NbtrackCallback(keras.callbacks.Callback):
                 except Exception as exc:  # a value Keras produced that we cannot store: warn, go on
                     self._warn_once("batch", f"a batch could not be logged ({exc})")
         if self._stop is not None and self._stop.is_set():
+            if not self._stopped_by_user:  # Keras still ends this epoch (on_epoch_end moves progress on)
+                self._stopped_epoch = run.progress.epoch
             self._stopped_by_user = True
             self.model.stop_training = True
 
@@ -299,15 +302,14 @@ class NbtrackCallback(keras.callbacks.Callback):
     def _record_stop_reason(self) -> None:
         run = self.run
         assert run is not None
-        progress = run.progress
         step = max(self._step - 1, 0)
         loss = self._last_logs.get("loss") if self._last_logs else None
         if self._stopped_by_user:
             run.event(
                 "stopped",
-                f"training stopped from the dashboard at epoch {progress.epoch + 1}",
+                f"training stopped from the dashboard at epoch {self._stopped_epoch + 1}",
                 step=step,
-                epoch=progress.epoch,
+                epoch=self._stopped_epoch,
             )
         elif isinstance(loss, float) and (math.isnan(loss) or math.isinf(loss)):
             run.event("nan_loss", f"training ended on a {loss} loss at step {step}", step=step)

@@ -13,19 +13,225 @@ is lost.
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nbtrack.store import open_store
+from tests import test_faults
+from tests.test_faults import _wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
+kernel = test_faults.kernel  # fixture: a real IPython kernel on this test's store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+# -- 2. KeyboardInterrupt and the Stop button mid-epoch ---------------------------------------------
+STEPS_PER_EPOCH = 128
+# An independent record of every batch end (epoch, batch, time), on disk at once; ~4 ms a batch.
+WITNESSED_FIT = textwrap.dedent("""
+    import time, keras
+    from tests.keras_helpers import tiny_data, tiny_model
+
+    class Witness(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.file = open({witness!r}, "a", buffering=1)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.file.write(f"{{self.epoch}} {{batch}} {{time.time()!r}}\\n")
+            time.sleep(0.003)
+
+    x, y = tiny_data(16 * {steps})
+    tiny_model().fit(x, y, batch_size=16, epochs=50, verbose=0, callbacks=[Witness()])
+""")
+
+
+def _witnessed(path: Path) -> list[tuple[int, int, float]]:
+    if not path.is_file():
+        return []
+    rows = [line.split() for line in path.read_text().splitlines()]
+    return [(int(e), int(b), float(t)) for e, b, t in (row for row in rows if len(row) == 3)]
+
+
+def _start_witnessed_fit(client, witness: Path) -> str:
+    client.execute("%load_ext nbtrack")
+    return client.execute(WITNESSED_FIT.format(witness=str(witness), steps=STEPS_PER_EPOCH))
+
+
+def _wait_until_mid_epoch(witness: Path, epoch: int = 2) -> tuple[int, int, float]:
+    """The batch just witnessed once training is well inside `epoch` (0-based), so the fault lands mid-epoch."""
+
+    def mid_epoch():
+        rows = _witnessed(witness)
+        last = rows[-1] if rows else None
+        return last if last and last[0] >= epoch and 30 <= last[1] <= STEPS_PER_EPOCH - 40 else None
+
+    return _wait_for(mid_epoch, 120, f"the fit to reach the middle of epoch {epoch + 1}")
+
+
+def _reply_to(client, msg_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = client.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.1))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"]
+
+
+def _iopub_until_idle(client, parent: str, collected: list[dict], timeout: float = 60) -> list[dict]:
+    """IOPub messages up to the kernel going idle after `parent` (some may be collected already)."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        m["msg_type"] == "status"
+        and m["content"]["execution_state"] == "idle"
+        and m["parent_header"].get("msg_id") == parent
+        for m in collected
+    ):
+        try:
+            collected.append(client.get_iopub_msg(timeout=max(deadline - time.monotonic(), 0.1)))
+        except queue.Empty:
+            raise AssertionError(f"the kernel did not go idle after {parent}") from None
+    return collected
+
+
+def _dashboard_texts(messages: list[dict]) -> list[str]:
+    return [
+        m["content"]["data"]["text/plain"]
+        for m in messages
+        if m["msg_type"] in ("display_data", "update_display_data")
+        and "nbtrack run" in m["content"]["data"].get("text/plain", "")
+    ]
+
+
+def _assert_kernel_usable(manager, client) -> None:
+    assert manager.is_alive()
+    out = []
+    reply = client.execute_interactive(
+        "import nbtrack.run; print(6 * 7, nbtrack.run.current_run(), nbtrack.run.active_runs())",
+        timeout=60,
+        output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
+    )
+    assert reply["content"]["status"] == "ok"
+    assert "".join(out).strip() == "42 None []"
+
+
+def _batches(store, run_id: str) -> np.ndarray:
+    history = store.history(run_id, "batch/loss")
+    np.testing.assert_array_equal(history.step, np.arange(len(history)))  # gap-free, none twice
+    return history.step
+
+
+@pytest.mark.slow
+def test_keyboard_interrupt_mid_epoch_keeps_the_partial_epoch_and_the_kernel(kernel, store_dir, tmp_path):
+    manager, client = kernel
+    witness = tmp_path / "batches.txt"
+    cell = _start_witnessed_fit(client, witness)
+    at_batch = _wait_until_mid_epoch(witness)
+    interrupted_at = time.time()
+    manager.interrupt_kernel()  # a real SIGINT, as the notebook's Interrupt button sends
+    reply = _reply_to(client, cell)
+    messages = _iopub_until_idle(client, cell, [])
+    replied_in = time.time() - interrupted_at
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", reply
+
+    store = open_store(store_dir, create=False)
+    (record,) = store.list_runs()
+    assert record.state == "interrupted"
+    assert [e.kind for e in store.events(record.id)] == ["fit", "interrupted"]
+    steps = _batches(store, record.id)
+    seen = _witnessed(witness)
+    assert len(steps) % STEPS_PER_EPOCH != 0, "the partial epoch's batches are kept"
+    assert len(steps) >= 2 * STEPS_PER_EPOCH + at_batch[1]  # up to the batch seen before the SIGINT
+    # Every batch that ended before the interrupt is stored (the one it hit may not have reached our hook).
+    assert len(seen) - 1 <= len(steps) <= len(seen), (len(seen), len(steps))
+    due = [e * STEPS_PER_EPOCH + b for e, b, t in seen if t <= interrupted_at - 1.0]
+    assert len(steps) > max(due)
+    np.testing.assert_array_equal(store.history(record.id, "epoch").value, [0, 1])  # whole epochs only
+    store.close()
+
+    final = _dashboard_texts(messages)[-1]
+    assert "interrupted" in final and record.name in final, final
+    _assert_kernel_usable(manager, client)
+    print(
+        f"interrupted at epoch 3 batch {at_batch[1]}; {len(steps)} batches kept; reply after {replied_in:.1f} s"
+    )
+
+
+def _comm_opens(messages: list[dict], model: str) -> list[dict]:
+    return [
+        m["content"]
+        for m in messages
+        if m["msg_type"] == "comm_open" and m["content"]["data"].get("state", {}).get("_model_name") == model
+    ]
+
+
+@pytest.mark.slow
+def test_stop_button_clicked_mid_epoch_by_a_comm_message_ends_the_epoch_and_keeps_its_batches(
+    kernel, store_dir, tmp_path
+):
+    manager, client = kernel
+    witness = tmp_path / "batches.txt"
+    cell = _start_witnessed_fit(client, witness)
+    messages: list[dict] = []
+
+    def stop_button():
+        try:
+            messages.append(client.get_iopub_msg(timeout=0.2))
+        except queue.Empty:
+            pass
+        buttons = [
+            c for c in _comm_opens(messages, "ButtonModel") if c["data"]["state"]["description"] == "Stop"
+        ]
+        return buttons[0]["comm_id"] if buttons else None
+
+    button = _wait_for(stop_button, 120, "the dashboard's Stop button")
+    # As JupyterLab >= 4.4 does: a subshell of its own, whose thread handles the click while `fit` runs.
+    client.control_channel.send(client.session.msg("create_subshell_request", {}))
+    subshell = client.get_control_msg(timeout=30)["content"]
+    assert subshell["status"] == "ok", subshell
+    at_batch = _wait_until_mid_epoch(witness)
+    click = client.session.msg(
+        "comm_msg", {"comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}
+    )
+    click["header"]["subshell_id"] = subshell["subshell_id"]
+    client.shell_channel.send(click)
+    reply = _reply_to(client, cell)
+    _iopub_until_idle(client, cell, messages)
+    assert reply["status"] == "ok", reply
+
+    store = open_store(store_dir, create=False)
+    (record,) = store.list_runs()
+    assert record.state == "interrupted"
+    events = store.events(record.id)
+    assert [e.kind for e in events] == ["fit", "stopped"]
+    assert events[1].message == "training stopped from the dashboard at epoch 3", events[1].message
+    steps = _batches(store, record.id)
+    seen = _witnessed(witness)
+    assert len(steps) == len(seen), "every batch that ran is stored"
+    assert {e for e, _, _ in seen[-(len(seen) - 2 * STEPS_PER_EPOCH) :]} == {2}, (
+        "training ended within epoch 3"
+    )
+    assert at_batch[1] < len(steps) - 2 * STEPS_PER_EPOCH < STEPS_PER_EPOCH  # a partial epoch, kept
+    # Keras ends the stopped epoch: its (partial) epoch metrics are logged as epoch 2.
+    np.testing.assert_array_equal(store.history(record.id, "epoch").value, [0, 1, 2])
+    store.close()
+
+    final = _dashboard_texts(messages)[-1]
+    assert "interrupted" in final and record.name in final, final
+    _assert_kernel_usable(manager, client)
+    print(
+        f"Stop clicked at epoch 3 batch {at_batch[1]}; ended after batch {len(steps) - 2 * STEPS_PER_EPOCH}"
+    )
 
 
 # -- 5. the disk holding the store fills up mid-run -------------------------------------------------
@@ -264,3 +470,125 @@ def test_disk_full_until_training_ends_spills_outside_the_disk_and_push_writes_i
     assert f"nbtrack push {spill}" in spilled, spilled
     assert [code for code, _, _ in report["push"]] == [0], report["push"]
     _assert_every_point_and_line_is_there(report, disk_store)
+
+
+# -- 7. eight kernels write into one SQLite store while a reader queries it ------------------------
+KERNELS = 8
+POINTS = 3000
+KERNEL_LOGS = textwrap.dedent("""
+    import time, nbtrack
+    run = nbtrack.init(project="eight", name="kernel-{k}", config={{"kernel": {k}}})
+    for i in range({points}):
+        run.log({{"i": float(i), "x": i * 0.25 + {k}, "k": float({k})}})
+        if i % 10 == 9:
+            time.sleep(0.01)
+    run.summary["logged"] = {points}
+    run.finish()
+    print("finished", run.id)
+""")
+
+
+@pytest.fixture
+def kernels(python_env):
+    from jupyter_client.manager import KernelManager
+
+    managers = [KernelManager(kernel_name="python3") for _ in range(KERNELS)]
+    clients = []
+    try:
+        for manager in managers:
+            manager.start_kernel(env=dict(python_env), cwd=str(ROOT))
+        for manager in managers:
+            client = manager.client()
+            client.start_channels()
+            clients.append(client)
+        for client in clients:
+            client.wait_for_ready(timeout=120)
+        yield managers, clients
+    finally:
+        for client in clients:
+            client.stop_channels()
+        for manager in managers:
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+def test_eight_kernels_write_one_store_while_a_reader_queries_it(kernels, store_dir):
+    import threading
+
+    import nbtrack
+
+    managers, clients = kernels
+    outputs: list[list[str]] = [[] for _ in clients]
+    replies: list[dict | None] = [None] * len(clients)
+
+    def run_cell(k: int) -> None:
+        def keep(message: dict) -> None:
+            content = message["content"]
+            if message["msg_type"] == "stream":
+                outputs[k].append(content["text"])
+            elif message["msg_type"] == "error":
+                outputs[k].append("\n".join(content["traceback"]))
+            elif message["msg_type"] in ("display_data", "execute_result"):
+                outputs[k].append(content["data"].get("text/plain", ""))
+
+        replies[k] = clients[k].execute_interactive(
+            KERNEL_LOGS.format(k=k, points=POINTS), timeout=180, output_hook=keep
+        )["content"]
+
+    threads = [threading.Thread(target=run_cell, args=(k,), daemon=True) for k in range(len(clients))]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+
+    _wait_for(lambda: (store_dir / "nbtrack.db").is_file(), 120, "the kernels to create the store")
+    reads = listings = cli_calls = 0
+    most_running = 0
+    partial_reads = 0  # histories read while their run was still logging
+    while any(thread.is_alive() for thread in threads):
+        listed = nbtrack.runs(project="eight", store=str(store_dir))
+        listings += 1
+        running = [r for r in listed if r.state == "running"]
+        most_running = max(most_running, len(running))
+        for stored in listed:
+            if "i" not in stored.metrics():
+                continue
+            seen = stored.history("i")
+            reads += 1
+            # whatever a reader sees is a gap-free prefix of what was logged: no torn or reordered write
+            np.testing.assert_array_equal(seen.value, np.arange(len(seen), dtype=float))
+            partial_reads += 0 < len(seen) < POINTS
+        if listings % 10 == 1:
+            cli = subprocess.run(
+                [sys.executable, "-m", "nbtrack", "--store", str(store_dir), "ls", "--project", "eight"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            cli_calls += 1
+            assert cli.returncode == 0 and "locked" not in cli.stderr, cli.stderr
+        assert time.monotonic() - started < 240, "the kernels took too long"
+    elapsed = time.monotonic() - started
+
+    for k, reply in enumerate(replies):
+        text = "".join(outputs[k])
+        assert reply is not None and reply["status"] == "ok", (k, reply, text)
+        for bad in ("locked", "Traceback", "Error", "Warning", "busy"):
+            assert bad not in text, f"kernel {k} printed {bad!r}:\n{text}"
+    assert most_running >= 2 and partial_reads > 0, "the reader never saw runs in progress"
+
+    finished = nbtrack.runs(project="eight", store=str(store_dir))
+    assert sorted(r.name for r in finished) == [f"kernel-{k}" for k in range(KERNELS)]
+    for stored in finished:
+        k = stored.config["kernel"]
+        assert stored.state == "finished" and stored.summary["logged"] == POINTS
+        history = stored.history(["i", "x", "k"])
+        np.testing.assert_array_equal(history["i"].step, np.arange(POINTS))
+        np.testing.assert_array_equal(history["i"].value, np.arange(POINTS, dtype=float))
+        np.testing.assert_array_equal(history["x"].value, np.arange(POINTS) * 0.25 + k)
+        np.testing.assert_array_equal(history["k"].value, np.full(POINTS, float(k)))
+    print(
+        f"{KERNELS} kernels x {POINTS} log calls in {elapsed:.1f} s; reader: {listings} listings, {reads} "
+        f"history reads ({partial_reads} of runs in progress, up to {most_running} running at once), "
+        f"{cli_calls} `nbtrack ls`"
+    )
