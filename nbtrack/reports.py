@@ -121,6 +121,27 @@ def key_value_table(values: dict[str, Any], empty: str = "none") -> str:
     return f"<div class='scroll'><table>{rows}</table></div>"
 
 
+SUMMARY_ROWS = 100  # summary values shown open; more go in a collapsed table
+SUMMARY_MORE = 2000  # and at most this many there (summary.json holds them all)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """A run's summary; with thousands of metrics, the first `SUMMARY_ROWS` open and a bounded rest collapsed."""
+    if len(summary) <= SUMMARY_ROWS:
+        return key_value_table(summary, "No summary.")
+    items = list(summary.items())
+    rest = dict(items[SUMMARY_ROWS : SUMMARY_ROWS + SUMMARY_MORE])
+    unlisted = len(items) - SUMMARY_ROWS - len(rest)
+    note = f"<p class='meta'>{unlisted:,} more are in the run's summary.json.</p>" if unlisted else ""
+    return (
+        key_value_table(dict(items[:SUMMARY_ROWS]))
+        + f"<details><summary>{len(items) - SUMMARY_ROWS:,} more summary values</summary>"
+        + key_value_table(rest)
+        + note
+        + "</details>"
+    )
+
+
 def state_badge(state: str) -> str:
     from nbtrack.ui.tables import STATE_COLORS
 
@@ -178,7 +199,7 @@ def overview_html(run: StoredRun) -> str:
         "<h3>Config</h3>",
         key_value_table(flatten("config", record.config), "No config."),
         "<h3>Summary</h3>",
-        key_value_table(summary, "No summary."),
+        summary_table(summary),
         "<h3>Environment</h3>",
         key_value_table(environment),
     ]
@@ -242,23 +263,59 @@ def model_html(run: StoredRun) -> str:
 
 
 def charts_html(run: StoredRun) -> tuple[str, str]:
-    """The metric charts and the system charts of a run, as SVG."""
+    """The metric charts and the system charts of a run, as SVG.
+
+    At most `MAX_CHARTS` metric charts are drawn (loss and accuracy first); the names of the metrics left out
+    follow in a collapsed list. Only the metrics drawn are read from the store.
+    """
     from nbtrack.live import LiveHistory
-    from nbtrack.ui.charts import ChartSettings, all_charts
+    from nbtrack.ui.charts import ChartSettings, drawn_charts, left_out_note
     from nbtrack.ui.svg import charts_svg
     from nbtrack.ui.system import system_charts
 
-    live = LiveHistory.from_store(run.store, run.id)
+    live = LiveHistory.from_store(run.store, run.id, lazy=True)
     record = run.record
-    charts = all_charts(
+    charts, selection = drawn_charts(
         live, ChartSettings(), started=record.created, steps_per_epoch=record.config.get("steps_per_epoch")
     )
     fits = [e.data for e in run.events() if e.kind == "fit"]
     spans = tuple((f["started"], f["ended"]) for f in fits if f.get("started") and f.get("ended"))
     system = system_charts(live, record.created, spans)
-    metric_part = charts_svg(charts) if charts else "<p class='meta'>No metrics logged.</p>"
+    metric_part = (
+        charts_svg(charts, note=left_out_note(selection))
+        if charts
+        else "<p class='meta'>No metrics logged.</p>"
+    )
+    if selection.left_out:
+        metric_part += _left_out_list(live.keys(), set(selection.shown), run.id)
     system_part = charts_svg(system) if system else "<p class='meta'>No system samples.</p>"
     return metric_part, system_part
+
+
+LEFT_OUT_NAMES = 2000  # metric names listed under the charts at most
+LEFT_OUT_CHARS = 64_000  # and at most this many characters of them
+
+
+def _left_out_list(keys: Sequence[str], shown: set[str], run_id: str) -> str:
+    """The metrics whose charts were not drawn, as a collapsed list of at most `LEFT_OUT_NAMES` names."""
+    from nbtrack.ui.charts import metric_family
+
+    left = [k for k in keys if (family := metric_family(k)) is not None and family not in shown]
+    names, size = [], 0
+    for key in left[:LEFT_OUT_NAMES]:
+        size += len(key) + 2
+        if size > LEFT_OUT_CHARS:
+            break
+        names.append(key)
+    more = len(left) - len(names)
+    listing = ", ".join(f"<code>{esc(k)}</code>" for k in names)
+    if more:
+        listing += f" and {more:,} more"
+    return (
+        f"<details class='left-out'><summary>{len(left):,} metrics not charted</summary>"
+        f"<p class='meta'>Read any of them with <code>nbtrack.get_run({esc(repr(run_id))}).history(name)</code>."
+        f"</p><p style='font-size:12px;overflow-wrap:anywhere'>{listing}</p></details>"
+    )
 
 
 def run_section(run: StoredRun, *, heading: bool = True) -> str:

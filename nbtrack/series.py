@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,11 @@ def reduce_history(history: History, samples: int | None) -> History:
 class MinMaxDownsampler:
     """A growing series kept at a bounded size for live charts, updated in O(new points).
 
-    Points fall into buckets of `width` consecutive points; each bucket keeps its minimum, its maximum and its
-    first NaN (so gaps stay visible). When there are more than `max_points // 3` buckets, neighbours merge
-    pairwise and the width doubles, so `points()` never returns more than `max_points` points, however long
-    the run.
+    Up to `max_points` points are kept as they are (24 bytes each). Past that, points fall into buckets of
+    `width` consecutive points; each bucket keeps its minimum, its maximum and its first NaN (so gaps stay
+    visible). When there are more than `max_points // 3` buckets, neighbours merge pairwise and the width
+    doubles, so `points()` never returns more than `max_points` points, however long the run. Thousands of
+    short series (a metric per layer) cost little: nothing is set aside before points come.
     """
 
     _FIELDS = ("index", "step", "time", "value")
@@ -108,22 +110,30 @@ class MinMaxDownsampler:
     def __init__(self, max_points: int = 2000) -> None:
         if max_points < 6:
             raise ValueError(f"max_points must be at least 6, got {max_points}.")
+        self.max_points = max_points
         self.max_buckets = (max_points - 3) // 3
         self.width = 1
         self.count = 0  # points seen
-        # Per bucket: the chosen low / high / first-NaN point (index -1 when a bucket has no NaN).
-        self._low = {f: np.empty(0) for f in self._FIELDS}
-        self._high = {f: np.empty(0) for f in self._FIELDS}
-        self._nan = {f: np.empty(0) for f in self._FIELDS}
-        self._tail = {f: np.empty(0) for f in self._FIELDS}
+        self._raw: np.ndarray | None = None  # rows step, time, value; the first `count` columns are used
+        # Once past max_points, per bucket: the chosen low / high / first-NaN point (index -1 when no NaN).
+        self._low: dict[str, np.ndarray] = {}
+        self._high: dict[str, np.ndarray] = {}
+        self._nan: dict[str, np.ndarray] = {}
+        self._tail: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.count
 
-    def extend(self, step: np.ndarray, time: np.ndarray, value: np.ndarray) -> None:
-        n = int(len(value))
+    def extend(self, step: ArrayLike, time: ArrayLike, value: ArrayLike) -> None:
+        """Add points in logging order (arrays or lists of equal length)."""
+        n = len(value)
         if n == 0:
             return
+        if self._raw is not None or self.count == 0:
+            if self.count + n <= self.max_points:
+                self._append_raw(step, time, value, n)
+                return
+            self._to_buckets()
         new = {
             "index": np.arange(self.count, self.count + n, dtype=np.float64),
             "step": np.asarray(step, np.float64),
@@ -131,6 +141,37 @@ class MinMaxDownsampler:
             "value": np.asarray(value, np.float64),
         }
         self.count += n
+        self._add_to_buckets(new)
+
+    def _append_raw(self, step: ArrayLike, time: ArrayLike, value: ArrayLike, n: int) -> None:
+        raw, used = self._raw, self.count
+        if raw is None or used + n > raw.shape[1]:
+            grown = np.empty((3, min(self.max_points, max(8, 2 * (used + n)))), np.float64)
+            if raw is not None:
+                grown[:, :used] = raw[:, :used]
+            raw = self._raw = grown
+        raw[0, used : used + n] = step
+        raw[1, used : used + n] = time
+        raw[2, used : used + n] = value
+        self.count = used + n
+
+    def _to_buckets(self) -> None:
+        """Leave the exact form: the points so far become buckets of width 1 (merged as they overflow)."""
+        raw, used = self._raw, self.count
+        empty = {f: np.empty(0) for f in self._FIELDS}
+        self._low, self._high, self._nan, self._tail = dict(empty), dict(empty), dict(empty), dict(empty)
+        self._raw = None
+        if raw is not None and used:
+            self._add_to_buckets(
+                {
+                    "index": np.arange(used, dtype=np.float64),
+                    "step": raw[0, :used].copy(),
+                    "time": raw[1, :used].copy(),
+                    "value": raw[2, :used].copy(),
+                }
+            )
+
+    def _add_to_buckets(self, new: dict[str, np.ndarray]) -> None:
         tail = {f: np.concatenate([self._tail[f], new[f]]) for f in self._FIELDS}
         full = len(tail["value"]) // self.width
         if full:
@@ -171,6 +212,11 @@ class MinMaxDownsampler:
 
     def points(self) -> History:
         """The kept points in order: at most `max_points`, spikes and NaN gaps included."""
+        if not self._low:  # still exact
+            raw, used = self._raw, self.count
+            if raw is None:
+                return History("", np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
+            return History("", raw[0, :used].astype(np.int64), raw[1, :used].copy(), raw[2, :used].copy())
         parts = [self._low, self._high, self._nan]
         if len(self._tail["value"]):
             parts.extend(_bucket_extremes(self._tail, len(self._tail["value"])))

@@ -28,6 +28,7 @@ from nbtrack.comparison import (
 from nbtrack.query import QueryError, parse, parse_order, sort_records
 from nbtrack.records import RunList, StoredRun
 from nbtrack.ui import js_module
+from nbtrack.ui.charts import ChartSelection, left_out_note, select_charts
 from nbtrack.ui.tables import (
     available_columns,
     default_columns,
@@ -102,6 +103,13 @@ class CompareWidget:
         )
         self.grid = FigureGrid()
         self.no_charts = W.HTML("")
+        # Runs with thousands of metrics: the filter charts those whose name matches (at most MAX_CHARTS).
+        self.chart_filter = W.Text(
+            placeholder="Filter metrics: a name or a regular expression (loss|acc), then Enter",
+            continuous_update=False,
+            layout=W.Layout(width="420px"),
+        )
+        self.chart_status = W.HTML("")
 
         params = varying_config(self.runs)
         scores = summary_metrics(self.runs)
@@ -127,6 +135,7 @@ class CompareWidget:
                     [
                         W.HBox([self.x_axis, self.smoothing]),
                         self.metric_picker,
+                        W.HBox([self.chart_filter, self.chart_status], layout=W.Layout(align_items="center")),
                         self.no_charts,
                         self.grid.widget,
                     ]
@@ -153,7 +162,7 @@ class CompareWidget:
         self.column_picker.observe(lambda _: self.set_columns(list(self.column_picker.value)), names="value")
         self.table.observe(lambda _: self._on_sort(), names="sort")
         self.table.observe(lambda _: self._on_selection(), names="selected")
-        for control in (self.metric_picker, self.x_axis, self.smoothing):
+        for control in (self.metric_picker, self.x_axis, self.smoothing, self.chart_filter):
             control.observe(lambda _: self.refresh_charts(), names="value")
         for control in (self.metric, self.param_picker):
             control.observe(lambda _: self.refresh_parallel(), names="value")
@@ -231,20 +240,35 @@ class CompareWidget:
         return [self.by_id[i] for i in self.table.selected if i in self.by_id]
 
     # -- charts ---------------------------------------------------------------------------------------
+    def charted(self) -> ChartSelection:
+        """The metrics charted: those matching the chart filter, or else the picked ones; `MAX_CHARTS` at most."""
+        pattern = self.chart_filter.value.strip()
+        names = list(self.metric_picker.allowed_tags) if pattern else list(self.metric_picker.value)
+        return select_charts({name: [name] for name in names}, pattern)
+
     def charts(self) -> list[Any]:
         return prepare(
             self.selected_runs(),
-            list(self.metric_picker.value),
+            list(self.charted().shown),
             x=self.x_axis.value,
             smoothing=float(self.smoothing.value),
             colors=self.colors,
         )
 
     def refresh_charts(self) -> None:
+        selection = self.charted()
         charts = self.charts()
         self.grid.replace(charts)
         self.no_charts.value = (
             "" if charts else "<i>Select runs in the table (and metrics above) to overlay their charts.</i>"
+        )
+        notes = (
+            [f"<span style='color:#d62728'>{html.escape(selection.error)}</span>"] if selection.error else []
+        )
+        if selection.status():
+            notes.append(f"<span style='color:#555'>{html.escape(selection.status())}</span>")
+        self.chart_status.value = (
+            "<div style='font-size:12px'>" + "<br>".join(notes) + "</div>" if notes else ""
         )
 
     # -- parallel coordinates and scatter -------------------------------------------------------------
@@ -326,7 +350,11 @@ class CompareWidget:
         parts = [
             "<div class='nbtrack-compare' style='font-family:system-ui,sans-serif'>",
             runs_table_html(self.visible, self.columns, total=len(self.visible)),
-            charts_svg(self.charts(), title=f"{len(chosen)} selected runs") if chosen else "",
+            charts_svg(
+                self.charts(), title=f"{len(chosen)} selected runs", note=left_out_note(self.charted())
+            )
+            if chosen
+            else "",
             f"<p style='font-size:12px;margin:8px 0 2px'>Parallel coordinates, coloured by {html.escape(self.parallel.color_label)}</p>{parallel}"
             if parallel
             else "",

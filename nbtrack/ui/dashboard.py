@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL = 0.25  # at most 4 refreshes a second
 MESSAGE_BUDGET = 20.0  # comm messages a second, all widgets together
+MAX_INTERVAL = 2.0  # after a burst (new charts, a filter): the points queued for the views stay few
+# While points stream in, a refresh resends at most 5 chart lines and about 4,000 points (64 KB): at 4 refreshes
+# a second, 20 messages and 256 KB a second, however many charts are shown.
+CHART_LINES = 5
+CHART_POINTS = 4000
 STATE_COLORS = {
     "running": "#1f77b4",
     "finished": "#2ca02c",
@@ -131,6 +136,7 @@ class Dashboard:
             run.live, started=run.progress.started, steps_per_epoch=run.progress.steps_per_epoch
         )
         self.charts.apply_now = lambda: not self.run.progress.training
+        self.charts.line_budget, self.charts.point_budget = CHART_LINES, CHART_POINTS
         self.system = SystemPane(run.live, started=run.created)
         self.model = ModelPane()
         self.logs = LogsPane(run.output, training=lambda: self.run.progress.training)
@@ -192,7 +198,10 @@ class Dashboard:
 
     def snapshot_svg(self) -> str:
         title = f"{self.run.name} · {self.run.project} · {self.state}"
-        return charts_svg([*self.charts.charts(), *self.system.charts()], title=title)
+        charts, system = self.charts.charts(), self.system.charts()
+        return charts_svg(
+            [*charts, *system], title=title, note=self.charts.left_out_note(), limit=len(charts) + len(system)
+        )
 
     def show(self) -> None:
         """Display the dashboard in the running cell (once per cell: a fit that starts its run shows it once)."""
@@ -236,7 +245,7 @@ class Dashboard:
         sent += self.files.refresh(force=not progress.training)
         self.messages += sent
         self.refreshes += 1
-        self.interval = max(MIN_INTERVAL, sent / MESSAGE_BUDGET)
+        self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, sent / MESSAGE_BUDGET))
 
     def close(self, state: str) -> None:
         """Final state: header, bar, no Stop; the displays get the final snapshot; full state is resent so a

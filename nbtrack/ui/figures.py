@@ -1,15 +1,18 @@
 """A grid of bqplot figures drawn from `ChartData`: one figure per chart, one mark per line.
 
-Only lines named as stale are resent (each `Lines` update is one comm message carrying ≤ 2,000 points).
+Only lines named as stale are resent (each `Lines` update is one comm message carrying ≤ 2,000 points). A grid
+that shows a chosen few of many charts (`show`) keeps the figures it hid for a while and closes the ones
+hidden longest (`evict`), so neither the kernel nor the browser holds a figure per chart ever shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from nbtrack.ui.charts import ChartData, LineData
+from nbtrack.ui.charts import MAX_CHARTS, ChartData, LineData
 
 GRID_COLUMNS = "repeat(auto-fill, minmax(360px, 1fr))"
 
@@ -22,10 +25,24 @@ class FigureGrid:
         self.figures: dict[str, Any] = {}
         self.marks: dict[str, Any] = {}
         self._spans: dict[str, Any] = {}
+        self._keys: dict[str, list[str]] = {}  # family -> the keys of its marks
+        self._shown_at: dict[str, int] = {}  # family -> when `show` last showed it
+        self._shows = 0
         self.widget = W.GridBox(layout=W.Layout(grid_template_columns=columns, width="100%"))
 
-    def update(self, charts: list[ChartData], stale: set[str] | None = None, *, relabel: bool = False) -> int:
-        """Draw `charts`; lines whose key is in `stale` (all when None) get their data resent."""
+    def update(
+        self,
+        charts: list[ChartData],
+        stale: set[str] | None = None,
+        *,
+        relabel: bool = False,
+        arrange: bool = True,
+    ) -> int:
+        """Draw `charts`; lines whose key is in `stale` (all when None) get their data resent.
+
+        With `arrange`, new figures are laid out at once (all figures, in the order they were made); without
+        it the caller lays them out with `show`.
+        """
         import bqplot as bq
 
         messages = 0
@@ -47,6 +64,7 @@ class FigureGrid:
                 mark = self.marks.get(line.key)
                 if mark is None:
                     self.marks[line.key] = self._make_mark(bq, figure, line)
+                    self._keys.setdefault(chart.family, []).append(line.key)
                     messages += 1
                     continue
                 with mark.hold_sync():
@@ -54,31 +72,67 @@ class FigureGrid:
                     mark.y = line.y
                 messages += 1
             messages += self._update_spans(bq, figure, chart)
-        if new_figures:
+        if new_figures and arrange:
             self.widget.children = tuple(self.figures.values())
             messages += 1
         return messages
 
-    def replace(self, charts: list[ChartData]) -> int:
-        """Show exactly `charts`: lines and figures not in them go (the compare widget's selection changed)."""
+    def show(self, families: Sequence[str]) -> int:
+        """Lay out exactly the figures of `families` (drawn already), in that order."""
+        self._shows += 1
+        for family in families:
+            self._shown_at[family] = self._shows
+        children = tuple(self.figures[f] for f in families if f in self.figures)
+        if children != tuple(self.widget.children):
+            self.widget.children = children
+            return 1
+        return 0
+
+    def evict(self, keep: int, protect: Sequence[str] = ()) -> list[str]:
+        """Close the figures hidden longest until at most `keep` remain; returns the families closed."""
+        if len(self.figures) <= keep:
+            return []
+        protected = set(protect)
+        hidden = sorted(
+            (f for f in self.figures if f not in protected), key=lambda f: self._shown_at.get(f, 0)
+        )
+        closed = hidden[: len(self.figures) - keep]
+        for family in closed:
+            figure = self.figures.pop(family)
+            self._shown_at.pop(family, None)
+            parts = [figure, *figure.marks, *figure.axes]
+            parts += [scale for mark in figure.marks for scale in mark.scales.values()]
+            widgets = {id(w): w for w in parts}.values()  # marks share the figure's scales: close each once
+            for key in self._keys.pop(family, []):
+                self.marks.pop(key, None)
+            self._spans.pop(family, None)
+            for widget in widgets:
+                widget.close()
+        return closed
+
+    def replace(self, charts: list[ChartData], keep: int = 3 * MAX_CHARTS) -> int:
+        """Show exactly `charts`: lines and figures not in them go (the compare widget's selection changed).
+
+        Hidden figures stay for a while (at most `keep` figures in all), so going back to a chart is quick.
+        """
         messages = 0
-        keep = {line.key for chart in charts for line in chart.lines}
-        for key in [k for k in self.marks if k not in keep]:
+        wanted = {line.key for chart in charts for line in chart.lines}
+        for key in [k for k in self.marks if k not in wanted]:
             mark = self.marks.pop(key)
-            for figure in self.figures.values():
+            for family, figure in self.figures.items():
                 if mark in figure.marks:
                     figure.marks = [m for m in figure.marks if m is not mark]
+                    self._keys[family] = [k for k in self._keys.get(family, []) if k != key]
                     messages += 1
+            mark.close()
         for chart in charts:
             if chart.family in self.figures and self.figures[chart.family].axes[0].label != chart.x_label:
                 self.figures[chart.family].axes[0].label = chart.x_label
                 messages += 1
-        messages += self.update(charts)
-        wanted = {chart.family for chart in charts}
-        children = tuple(f for family, f in self.figures.items() if family in wanted)
-        if children != tuple(self.widget.children):
-            self.widget.children = children
-            messages += 1
+        messages += self.update(charts, arrange=False)
+        families = [chart.family for chart in charts]
+        messages += self.show(families)
+        self.evict(keep, protect=families)
         return messages
 
     def _update_spans(self, bq: Any, figure: Any, chart: ChartData) -> int:

@@ -42,7 +42,7 @@ def dashboard_html(dashboard: Any) -> str:
             + logs_html
         )
     panes = [
-        ("Charts", charts_svg(dashboard.charts.charts())),
+        ("Charts", charts_svg(dashboard.charts.charts(), note=dashboard.charts.left_out_note())),
         (
             "System",
             charts_svg(dashboard.system.charts())

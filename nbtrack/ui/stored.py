@@ -21,7 +21,7 @@ class StoredRunSource:
         self.store = stored.store
         self.id, self.name, self.project = record.id, record.name, record.project
         self.state, self.created, self.ended = record.state, record.created, record.ended
-        self.live = LiveHistory.from_store(stored.store, record.id)
+        self.live = LiveHistory.from_store(stored.store, record.id, lazy=True)  # reads what is shown
         self._last = {
             k: v for k, v in record.summary.items() if isinstance(v, (int, float)) and not k.startswith("_")
         }

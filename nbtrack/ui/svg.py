@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape as _escape
 
 import numpy as np
 
-from nbtrack.ui.charts import ChartData
+from nbtrack.ui.charts import MAX_CHARTS, ChartData
 
 PANEL_WIDTH, PANEL_HEIGHT = 380, 240
 _MARGIN = {"left": 58, "right": 14, "top": 30, "bottom": 34}
@@ -148,12 +148,20 @@ def chart_panel(chart: ChartData, x0: float = 0, y0: float = 0) -> str:
     return "".join(out)
 
 
-def charts_svg(charts: Sequence[ChartData], title: str = "", columns: int = 2) -> str:
-    """All charts in a grid, as one standalone SVG document."""
+def charts_svg(
+    charts: Sequence[ChartData], title: str = "", columns: int = 2, *, note: str = "", limit: int = MAX_CHARTS
+) -> str:
+    """The charts in a grid, as one standalone SVG document: at most `limit` of them, then a line saying how
+    many more there were, and `note` (what the caller left out) at the bottom."""
+    left_out = max(0, len(charts) - limit)
+    charts = list(charts[:limit])
+    if left_out:
+        note = (note + " " if note else "") + f"{left_out:,} more charts not drawn."
     columns = max(1, min(columns, len(charts) or 1))
     rows = max(1, math.ceil(len(charts) / columns))
     header = 26 if title else 0
-    width, height = columns * PANEL_WIDTH, rows * PANEL_HEIGHT + header
+    footer = 22 if note else 0
+    width, height = columns * PANEL_WIDTH, rows * PANEL_HEIGHT + header + footer
     body = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}'>",
         f"<rect width='{width}' height='{height}' fill='white'/>",
@@ -161,11 +169,14 @@ def charts_svg(charts: Sequence[ChartData], title: str = "", columns: int = 2) -
     if title:
         body.append(f"<text x='10' y='18' font-size='14' font-weight='600' {_FONT}>{escape(title)}</text>")
     if not charts:
-        body.append(
-            f"<text x='10' y='{header + 20}' font-size='12' fill='#888' {_FONT}>No metrics logged.</text>"
-        )
+        empty = "No charts drawn." if note else "No metrics logged."
+        body.append(f"<text x='10' y='{header + 20}' font-size='12' fill='#888' {_FONT}>{empty}</text>")
     for i, chart in enumerate(charts):
         body.append(chart_panel(chart, (i % columns) * PANEL_WIDTH, header + (i // columns) * PANEL_HEIGHT))
+    if note:
+        body.append(
+            f"<text class='left-out' x='10' y='{height - 7}' font-size='12' fill='#555' {_FONT}>{escape(note)}</text>"
+        )
     body.append("</svg>")
     return "".join(body)
 
