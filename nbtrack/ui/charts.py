@@ -10,6 +10,7 @@ import heapq
 import html
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -337,6 +338,7 @@ class ChartsPane:
         self.pattern = ""
         self._settings_dirty = False
         self._filter_dirty = True
+        self._lock = threading.RLock()
         self._sent_version: dict[str, int] = {}
         # family -> the settings its figure was last drawn with, and the refresh that last sent it
         self._drawn_with: dict[str, ChartSettings] = {}
@@ -404,8 +406,9 @@ class ChartsPane:
 
     def charts(self) -> list[ChartData]:
         """What the pane shows now, as data (the static snapshot draws it)."""
-        self.families.update(self.live.keys())
-        selection = select_charts(self.families.groups, self.pattern)
+        with self._lock:
+            self.families.update(self.live.keys())
+            selection = select_charts(self.families.groups, self.pattern)
         return [
             chart_data(
                 self.live,
@@ -433,6 +436,12 @@ class ChartsPane:
         New points go out within `line_budget` and `point_budget`, the charts waiting longest first, so a grid
         of busy charts keeps to the message budget while the refresh rate stays the same.
         """
+        # A control changed in the browser may refresh from a comm thread while a plain loop's `log` refreshes
+        # on the main thread (no fit, so nothing defers it): one at a time.
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> int:
         redraw_all = self._settings_dirty
         self._settings_dirty = False
         self._refreshes += 1

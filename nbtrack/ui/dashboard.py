@@ -137,6 +137,8 @@ class Dashboard:
         )
         self.charts.apply_now = lambda: not self.run.progress.training
         self.charts.line_budget, self.charts.point_budget = CHART_LINES, CHART_POINTS
+        for control in (self.charts.filter, self.charts.axis, self.charts.smoothing, self.charts.log_y):
+            accept_clicks_during_fit(control)  # typed or clicked during fit: applied at the next refresh
         self.system = SystemPane(run.live, started=run.created)
         self.model = ModelPane()
         self.logs = LogsPane(run.output, training=lambda: self.run.progress.training)
