@@ -10,6 +10,7 @@ names, with ``epoch`` and ``learning_rate``, at the epoch's last step.
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -293,10 +294,14 @@ class NbtrackCallback(keras.callbacks.Callback):
         run.summary[f"best_{monitor}"] = value
         run.summary["best_epoch"] = epoch
         if self.save_best:
+            partial = run.dir / f".partial-{BEST_MODEL_FILE}"  # Keras wants the .keras suffix
             try:
                 run.dir.mkdir(parents=True, exist_ok=True)
-                self.model.save(run.dir / BEST_MODEL_FILE)
+                # a save cut off by a full disk must not destroy the last good best model
+                self.model.save(partial)
+                os.replace(partial, run.dir / BEST_MODEL_FILE)
             except Exception as exc:
+                partial.unlink(missing_ok=True)
                 self._warn_once("save", f"the best model could not be saved ({type(exc).__name__}: {exc})")
 
     def _record_stop_reason(self) -> None:

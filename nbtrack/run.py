@@ -293,11 +293,11 @@ class Run:
             directory.mkdir(parents=True, exist_ok=True)
             packages = env.get("packages")
             if isinstance(packages, dict) and "error" not in packages:
-                (directory / "requirements.txt").write_text(requirements_txt(packages))
+                _write_whole(directory / "requirements.txt", requirements_txt(packages))
             git = env.get("git")
             self._environment = env
             if isinstance(git, dict) and git.get("diff"):
-                (directory / "git.diff").write_text(git.pop("diff"))
+                _write_whole(directory / "git.diff", git.pop("diff"))
             elif isinstance(git, dict):
                 git.pop("diff", None)
             _write_json(directory / "environment.json", env)
@@ -533,12 +533,12 @@ class Run:
 
     def set_model_graph(self, graph: Any) -> None:
         """Keep a model's graph with the run (``model.json``) and show it in the dashboard's Model tab."""
-        directory = self.dir
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "model.json").write_text(graph.to_json(), encoding="utf-8")
         dashboard = self._dashboard_obj
         if dashboard is not None:
             dashboard.model.show(graph)
+        directory = self.dir
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_whole(directory / "model.json", graph.to_json())
 
     def _dashboard(self) -> Any:
         """This run's notebook dashboard, made on first use; None when widgets are not installed or fail."""
@@ -629,9 +629,9 @@ class Run:
 
             code = session_code()
             if code:
-                (directory / "code.py").write_text(code["py"], encoding="utf-8")
+                _write_whole(directory / "code.py", code["py"])
                 if code.get("ipynb"):
-                    (directory / "code.ipynb").write_text(code["ipynb"], encoding="utf-8")
+                    _write_whole(directory / "code.ipynb", code["ipynb"])
         except Exception as exc:  # the run is already safe in the store; its file copies are a convenience
             import warnings
 
@@ -711,9 +711,20 @@ class Run:
 def _write_json(path: Path, value: Any) -> None:
     import json
 
-    path.write_text(
-        json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, allow_nan=True) + "\n", encoding="utf-8"
-    )
+    _write_whole(path, json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, allow_nan=True) + "\n")
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write a run file whole or not at all: a full disk must not leave a cut-off model.json for readers."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except BaseException as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # "[Errno 28] No space left on device: '.../model.json'"
+        raise
 
 
 def system_interval() -> float:

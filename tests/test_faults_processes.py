@@ -307,26 +307,46 @@ DISK_FULL_DRIVER = textwrap.dedent("""
             time.sleep(0.05)
 
     def points():
-        rows = reader.execute("SELECT count FROM metrics WHERE run_id = ? AND key = 'i'", (run_id,)).fetchall()
+        rows = reader.execute(
+            "SELECT count FROM metrics WHERE run_id = ? AND key = ?", (run_id, a["key"])
+        ).fetchall()
         return rows[0][0] if rows else 0
 
-    wait(lambda: points() >= 300, 60, "300 points in the store")
+    ready = os.path.join(store, "files", run_id, a["ready_file"])
+    wait(lambda: points() >= 300 and os.path.exists(ready), 120, f"300 points and {ready}")
     filler = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT)
     try:
         while True:
             os.write(filler, b"x" * 4096)
     except OSError as exc:
         say(f"full: {exc}")
-    os.close(filler)
     report["filled"] = time.time()
+    stop_hog = threading.Event()
+
+    def hog():  # whatever space is freed (a file cut short) is taken at once, as by another busy writer
+        while not stop_hog.is_set():
+            try:
+                os.write(filler, b"x" * 4096)
+            except OSError:
+                time.sleep(0.0005)
+
+    hogging = threading.Thread(target=hog)
+    hogging.start()
+
+    def free():
+        stop_hog.set()
+        hogging.join()
+        os.close(filler)
+        os.unlink(os.path.join(disk, "filler"))
+        report["freed"] = time.time()
+        say("freed")
+
     report["points_at_fill"] = points()
     report["files_when_full"] = {f: os.path.getsize(os.path.join(store, f)) for f in os.listdir(store)}
     wait(lambda: report["stderr"], 60, "the child's warning")
     time.sleep(1.5)  # training goes on on a full disk
     if a["space_returns"]:
-        os.unlink(os.path.join(disk, "filler"))
-        report["freed"] = time.time()
-        say("freed")
+        free()
     open(release, "w").close()
     child.wait(timeout=180)
     report["ended"] = time.time()
@@ -335,8 +355,7 @@ DISK_FULL_DRIVER = textwrap.dedent("""
     report["stdout"] = stdout
     if not a["space_returns"]:
         report["files_at_end"] = {f: os.path.getsize(os.path.join(store, f)) for f in os.listdir(store)}
-        os.unlink(os.path.join(disk, "filler"))
-        report["freed"] = time.time()
+        free()
         report["spills"] = sorted(glob.glob(os.path.join(spill, "*.json")))
         pushes = [
             subprocess.run([sys.executable, "-m", "nbtrack", "push", path], env=env, capture_output=True, text=True)
@@ -385,6 +404,8 @@ def _disk_full(tmp_path: Path, python: str, python_env: dict[str, str], **option
         "root": str(ROOT),
         "child": DISK_FULL_CHILD,
         "final_flush": 60,
+        "key": "i",
+        "ready_file": "environment.json",
         **options,
     }
     done = subprocess.run(
@@ -424,8 +445,16 @@ def _assert_every_point_and_line_is_there(report: dict, disk_store: str) -> None
         log = (store.run_dir(run_id) / "output.log").read_text().splitlines()
         printed = [line.split()[1] for line in log if line.startswith("step ")]
         assert printed == [str(k) for k in range(0, steps, 50)], "output.log lost or repeated lines"
+        _assert_run_files_whole(store.run_dir(run_id))
     finally:
         store.close()
+
+
+def _assert_run_files_whole(directory: Path) -> None:
+    """A file the full disk cut off is not left behind for readers (they would fail on it): whole or absent."""
+    assert not list(directory.glob(".*partial*")), sorted(p.name for p in directory.iterdir())
+    for path in directory.glob("*.json"):
+        json.loads(path.read_text())
 
 
 def _nbtrack_warnings(report: dict) -> list[str]:
@@ -592,3 +621,91 @@ def test_eight_kernels_write_one_store_while_a_reader_queries_it(kernels, store_
         f"history reads ({partial_reads} of runs in progress, up to {most_running} running at once), "
         f"{cli_calls} `nbtrack ls`"
     )
+
+
+# A Keras fit that keeps its best model: a save cut off by the full disk must not destroy the last good one.
+KERAS_DISK_FULL_CHILD = textwrap.dedent("""
+    import os, sys, time
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    import nbtrack
+    from nbtrack.keras import NbtrackCallback
+    from tests.keras_helpers import tiny_data, tiny_model
+
+    store, release, extra = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    class Pace(keras.callbacks.Callback):
+        last = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.002)
+
+        def on_epoch_end(self, epoch, logs=None):
+            print(f"epoch {epoch} " + "." * 300, flush=True)
+            if self.last is None and os.path.exists(release):
+                self.last = epoch + 3
+            self.model.stop_training = self.last is not None and epoch >= self.last
+
+    run = nbtrack.init(project="disk-full", store=store)
+    print(run.id, flush=True)
+    x, y = tiny_data(512)
+    history = tiny_model(lr=0.003).fit(
+        x, y, batch_size=16, epochs=1000, validation_split=0.25, verbose=0, callbacks=[Pace(), NbtrackCallback()]
+    )
+    run.finish()
+    print("done", run.id, len(history.history["loss"]), flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_disk_full_during_a_keras_fit_keeps_the_last_good_best_model_and_every_batch(
+    tmp_path, python, python_env
+):
+    import keras
+
+    from nbtrack.model_graph import ModelGraph
+
+    env = dict(python_env, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", NBTRACK_SYSTEM_INTERVAL="0")
+    report = _disk_full(
+        tmp_path,
+        python,
+        env,
+        child=KERAS_DISK_FULL_CHILD,
+        key="batch/loss",
+        ready_file="model-best.keras",
+        free_pages=False,
+        space_returns=False,
+        final_flush=2,
+    )
+    assert report["returncode"] == 0, report
+    stderr = "".join(line for _, line in report["stderr"])
+    assert "Traceback" not in stderr, stderr
+    (done,) = [line for line in report["stdout"] if line.startswith("done ")]
+    _, run_id, epochs = done.split()
+    epochs, steps_per_epoch = int(epochs), 24
+    warned = _nbtrack_warnings(report)
+    assert sum("best model could not be saved" in w for w in warned) <= 1, warned
+    (spill,) = report["spills"]
+    assert [code for code, _, _ in report["push"]] == [0], report["push"]
+    assert report["integrity"] == [["ok"]]
+
+    store = open_store(report["store"], create=False)
+    try:
+        record = store.get_run(run_id)
+        assert record.state == "finished"
+        batches = store.history(run_id, "batch/loss")
+        np.testing.assert_array_equal(batches.step, np.arange(epochs * steps_per_epoch))
+        np.testing.assert_array_equal(store.history(run_id, "epoch").value, np.arange(epochs))
+        assert np.count_nonzero(batches.time > report["filled"]) > 3 * steps_per_epoch  # fit went on, full
+        files = store.run_dir(run_id)
+        _assert_run_files_whole(files)
+        ModelGraph.from_json((files / "model.json").read_text())
+        best = keras.saving.load_model(files / "model-best.keras")  # the last good save, whole
+        assert best.count_params() > 0
+        log = (files / "output.log").read_text().splitlines()
+        assert [line.split()[1] for line in log if line.startswith("epoch ")] == [
+            str(e) for e in range(epochs)
+        ]
+    finally:
+        store.close()
+    print(f"Keras fit on a full disk: {epochs} epochs, warnings: {len(warned)}")
