@@ -513,3 +513,69 @@ def _child(out: str) -> None:
 
 if __name__ == "__main__":
     _child(sys.argv[1])
+
+
+# -- in a real JupyterLab: typing in the filter while the cell runs ----------------------------------------------
+
+WIDE_LOOP = """%load_ext nbtrack
+import time, nbtrack
+run = nbtrack.init(project="wide")
+run.progress.training = True  # as during fit: what the browser sends waits for the next refresh
+run.log({f"layer_{i}/grad_norm": 1.0 for i in range(10_000)})
+for step in range(6000):
+    run.log({"batch/loss": 1.0 / (step + 1)})
+    time.sleep(0.01)
+run.progress.training = False
+run.finish()
+print("done")"""
+
+
+# titles of the figures on screen (the System tab's figures are in the page too, at zero size)
+SHOWN_FIGURES = """cell => [...cell.querySelectorAll('.bqplot.figure')]
+    .filter(e => e.getBoundingClientRect().width > 0)
+    .map(e => e.querySelector('.mainheading').textContent)"""
+
+
+@pytest.mark.slow
+def test_typing_in_the_filter_during_a_long_cell_redraws_the_grid_in_jupyterlab(tmp_path):
+    from tests.test_browser import lab_server, launch_chromium, open_notebook, sync_playwright
+
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "source": WIDE_LOOP, "outputs": [], "execution_count": None}
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (tmp_path / "wide.ipynb").write_text(json.dumps(notebook))
+    with lab_server(tmp_path) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            open_notebook(page, url, "wide.ipynb")
+            cell = page.locator(".jp-Notebook .jp-CodeCell").nth(0)
+            cell.locator(".cm-content").click()
+            page.keyboard.press("Shift+Enter")
+            cell.locator("text=type in the filter to find others").wait_for(timeout=120_000)
+            page.wait_for_function(
+                f"cell => ({SHOWN_FIGURES})(cell).length === 24", arg=cell.element_handle(), timeout=60_000
+            )
+            box = cell.locator("input[placeholder^='Filter charts']")
+            box.fill("LAYER_777")
+            box.press("Enter")
+            cell.locator("text=showing 11 of 11 charts matching").wait_for(timeout=30_000)
+            page.wait_for_function(
+                f"cell => ({SHOWN_FIGURES})(cell).length === 11", arg=cell.element_handle(), timeout=30_000
+            )
+            titles = cell.evaluate(SHOWN_FIGURES)
+            assert sorted(titles) == sorted(
+                ["layer_777/grad_norm", *[f"layer_777{i}/grad_norm" for i in range(10)]]
+            )
+            box.fill("layer_(")
+            box.press("Enter")
+            cell.locator("text=is not a valid regular expression").wait_for(timeout=30_000)
+            assert "*" in cell.locator(".jp-InputPrompt").inner_text()  # all while the cell still runs
+            page.screenshot(path=str(tmp_path / "filter.png"))
+        finally:
+            browser.close()
