@@ -117,3 +117,18 @@ def test_downsampler_million_points_stays_bounded():
         sampler.extend(steps, steps.astype(float), values)
         assert len(sampler.points()) <= 2000
     assert sampler.width >= 1_000_000 // 2000
+
+
+def test_downsampler_is_exact_up_to_max_points_then_reduces():
+    sampler = MinMaxDownsampler(100)
+    values = np.cos(np.arange(250) / 7.0)
+    feed(sampler, values[:100], 9)
+    assert sampler.points().value.tolist() == values[:100].tolist()  # every point, as logged
+    feed_from = 100
+    for start in range(feed_from, 250, 9):
+        part = values[start : start + 9]
+        steps = np.arange(start, start + len(part))
+        sampler.extend(steps.tolist(), (steps * 0.1).tolist(), part.tolist())  # lists work too
+    points = sampler.points()
+    assert len(points) <= 100 and len(sampler) == 250
+    assert points.value.max() == values.max() and points.value.min() == values.min()
