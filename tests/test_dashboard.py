@@ -88,7 +88,9 @@ def test_svg_snapshot_is_well_formed_and_escapes_user_strings():
     live.add(
         [(i, 1000.0 + i, {"batch/<b>loss</b>": float(np.sin(i)), "val_x'\"&": float(i)}) for i in range(50)]
     )
-    svg = charts_svg(drawn_charts(live, ChartSettings(), started=1000.0)[0], title="<script>alert(1)</script>")
+    svg = charts_svg(
+        drawn_charts(live, ChartSettings(), started=1000.0)[0], title="<script>alert(1)</script>"
+    )
     root = ET.fromstring(svg)  # well-formed XML
     assert root.tag.endswith("svg")
     assert "<script>" not in svg and "&lt;script&gt;" in svg
