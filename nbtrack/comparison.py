@@ -60,7 +60,8 @@ class CompareSettings:
 
 
 def _read(run: StoredRun, keys: Sequence[str], settings: CompareSettings) -> dict[str, History]:
-    wanted = [k for k in keys if k in run.metrics()]
+    logged = run.metrics()  # one query, not one per key
+    wanted = [k for k in keys if k in logged]
     histories = {k: run.store.history(run.id, k, settings.samples) for k in wanted}
     if settings.x == "epoch":
         histories["\0epoch"] = run.store.history(run.id, "epoch")
