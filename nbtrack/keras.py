@@ -302,7 +302,11 @@ class NbtrackCallback(keras.callbacks.Callback):
                 os.replace(partial, run.dir / BEST_MODEL_FILE)
             except Exception as exc:
                 partial.unlink(missing_ok=True)
-                self._warn_once("save", f"the best model could not be saved ({type(exc).__name__}: {exc})")
+                self._warn_once(
+                    "save",
+                    f"the best model (epoch {epoch + 1}) could not be saved to {run.dir / BEST_MODEL_FILE} "
+                    f"({type(exc).__name__}: {exc}); a best model saved before is kept",
+                )
 
     def _record_stop_reason(self) -> None:
         run = self.run
