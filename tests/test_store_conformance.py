@@ -123,6 +123,26 @@ def test_history_roundtrip_across_chunks(store):
     assert stats.min == finite.min() and stats.max == math.inf and stats.last == values[-1]
 
 
+def test_one_flush_of_many_keys_and_a_key_given_twice(store):
+    """A flush holding 1,200 keys (more than one slice of keys per query) and the same key twice in one batch:
+    every point lands once, in order, with stats over all of them."""
+    run = new_run(store)
+    t0 = 1_700_000_000.0
+    for flush in range(3):
+        series = [SeriesBatch(f"k{i:04d}", [flush], [t0 + flush], [float(i + flush)]) for i in range(1200)]
+        series.append(SeriesBatch("twice", [2 * flush], [t0], [float(-flush)]))
+        series.append(SeriesBatch("twice", [2 * flush + 1], [t0], [float(flush + 10)]))
+        store.write_batch(WriteBatch(run.id, series=series))
+    stats = store.metric_stats(run.id)
+    assert len(stats) == 1201
+    for i in (0, 499, 500, 1199):
+        assert store.history(run.id, f"k{i:04d}").value.tolist() == [i, i + 1, i + 2]
+        assert stats[f"k{i:04d}"].count == 3 and stats[f"k{i:04d}"].last == i + 2
+    twice = store.history(run.id, "twice")
+    assert twice.step.tolist() == [0, 1, 2, 3, 4, 5] and twice.value.tolist() == [0, 10, -1, 11, -2, 12]
+    assert (stats["twice"].min, stats["twice"].max, stats["twice"].last) == (-2, 12, 12)
+
+
 def test_sparse_and_unordered_steps(store):
     run = new_run(store)
     points(store, run.id, "val_loss", [99, 199, 299], [3.0, 2.0, 1.0])
