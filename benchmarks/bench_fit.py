@@ -1277,7 +1277,8 @@ def record_fits(entries: list[Contestant], args: argparse.Namespace, results: Re
             "time inside nbtrack's callback hooks on the training thread, % of the same repeat's baseline fit",
             "%",
             hooks,
-            note="measured directly (a thin subclass times each hook); independent of other load on the machine",
+            note="measured directly (a thin subclass times each hook); less sensitive to other load than the wall "
+            "clock, though a hook's time includes waiting for a core",
         )
 
 
