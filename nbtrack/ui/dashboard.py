@@ -226,6 +226,7 @@ class Dashboard:
     def refresh(self, changed: set[str]) -> None:
         progress = self.run.progress
         self.charts.steps_per_epoch = progress.steps_per_epoch
+        widgets_before = _widget_count()
         sent = 0
         header = header_html(self.run, self.state)
         if header != self.header.value:
@@ -245,6 +246,9 @@ class Dashboard:
             force=not progress.training and self.logs.log.count != self.logs._shown_count
         )
         sent += self.files.refresh(force=not progress.training)
+        # A new chart opens one comm per widget it is made of (figure, axes, scales, marks, layouts): count
+        # those too, so the next refresh waits long enough to keep the budget.
+        sent += max(0, _widget_count() - widgets_before)
         self.messages += sent
         self.refreshes += 1
         self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, sent / MESSAGE_BUDGET))
@@ -287,6 +291,13 @@ class Dashboard:
 
         walk(self.widget)
         return list(seen.values())
+
+
+def _widget_count() -> int:
+    """How many widgets this kernel holds (each opened a comm); 0 where ipywidgets keeps no such table."""
+    from ipywidgets.widgets import widget
+
+    return len(getattr(widget, "_instances", ()))
 
 
 def display(run: Run | None = None) -> Dashboard | None:
