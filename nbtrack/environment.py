@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import platform
 import re
@@ -164,7 +165,8 @@ def notebook_path() -> str | None:
 
 
 def session_code() -> dict[str, str] | None:
-    """The code cells run in this IPython session so far, as a script and (with nbformat) a notebook."""
+    """The code cells run in this IPython session so far, as a script and as a notebook (nbformat 4.5 JSON,
+    written directly: importing nbformat and validating takes ~1.3 s at the end of every fit)."""
     main = sys.modules.get("IPython")
     shell = main.get_ipython() if main is not None else None
     if shell is None:
@@ -173,15 +175,26 @@ def session_code() -> dict[str, str] | None:
     if not cells:
         return None
     script = "".join(f"# In[{i}]:\n{cell.rstrip()}\n\n" for i, cell in enumerate(cells, 1))
-    code = {"py": script}
-    try:
-        import nbformat
-
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell) for cell in cells])
-        code["ipynb"] = nbformat.writes(notebook)
-    except ImportError:
-        pass
-    return code
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell-{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": cell.splitlines(keepends=True),
+            }
+            for i, cell in enumerate(cells, 1)
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return {"py": script, "ipynb": json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"}
 
 
 def program() -> dict[str, Any]:
