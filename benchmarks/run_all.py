@@ -309,15 +309,13 @@ def _why_fit(found: dict[str, tuple[Outcome, dict[str, Any]]]) -> str:
 
 def _why_messages(found: dict[str, tuple[Outcome, dict[str, Any]]]) -> str:
     return (
-        "the throttle (nbtrack/ui/dashboard.py: `interval = max(0.25 s, sent / MESSAGE_BUDGET)`) budgets the trait "
-        "updates a refresh sends, not the `comm_open` messages of widgets created during the run. Counted by "
-        "message type in a 1M-step run (7.4 s loop): 179 messages, of which 63 `comm_open` (the bqplot figures, "
-        "scales, axes and marks of charts created in the first 1.7 s, when the epoch-level and system series "
-        "first appear) and 116 updates (15.7/s). Updates alone here: "
-        f"{_fig(found, 'traffic.updates_per_s.1000000')}, under the budget. The burst is once per run, so the "
-        "average falls as a real run lasts longer than this benchmark's 1M steps compressed into a few seconds; "
-        "the fix is in nbtrack (count widget creation in `sent`, or create the charts' widgets before training "
-        "starts), not done here (FINDINGS.md)."
+        "this figure counts every comm message of the loop, `comm_open`s of the widgets created during the run "
+        "included (the bqplot figures, scales, axes and marks of charts that appear when the epoch-level and "
+        "system series first arrive: 63 of 179 messages in a 1M-step run before the fix). The dashboard's "
+        "throttle (nbtrack/ui/dashboard.py) counts those openings in its 20-messages-a-second budget since "
+        "commit 344da6a (12-19 msgs/s in all, measured on its own); trait updates alone here: "
+        f"{_fig(found, 'traffic.updates_per_s.1000000')}. The opening burst is once per run and this benchmark "
+        "compresses 1M steps into a few seconds, so on a loaded box one early burst can still tip the median over."
     )
 
 
