@@ -370,6 +370,12 @@ def _child(out: str) -> None:
     IPython.display.display = lambda *args, **kwargs: Handle()
 
     def peak_mb() -> float:
+        # VmHWM: this process's own peak. ru_maxrss would not do: Linux carries it across exec, so a child
+        # forked from a big pytest process reports the parent's size at the fork.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def rss_mb() -> float:
