@@ -68,12 +68,10 @@ from nbtrack.store.base import (
 from nbtrack.store.sql import Compiler, PostgresDialect, pg_json_column
 from nbtrack.store.sqlite import (
     CHUNK_POINTS,
-    MAX_CHUNK_POINTS,
-    _nan_if_all,
-    _nan_to_none,
+    _merge_series,
     _none_to_nan,
+    _rounds_of_distinct_keys,
     decode_chunk,
-    encode_chunks,
 )
 
 FILES_ENV_VAR = "NBTRACK_FILES"
@@ -670,9 +668,7 @@ class PostgresStore(Store):
 
     def _apply_batch(self, conn: psycopg.Connection[Any], batch: WriteBatch) -> None:
         rid = batch.run_id
-        for series in batch.series:
-            if series.value:
-                self._append_series(conn, rid, series)
+        self._append_series(conn, rid, batch.series)
         sets: list[str] = []
         params: list[Any] = []
         for column in ("config", "summary", "environment"):
@@ -695,66 +691,49 @@ class PostgresStore(Store):
                     [(rid, e.time, e.step, e.kind, e.message, _dumps(e.data)) for e in batch.events],
                 )
 
-    def _append_series(self, conn: psycopg.Connection[Any], rid: str, series: SeriesBatch) -> None:
-        step = np.asarray(series.step, dtype=np.int64)
-        tm = np.asarray(series.time, dtype=np.float64)
-        value = np.asarray(series.value, dtype=np.float64)
-        stats = conn.execute(
-            "SELECT count, last, min, max, first_step, last_step, chunks FROM metrics "
-            "WHERE run_id = %s AND key = %s FOR UPDATE",
-            (rid, series.key),
-        ).fetchone()
-        finite_min = float(np.fmin.reduce(value)) if value.size else math.nan
-        finite_max = float(np.fmax.reduce(value)) if value.size else math.nan
-        if stats is None:
-            count, lo, hi, first_step, chunks = 0, finite_min, finite_max, int(step[0]), 0
-        else:
-            count, _last, old_lo, old_hi, first_step, _ls, chunks = stats
-            lo = _nan_if_all(old_lo, finite_min, min)
-            hi = _nan_if_all(old_hi, finite_max, max)
-        seq = chunks
-        # Merge into the last chunk while it has room, so slow runs don't leave one tiny row per flush.
-        if chunks:
-            tail = conn.execute(
-                "SELECT n, first_step, t0, steps, times, vals FROM chunks WHERE run_id = %s AND key = %s AND seq = %s",
-                (rid, series.key, chunks - 1),
-            ).fetchone()
-            if tail is not None and tail[0] < CHUNK_POINTS:
-                t_step, t_time, t_value = decode_chunk(*tail)
-                step = np.concatenate([t_step, step])
-                tm = np.concatenate([t_time, tm])
-                value = np.concatenate([t_value, value])
-                seq = chunks - 1
-        rows = [
-            (rid, series.key, seq + k, *chunk)
-            for k, chunk in enumerate(encode_chunks(step, tm, value, MAX_CHUNK_POINTS))
-        ]
-        seq += len(rows)
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO chunks (run_id, key, seq, n, first_step, last_step, t0, steps, times, vals) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, key, seq) DO UPDATE SET "
-                "n = EXCLUDED.n, first_step = EXCLUDED.first_step, last_step = EXCLUDED.last_step, "
-                "t0 = EXCLUDED.t0, steps = EXCLUDED.steps, times = EXCLUDED.times, vals = EXCLUDED.vals",
-                rows,
-            )
-        conn.execute(
-            "INSERT INTO metrics (run_id, key, count, last, min, max, first_step, last_step, chunks) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, key) DO UPDATE SET "
-            "count = EXCLUDED.count, last = EXCLUDED.last, min = EXCLUDED.min, max = EXCLUDED.max, "
-            "first_step = EXCLUDED.first_step, last_step = EXCLUDED.last_step, chunks = EXCLUDED.chunks",
-            (
-                rid,
-                series.key,
-                count + len(series.value),
-                _nan_to_none(series.value[-1]),
-                _nan_to_none(lo),
-                _nan_to_none(hi),
-                first_step,
-                int(series.step[-1]),
-                seq,
-            ),
-        )
+    def _append_series(self, conn: psycopg.Connection[Any], rid: str, batch: list[SeriesBatch]) -> None:
+        """Append every series of a flush with four statements per round of distinct keys, not four per key
+        (the SQLite store's `_append_series` explains why)."""
+        for round_ in _rounds_of_distinct_keys(batch):
+            keys = [s.key for s in round_]
+            stats = {
+                key: tuple(row)
+                for key, *row in conn.execute(
+                    "SELECT key, count, min, max, first_step, chunks FROM metrics "
+                    "WHERE run_id = %s AND key = ANY(%s) FOR UPDATE",
+                    (rid, keys),
+                )
+            }
+            tails = {
+                key: tuple(tail)
+                for key, *tail in conn.execute(
+                    "SELECT c.key, c.n, c.first_step, c.t0, c.steps, c.times, c.vals FROM metrics m "
+                    "JOIN chunks c ON c.run_id = m.run_id AND c.key = m.key AND c.seq = m.chunks - 1 "
+                    "WHERE m.run_id = %s AND m.key = ANY(%s) AND c.n < %s",
+                    (rid, keys, CHUNK_POINTS),
+                )
+            }
+            chunk_rows: list[tuple[Any, ...]] = []
+            metric_rows: list[tuple[Any, ...]] = []
+            for series in round_:
+                chunks, metric = _merge_series(rid, series, stats.get(series.key), tails.get(series.key))
+                chunk_rows.extend(chunks)
+                metric_rows.append(metric)
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO chunks (run_id, key, seq, n, first_step, last_step, t0, steps, times, vals) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, key, seq) DO UPDATE SET "
+                    "n = EXCLUDED.n, first_step = EXCLUDED.first_step, last_step = EXCLUDED.last_step, "
+                    "t0 = EXCLUDED.t0, steps = EXCLUDED.steps, times = EXCLUDED.times, vals = EXCLUDED.vals",
+                    chunk_rows,
+                )
+                cursor.executemany(
+                    "INSERT INTO metrics (run_id, key, count, last, min, max, first_step, last_step, chunks) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, key) DO UPDATE SET "
+                    "count = EXCLUDED.count, last = EXCLUDED.last, min = EXCLUDED.min, max = EXCLUDED.max, "
+                    "first_step = EXCLUDED.first_step, last_step = EXCLUDED.last_step, chunks = EXCLUDED.chunks",
+                    metric_rows,
+                )
 
     # -- reading metrics ----------------------------------------------------------------------------
     def metric_stats(self, run_id: str) -> dict[str, MetricStats]:

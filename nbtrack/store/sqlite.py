@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -724,13 +724,7 @@ class SQLiteStore(Store):
         ``executemany`` per table (a flush of 10,000 keys was ~40,000 statements). A key given twice in one
         batch is applied in a second round, after the first is written.
         """
-        pending = [s for s in batch if s.value]
-        while pending:
-            seen: set[str] = set()
-            round_, later = [], []
-            for series in pending:
-                (later if series.key in seen else round_).append(series)
-                seen.add(series.key)
+        for round_ in _rounds_of_distinct_keys(batch):
             stats, tails = self._series_state(conn, rid, [s.key for s in round_])
             chunk_rows: list[tuple[Any, ...]] = []
             metric_rows: list[tuple[Any, ...]] = []
@@ -748,7 +742,6 @@ class SQLiteStore(Store):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 metric_rows,
             )
-            pending = later
 
     @staticmethod
     def _series_state(
@@ -811,6 +804,20 @@ class SQLiteStore(Store):
             np.concatenate([p[2] for p in parts]),
         )
         return reduce_history(history, samples)
+
+
+def _rounds_of_distinct_keys(batch: list[SeriesBatch]) -> Iterator[list[SeriesBatch]]:
+    """The non-empty series of a batch in rounds where each key appears once (in order): a key given twice
+    is appended in a later round, after the earlier one is written."""
+    pending = [s for s in batch if s.value]
+    while pending:
+        seen: set[str] = set()
+        round_, later = [], []
+        for series in pending:
+            (later if series.key in seen else round_).append(series)
+            seen.add(series.key)
+        yield round_
+        pending = later
 
 
 def _merge_series(
