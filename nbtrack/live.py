@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nbtrack.series import History, MinMaxDownsampler
+from nbtrack.series import History, MinMaxDownsampler, append_columns
 
 MAX_POINTS = 2000
 
@@ -133,15 +133,7 @@ def _columns(points: list[tuple[int, float, dict[str, float]]]) -> dict[str, tup
         while end < count and points[end][2].keys() == names:
             end += 1
         if end == start + 1:  # one call (a metric per layer, logged now and then): no lists to build
-            step, when, values = points[start]
-            for key, value in values.items():
-                column = columns.get(key)
-                if column is None:
-                    columns[key] = ([step], [when], [value])
-                else:
-                    column[0].append(step)
-                    column[1].append(when)
-                    column[2].append(value)
+            append_columns(columns, *points[start])
             start = end
             continue
         run = points[start:end]

@@ -24,10 +24,10 @@ from nbtrack.series import append_columns
 from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
 
 FLUSH_SECONDS = 0.5
-# While a flush is being written and more than this many `log` calls have queued behind it, each call gives
+# While a flush is under way and more than this many `log` calls have queued behind it, each call gives
 # up the GIL once: a loop that never releases it (pure Python, no compiled step) would otherwise starve the
 # write, which releases and retakes the GIL around every SQL row, and the queue would grow without bound.
-BACKLOG_CALLS = 200_000
+BACKLOG_CALLS = 100_000
 MAX_BACKOFF_SECONDS = 5.0
 FINAL_FLUSH_SECONDS = 60.0  # $NBTRACK_FINAL_FLUSH_SECONDS overrides
 
@@ -64,7 +64,7 @@ class RunWriter:
         # lock makes "append to the columns" and "take the columns" exclusive: no point is lost between them.
         self._lock = threading.Lock()
         self._taking = False  # the writer is waiting for the lock
-        self._writing = False  # the writer is inside store.write_batch
+        self._writing = False  # the writer holds columns it took and has not written yet
         self._columns: dict[str, tuple[list[int], list[float], list[float]]] = {}
         self._calls = 0
         self._collect_metadata = collect_metadata
@@ -188,6 +188,7 @@ class RunWriter:
         if self._extra is not None:
             meta.update(self._extra)
             self._extra = None
+        self._writing = True  # until the batch is written, a growing backlog slows `append` down
         try:
             fresh = self._collect_metadata(bool(columns))
             if "events" in meta and "events" in fresh:  # events of a failed flush go first
@@ -200,20 +201,18 @@ class RunWriter:
                 batch.state, batch.ended, batch.heartbeat = final["state"], final["ended"], now
             elif now - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 batch.heartbeat = now
-            self._writing = True
-            try:
-                self.store.write_batch(batch)
-            finally:
-                self._writing = False
+            self.store.write_batch(batch)
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
         except Exception as exc:
+            self._writing = False
             self._carry, self._carry_calls, self._carry_meta = columns, calls, meta
             self.error = exc
             self._failures += 1
             self._warn(exc)
             ok = False
         else:
+            self._writing = False
             self._carry, self._carry_calls, self._carry_meta = {}, 0, {}
             self.error = None
             self._failures = 0

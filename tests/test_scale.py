@@ -331,7 +331,7 @@ def test_a_million_steps_with_10k_keys_keep_the_kernel_and_widget_bounded(tmp_pa
     assert m["messages_per_second"] <= 25, m
     assert m["refresh_ms_median"] < 50, m
     # it kept refreshing while steps ran (4 a second at most)
-    assert m["refreshes"] >= m["loop_seconds"] - m["flush_seconds"], m
+    assert m["refreshes"] >= m["loop_seconds"], m
     # A filter change shows within one refresh.
     assert m["filter_shown"] == ["layer_123/grad_norm", *[f"layer_123{i}/grad_norm" for i in range(10)]], m
     assert m["filter_messages"] <= 400 and m["filter_bytes"] <= 2_000_000, m
@@ -407,7 +407,6 @@ def _child(out: str) -> None:
         return changed
 
     run.live.add = timed_add
-    flushing = 0.0
     progress = run.progress
     progress.epochs, progress.steps_per_epoch, progress.training = STEPS // EPOCH, EPOCH, True
     rng = np.random.default_rng(0)
@@ -457,7 +456,6 @@ def _child(out: str) -> None:
                 len(refreshes) + 1
             )  # the refresh after a filter change may still send the new charts
     m["loop_seconds"] = time.monotonic() - started
-    m["flush_seconds"] = flushing
     m["rss_1m_mb"], m["peak_1m_mb"] = rss_mb(), peak_mb()
     stream.extend(refreshes[stream_from:])
     progress.training = False
