@@ -674,7 +674,8 @@ class Run:
             else:
                 self.output.close()
             self._writer.close(state, self.ended)
-            self._write_record_files()
+            if not self._writer.deleted:  # `nbtrack rm --force` took it while it ran: leave nothing behind
+                self._write_record_files()
             self._close_views()
             _active.discard(self)
             if _current is self:

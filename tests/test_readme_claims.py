@@ -21,8 +21,9 @@ import nbtrack
 from nbtrack.cli import main
 from nbtrack.errors import RunNotFoundError
 from nbtrack.store import open_store
-from nbtrack.store.base import WriteBatch
-from tests.test_store_conformance import BACKENDS, new_location
+from nbtrack.store.base import SeriesBatch, WriteBatch
+from nbtrack.writer import NbtrackWarning
+from tests.test_store_conformance import BACKENDS, new_location, new_run, points
 
 
 def run_main(capsys, *argv):
@@ -303,27 +304,54 @@ def test_rm_force_deletes_a_running_run_and_training_goes_on(python, python_env,
     live = nbtrack.init(project="rm")
     live.log({"loss": 1.0})
     live.event("note", "before rm")
+    print("printed before rm")
     live.flush()
     refused = cli(python, python_env, store_dir, "rm", live.id, done_run.id)
     assert refused.returncode == 1 and "still running. Use --force" in refused.stderr
     assert rows_of(store_dir, done_run.id)["runs"] == 1  # a refusal deletes none of them
-    done = cli(python, python_env, store_dir, "rm", "--force", live.id, done_run.id)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
-        f"Deleted {live.name} ({live.id}) from {store_dir}.",
-        f"Deleted {done_run.name} ({done_run.id}) from {store_dir}.",
-    ]
-    store = open_store(store_dir, create=False)
-    for run in (live, done_run):
-        with pytest.raises(RunNotFoundError):
-            store.get_run(run.id)
-        assert not store.run_dir(run.id).exists()
-        assert rows_of(store_dir, run.id) == {"runs": 0, "metrics": 0, "chunks": 0, "events": 0}
-    # the process that was training goes on: logging and finishing do not raise, and leave nothing behind
-    live.log({"loss": 2.0})
-    live.finish()
+    with pytest.warns(NbtrackWarning, match=f"run {live.id} was deleted from .* while it ran"):
+        done = cli(python, python_env, store_dir, "rm", "--force", live.id, done_run.id)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            f"Deleted {live.name} ({live.id}) from {store_dir}.",
+            f"Deleted {done_run.name} ({done_run.id}) from {store_dir}.",
+        ]
+        store = open_store(store_dir, create=False)
+        for run in (live, done_run):
+            with pytest.raises(RunNotFoundError):
+                store.get_run(run.id)
+            assert not store.run_dir(run.id).exists()
+            assert rows_of(store_dir, run.id) == {"runs": 0, "metrics": 0, "chunks": 0, "events": 0}
+        # the process that was training goes on: logging, printing and finishing do not raise...
+        live.log({"loss": 2.0})
+        print("printed after rm")
+        live.event("note", "after rm")
+        live.finish()
+    # ... and bring back no row and no file of the deleted run
     assert rows_of(store_dir, live.id) == {"runs": 0, "metrics": 0, "chunks": 0, "events": 0}
     assert not store.run_dir(live.id).exists()
+    assert live.state == "finished"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_store(request, tmp_path, monkeypatch):
+    monkeypatch.setenv("NBTRACK_FILES", str(tmp_path / "files"))  # a PostgreSQL store's run files
+    store = open_store(new_location(request, request.param, tmp_path))
+    yield store
+    store.close()
+
+
+def test_a_batch_for_a_deleted_run_writes_nothing(backend_store):
+    store = backend_store
+    new_run(store, run_id="gone0001")
+    points(store, "gone0001", "loss", [0, 1], [1.0, 0.5])
+    store.delete_run("gone0001")
+    batch = WriteBatch("gone0001", series=[SeriesBatch("loss", [2], [1.0], [0.25])], summary={"loss": 0.25})
+    with pytest.raises(RunNotFoundError, match="'gone0001' is no longer in the store"):
+        store.write_batch(batch)
+    assert store.metric_stats("gone0001") == {} and store.events("gone0001") == []
+    with pytest.raises(RunNotFoundError):
+        store.get_run("gone0001")
 
 
 # -- nbtrack diff --project ----------------------------------------------------------------------------------
