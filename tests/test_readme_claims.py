@@ -132,8 +132,10 @@ SCORES = [0.3, 0.1, 0.5, 0.9, 0.2]  # epoch by epoch: the lowest at epoch 1, the
 @pytest.mark.parametrize(
     ("monitor", "mode", "best_epoch"),
     [
-        ("score", "min", 1),  # a name that says nothing: the mode decides
-        ("score", "max", 3),
+        ("val_gap", "min", 1),  # a name that says nothing: the mode decides
+        ("val_gap", "max", 3),
+        ("val_gap", "auto", 1),  # ... and auto minimizes it, as Keras does
+        ("score", "auto", 3),  # auto: a score is maximized
         ("val_error", "auto", 1),  # auto: an error is minimized
         ("val_auc", "auto", 3),  # auto: an AUC is maximized
         ("val_error", "max", 3),  # an explicit mode overrides the name
@@ -163,7 +165,8 @@ def test_mode_chooses_the_best_epoch_and_saves_its_model(monitor, mode, best_epo
     saved = keras.saving.load_model(run.file("model-best.keras"))
     for got, want in zip(saved.get_weights(), weights[best_epoch], strict=True):
         np.testing.assert_array_equal(got, want)
-    assert not all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), weights[-1 - (best_epoch == 4)]))
+    later = weights[best_epoch + 1]  # training went on after the best epoch: the file holds the best one
+    assert not all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), later))
 
 
 def test_mode_is_checked():
