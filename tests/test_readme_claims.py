@@ -336,6 +336,32 @@ def test_rm_force_deletes_a_running_run_and_training_goes_on(python, python_env,
     assert live.state == "finished"
 
 
+def test_rm_force_during_a_keras_fit_leaves_nothing_and_training_goes_on(python, python_env, store_dir):
+    import keras
+
+    from nbtrack.keras import NbtrackCallback
+    from tests.keras_helpers import tiny_data, tiny_model
+
+    deleted: list[subprocess.CompletedProcess[str]] = []
+
+    class DeleteAfterFirstEpoch(keras.callbacks.Callback):  # another terminal runs `nbtrack rm --force`
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                deleted.append(cli(python, python_env, store_dir, "rm", "--force", tracker.run.id))
+
+    tracker = NbtrackCallback(display=False, monitor="loss")
+    x, y = tiny_data(64)
+    with pytest.warns(NbtrackWarning, match="was deleted from .* while it ran"):
+        history = tiny_model(lr=0.05).fit(
+            x, y, batch_size=16, epochs=4, callbacks=[tracker, DeleteAfterFirstEpoch()], verbose=0
+        )
+    assert len(history.history["loss"]) == 4  # training went on to the end
+    assert deleted[0].returncode == 0 and deleted[0].stdout.startswith(f"Deleted {tracker.run.name} (")
+    assert tracker.best_epoch is not None and tracker.best_epoch > 0  # a best model was saved after rm
+    assert rows_of(store_dir, tracker.run.id) == {"runs": 0, "metrics": 0, "chunks": 0, "events": 0}
+    assert not open_store(store_dir, create=False).run_dir(tracker.run.id).exists()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_store(request, tmp_path, monkeypatch):
     monkeypatch.setenv("NBTRACK_FILES", str(tmp_path / "files"))  # a PostgreSQL store's run files
