@@ -534,16 +534,12 @@ def pg_store(pg_server, tmp_path, monkeypatch):
     return location
 
 
-def sent_rows(widget) -> list[list[str]]:
-    """The run names of every rows state the widget sent through its (recording) comm."""
+def last_rows_sent() -> list[str]:
+    """The run names of the last table rows any widget sent to the front-end through its (recording) comm."""
     from tests.widget_helpers import RecordingComm
 
-    return [
-        [row["cells"]["name"] for row in message.data["state"]["rows"]]
-        for message in RecordingComm.log
-        if message.data.get("state", {}).get("rows") is not None
-        and message.data.get("comm_id", widget.comm.comm_id) == widget.comm.comm_id
-    ]
+    sent = [m.data["state"]["rows"] for m in RecordingComm.log if "rows" in m.data.get("state", {})]
+    return [row["cells"]["name"] for row in sent[-1]]
 
 
 def test_stored_dashboard_browser_and_report_on_postgresql(pg_store, notebook, tmp_path, capsys):
@@ -577,7 +573,7 @@ def test_stored_dashboard_browser_and_report_on_postgresql(pg_store, notebook, t
 
     browser = nbtrack.browse("pg-widgets", store=pg_store)
     assert [row["cells"]["name"] for row in browser.table.rows] == ["trained-on-pg", "older"]
-    assert sent_rows(browser.table)[-1] == ["trained-on-pg", "older"]  # what the front-end was sent
+    assert last_rows_sent() == ["trained-on-pg", "older"]  # what the front-end was sent
     # a click on the name in the front-end: a custom comm message, handled as ipywidgets would
     browser.table._handle_msg(
         {
