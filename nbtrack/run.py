@@ -674,7 +674,10 @@ class Run:
             else:
                 self.output.close()
             self._writer.close(state, self.ended)
-            self._write_record_files()
+            if self._writer.deleted:  # `nbtrack rm --force` took it while it ran: files written since go too
+                shutil.rmtree(self.dir, ignore_errors=True)
+            else:
+                self._write_record_files()
             self._close_views()
             _active.discard(self)
             if _current is self:

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from nbtrack.errors import RunNotFoundError
 from nbtrack.series import append_columns
 from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
 
@@ -84,6 +85,7 @@ class RunWriter:
         self._failures = 0  # consecutive failed flushes (the wait between retries grows with them)
         self.spilled: str | None = None  # the file holding what could not be written at finish
         self.error: BaseException | None = None  # last flush error, None after a good flush
+        self.deleted = False  # the run was deleted from the store while it ran: nothing more is written
         self._extra: dict[str, Any] | None = (
             None  # what `on_first_flush` produced, picked up by the next flush
         )
@@ -181,6 +183,8 @@ class RunWriter:
             columns, self._columns = self._columns, {}
             calls, self._calls = self._calls, 0
         self._taking = False
+        if self.deleted:
+            return self._discard(final)
         if self._carry:
             columns = merge_columns(self._carry, columns)
             calls += self._carry_calls
@@ -204,6 +208,16 @@ class RunWriter:
             self.store.write_batch(batch)
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
+        except RunNotFoundError:
+            self._writing = False
+            self.deleted = True
+            warnings.warn(
+                f"nbtrack: run {self.run_id} was deleted from {self.store.location} while it ran "
+                "(nbtrack rm --force): what it logs from now on is not recorded. Training goes on.",
+                NbtrackWarning,
+                stacklevel=1,
+            )
+            return self._discard(final)
         except Exception as exc:
             self._writing = False
             self._carry, self._carry_calls, self._carry_meta = columns, calls, meta
@@ -229,6 +243,18 @@ class RunWriter:
                 self._generation += 1
                 self._flushed.notify_all()
         return ok
+
+    def _discard(self, final: dict[str, Any] | None) -> bool:
+        """A deleted run: drop what was queued (its output too), so nothing recreates it; the flush is done."""
+        self._carry, self._carry_calls, self._carry_meta, self._extra = {}, 0, {}, None
+        self.error = None
+        if self._unwritten_output is not None:
+            self._unwritten_output()
+        if final is None:  # the final flush's loop counts its own
+            with self._flushed:
+                self._generation += 1
+                self._flushed.notify_all()
+        return True
 
     def _spill(self, final: dict[str, Any]) -> None:
         """The store stayed away past the final flush's patience: keep what it could not take in a local file."""

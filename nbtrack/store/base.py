@@ -321,7 +321,11 @@ class Store(ABC):
 
     @abstractmethod
     def write_batch(self, batch: WriteBatch) -> None:
-        """Commit one writer flush (points, changed config/summary/environment, heartbeat, state) atomically."""
+        """Commit one writer flush (points, changed config/summary/environment, heartbeat, state) atomically.
+
+        Raises `RunNotFoundError`, writing nothing, when the run is not in the store (deleted while it ran,
+        by ``nbtrack rm --force``): a deleted run's later points must not leave rows no run owns.
+        """
 
     # -- metrics ------------------------------------------------------------------------------------
     @abstractmethod

@@ -668,6 +668,11 @@ class PostgresStore(Store):
 
     def _apply_batch(self, conn: psycopg.Connection[Any], batch: WriteBatch) -> None:
         rid = batch.run_id
+        # the row lock makes a concurrent delete_run wait until this batch is in (it then deletes it too)
+        if conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (rid,)).fetchone() is None:
+            raise RunNotFoundError(
+                f"Run {rid!r} is no longer in the store at {self.location} (it was deleted)."
+            )
         self._append_series(conn, rid, batch.series)
         sets: list[str] = []
         params: list[Any] = []

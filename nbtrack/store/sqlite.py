@@ -695,6 +695,10 @@ class SQLiteStore(Store):
 
     def _apply_batch(self, conn: sqlite3.Connection, batch: WriteBatch) -> None:
         rid = batch.run_id
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone() is None:
+            raise RunNotFoundError(
+                f"Run {rid!r} is no longer in the store at {self.location} (it was deleted)."
+            )
         self._append_series(conn, rid, batch.series)
         sets: list[str] = []
         params: list[Any] = []
