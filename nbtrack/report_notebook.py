@@ -14,16 +14,32 @@ from nbtrack.errors import RunNotFoundError, StoreError
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def _open(location: str | None, fallback: Any, cache: dict[str, Any]) -> Any:
+def _open(chosen: Any, cache: dict[str, Any]) -> Any:
+    """The store the user chose (`store=`, else $NBTRACK_STORE, else the default), opened once per report.
+
+    Never the ``store`` field of an output's metadata: a notebook is a file someone may have mailed you, and
+    opening its URL would let it choose the server libpq connects to (and sends $PGPASSWORD to).
+    """
     from nbtrack.store import open_store
     from nbtrack.store.base import Store
 
-    if isinstance(fallback, Store):
-        return fallback
-    key = str(fallback) if fallback is not None else (location or "")
-    if key not in cache:
-        cache[key] = open_store(fallback if fallback is not None else location, create=False)
-    return cache[key]
+    if isinstance(chosen, Store):
+        return chosen
+    if "store" not in cache:
+        cache["store"] = open_store(chosen, create=False)
+    return cache["store"]
+
+
+def _hint(meta: dict[str, Any], store: Any, stores: dict[str, Any]) -> str:
+    """Where the notebook says its runs were stored, when that is not the store opened: a hint, never opened."""
+    from nbtrack._redact import mask
+
+    recorded = meta.get("store")
+    opened = stores.get("store", store)
+    here = getattr(opened, "location", None)
+    if not isinstance(recorded, str) or not recorded or recorded == here:
+        return ""
+    return f"; the notebook says it was stored in {mask(recorded)} (report with --store / store= to read that one)"
 
 
 def _render_output(
@@ -42,19 +58,20 @@ def _render_output(
         from nbtrack.sweeps import Sweep
 
         try:
-            opened = _open(meta.get("store"), store, stores)
+            opened = _open(store, stores)
             return sweep_section(Sweep(opened, opened.get_sweep(str(meta.get("sweep_id"))))), None
         except (RunNotFoundError, StoreError) as exc:
-            note = f"Sweep {meta.get('sweep_id')} is not in the store ({exc})"
+            note = f"Sweep {meta.get('sweep_id')} is not in the store ({exc}){_hint(meta, store, stores)}"
             return (
                 f"<div class='nbtrack-missing'>{html.escape(note)}; showing the saved snapshot.</div>{saved_html}",
                 note,
             )
     try:
-        opened = _open(meta.get("store"), store, stores)
+        opened = _open(store, stores)
         records = [StoredRun(opened, opened.get_run(str(i))) for i in ids]
     except (RunNotFoundError, StoreError) as exc:
-        note = f"{'Run' if view == 'run' else 'A run of this comparison'} is not in the store ({exc})"
+        what = "Run" if view == "run" else "A run of this comparison"
+        note = f"{what} is not in the store ({exc}){_hint(meta, store, stores)}"
         fallback = saved_html or "<p><i>No snapshot was saved with this output.</i></p>"
         return (
             f"<div class='nbtrack-missing'>{html.escape(note)}; showing the snapshot saved in the notebook.</div>"
