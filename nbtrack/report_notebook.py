@@ -98,6 +98,7 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
         raise ImportError(
             f"Notebook reports need nbconvert ({exc}). Install it with `pip install 'nbtrack[notebook]'`."
         ) from None
+    from nbtrack._sanitize import sanitize_html
     from nbtrack.reports import page
 
     if execute:
@@ -121,7 +122,8 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
     for index, (output, meta) in enumerate(tracked):
         later = {rid for rid in shown_later[index + 1 :] if rid}
         data = output.get("data") or {}
-        rendered, note = _render_output(meta, str(data.get("text/html") or ""), store, stores, later)
+        saved = sanitize_html(str(data.get("text/html") or ""))
+        rendered, note = _render_output(meta, saved, store, stores, later)
         if note:
             notes.append(note)
         slot = f"nbtrack-slot-{token}-{len(slots)}"
@@ -139,13 +141,15 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
         store_obj.close()
     exporter = HTMLExporter(template_name="basic")
     body, _resources = exporter.from_notebook_node(notebook)
+    body = sanitize_html(body)  # markdown and outputs are the notebook's: they may not navigate the report
     for slot, rendered in slots.items():
         body = body.replace(f"<div id='{slot}'></div>", rendered).replace(
             f'<div id="{slot}"></div>', rendered
         )
     pygments_css = HtmlFormatter(style="default").get_style_defs(".highlight")
     extra = (
-        ".cell{margin:10px 0}.input_area{background:#f7f7f7;border-left:3px solid #1f77b4;padding:2px 8px;overflow-x:auto}"
+        # contain:paint: whatever a cell's HTML does with position:fixed stays inside the cell's own box
+        ".cell{margin:10px 0;contain:paint}.input_area{background:#f7f7f7;border-left:3px solid #1f77b4;padding:2px 8px;overflow-x:auto}"
         ".input_prompt,.prompt{display:none}.output_area{padding:2px 8px;overflow-x:auto}"
         ".output_area pre{margin:4px 0}.output_stderr{background:#fdd}.anchor-link{display:none}"
         ".rendered_html table{border-collapse:collapse}.rendered_html td,.rendered_html th{padding:2px 6px}"

@@ -9,6 +9,7 @@ import socket
 import struct
 import threading
 
+import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -18,7 +19,7 @@ from nbtrack.errors import StoreError
 from nbtrack.reports import report
 from nbtrack.store import open_store
 
-from .test_report import check_document, code_cell, nbtrack_output, write_notebook
+from .test_report import Document, check_document, code_cell, nbtrack_output, write_notebook
 
 SSL_REQUEST = 80877103
 GSS_REQUEST = 80877104
@@ -175,3 +176,172 @@ def test_the_store_hint_is_masked_and_escaped(tmp_path, store_dir):
     check_document(document)
     assert leaked not in document
     assert "postgresql://u:***@h/db?&lt;b&gt;x&lt;/b&gt;" in document
+
+
+# -- item 8: notebook HTML cannot navigate the report --------------------------------------------------------
+NAVIGATION = [
+    "<meta http-equiv='refresh' content='0;url=https://evil.example/meta'>",
+    "<META HTTP-EQUIV=Refresh CONTENT='1; URL=data:text/html,<b>x</b>'>",
+    "<base href='https://evil.example/base/'>",
+    "<form action='https://evil.example/form' method=post><input name=q value=1><button>go</button></form>",
+    "<button formaction='https://evil.example/formaction'>b</button>",
+    "<a href='javascript:alert(1)'>js</a>",
+    "<a href=' JaVa\tScRiPt:alert(1)'>js2</a>",
+    "<a href='data:text/html,<script>alert(1)</script>'>data</a>",
+    "<a href='vbscript:x'>vb</a>",
+    "<a href='https://example.org/ok' target='_top' ping='https://evil.example/ping'>ok-link</a>",
+    "<iframe srcdoc=\"<meta http-equiv=refresh content='0;url=https://evil.example/srcdoc'>\"></iframe>",
+    "<object data='https://evil.example/object'></object><embed src='https://evil.example/embed'>",
+    "<link rel=prefetch href='https://evil.example/link'>",
+    "<img src='https://evil.example/img.png' alt='remote'>",
+    "<svg><a xlink:href='javascript:alert(1)'><text>svg-link</text></a></svg>",
+    "<svg><animate attributeName=href to='javascript:alert(1)'/><set attributeName=href to='https://evil.example/set'/></svg>",
+    "<svg><style><meta http-equiv=refresh content='0;url=https://evil.example/svgstyle'></style></svg>",
+    "<svg><use href='https://evil.example/use.svg#x'/><image href='https://evil.example/image.png'/></svg>",
+    "<noscript><meta http-equiv=refresh content='0;url=https://evil.example/noscript'></noscript>",
+    "<textarea><meta http-equiv=refresh content='0;url=https://evil.example/textarea'></textarea>",
+    "<style>@import url(https://evil.example/import.css); body{display:none}</style>",
+    "<div style='background:url(https://evil.example/bg.png)'>bg</div>",
+    "<a href='https://example.org/cover' style='position:fixed;inset:0'>cover</a>",
+    "<p onclick='location=1' onmouseover='x'>handlers</p>",
+    "<!-- <meta http-equiv=refresh content='0;url=https://evil.example/comment'> -->",
+]
+META_OURS = {"charset", "Content-Security-Policy", "viewport", "referrer", "generator"}
+
+
+@pytest.mark.parametrize("markup", NAVIGATION)
+def test_sanitize_html_drops_what_could_navigate(markup):
+    from nbtrack._sanitize import sanitize_html
+
+    clean = sanitize_html(markup)
+    low = clean.lower()
+    assert "evil.example" not in low and "javascript" not in low and "vbscript" not in low, clean
+    assert "data:text" not in low, clean
+    parsed = Document(f"<div>{clean}</div>")
+    assert [
+        n for _, attrs in parsed.tags for n in attrs if n.startswith("on") or n in ("target", "ping")
+    ] == []
+    for tag in ("<meta", "<base", "<form", "<button", "<iframe", "<object", "<embed", "<link", "<style"):
+        assert tag not in low, clean
+    assert sanitize_html(clean) == clean  # what it keeps, it keeps as it is
+
+
+@pytest.mark.parametrize(
+    ("markup", "clean"),
+    [
+        ("<p>a <b>b</b> &amp; &lt;c&gt;</p>", "<p>a <b>b</b> &amp; &lt;c&gt;</p>"),
+        (
+            "<a href='https://example.org/x?a=1&b=2' target=_blank>x</a>",
+            '<a href="https://example.org/x?a=1&amp;b=2" rel="noopener noreferrer">x</a>',
+        ),
+        (
+            "<a href='#Title' class='anchor-link'>¶</a>",
+            '<a href="#Title" class="anchor-link" rel="noopener noreferrer">¶</a>',
+        ),
+        ("<a href='other.ipynb'>rel</a>", '<a href="other.ipynb" rel="noopener noreferrer">rel</a>'),
+        ("<img src='data:image/png;base64,iVBO' alt=p>", '<img src="data:image/png;base64,iVBO" alt="p">'),
+        ("<input type=checkbox checked>done", '<input type="checkbox" checked="" disabled>done'),
+        (
+            "<table class=dataframe><tr><td colspan=2>1</td></tr></table>",
+            '<table class="dataframe"><tr><td colspan="2">1</td></tr></table>',
+        ),
+        ("<span style='color: rgb(1,2,3)'>c</span>", '<span style="color: rgb(1,2,3)">c</span>'),
+        (
+            "<svg viewBox='0 0 4 4'><defs><clipPath id=c><rect width='4' height='4'/></clipPath></defs>"
+            "<path d='M0 0L4 4' clip-path='url(#c)' fill=none /><use xlink:href='#c'/></svg>",
+            '<svg viewbox="0 0 4 4"><defs><clippath id="c"><rect width="4" height="4"></rect></clippath></defs>'
+            '<path d="M0 0L4 4" clip-path="url(#c)" fill="none"></path><use xlink:href="#c"></use></svg>',
+        ),
+        ("<div><p>unclosed <i>italic</div>after", "<div><p>unclosed <i>italic</i></p></div>after"),
+        ("<textarea>gone</div>", ""),  # an unclosed dropped element ends at the latest with its parent
+        ("<div><textarea>gone</div>kept", "<div></div>kept"),
+        ("<custom-tag>text kept</custom-tag>", "text kept"),
+    ],
+)
+def test_sanitize_html_keeps_what_a_notebook_shows(markup, clean):
+    from nbtrack._sanitize import sanitize_html
+
+    assert sanitize_html(markup) == clean
+
+
+def test_a_notebook_report_neutralises_navigation_in_markdown_outputs_and_snapshots(tmp_path, store_dir):
+    nbtrack.init(project="local").finish()
+    hostile = "".join(NAVIGATION)
+    path = write_notebook(
+        tmp_path / "navigate.ipynb",
+        [
+            nbformat.v4.new_markdown_cell(
+                f"# Notes\n\nmarkdown-text [docs](https://example.org/docs)\n\n{hostile}"
+            ),
+            code_cell(
+                "display(HTML(...))",
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={
+                        "text/html": f"<b>html-output</b>{hostile}",
+                        "text/plain": "<HTML>",
+                    },
+                ),
+                nbformat.v4.new_output(
+                    "display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+                ),
+                nbformat.v4.new_output("display_data", data={"text/markdown": f"md-output {hostile}"}),
+                nbformat.v4.new_output(
+                    "display_data", data={"application/javascript": "location='https://evil.example/js'"}
+                ),
+            ),
+            code_cell(
+                "run", nbtrack_output({"view": "run", "run_id": "zzgone"}, f"<i>snapshot-text</i>{hostile}")
+            ),
+            nbformat.v4.new_raw_cell(f"raw-html {hostile}", metadata={"raw_mimetype": "text/html"}),
+        ],
+    )
+    document = report(path).read_text(encoding="utf-8")
+    links = tuple(u for u in Document(document).urls() if u.startswith("https://example.org/"))
+    assert set(links) == {f"https://example.org/{p}" for p in ("docs", "ok", "cover")}
+    doc = check_document(document, external=links)
+    values = [v.lower() for _, attrs in doc.tags for v in attrs.values() if v]
+    assert [v for v in values if "evil.example" in v or "javascript:" in v or "data:text" in v] == []
+    # Not even as text, except in the raw cell, whose markup nbconvert shows as text.
+    assert "evil.example" not in document[: document.index("raw-html")]
+    metas = doc.named("meta")
+    assert {next(k for k in ("charset", "http-equiv", "name") if k in m) for m in metas} == {
+        "charset",
+        "http-equiv",
+        "name",
+    }
+    assert [m.get("http-equiv") for m in metas if "http-equiv" in m] == ["Content-Security-Policy"]
+    for tag in (
+        "base",
+        "form",
+        "button",
+        "iframe",
+        "object",
+        "embed",
+        "link",
+        "textarea",
+        "script",
+        "noscript",
+    ):
+        assert doc.named(tag) == [], tag
+    assert all("target" not in attrs and "ping" not in attrs for _, attrs in doc.tags)
+    assert not [name for _, attrs in doc.tags for name in attrs if name.startswith("on")]
+    hrefs = [a.get("href") for a in doc.named("a") if a.get("href") is not None]
+    assert all(h.startswith(("https://example.org/", "#")) or h.startswith("data:") for h in hrefs), hrefs
+    assert all(
+        not h.startswith("data:") or "download" in a for a in doc.named("a") for h in [a.get("href") or ""]
+    )
+    for text in (
+        "markdown-text",
+        "html-output",
+        "md-output",
+        "snapshot-text",
+        "ok-link",
+        "cover",
+        "handlers",
+    ):
+        assert text in document, text
+    assert (
+        '<img alt="No description has been provided for this image" src="data:image/png;base64,' in document
+    )
+    assert ".cell{margin:10px 0;contain:paint}" in document
