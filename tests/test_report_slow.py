@@ -91,8 +91,9 @@ def made(tmp_path_factory) -> Made:
         mp.setenv("NBTRACK_SILENT", "1")
         evil_id = _hostile_run(store)
     reports = {
-        "quickstart": nbtrack.report(executed["01_quickstart"]),
-        "compare-notebook": nbtrack.report(executed["compare"]),
+        # A report reads the store it is given (never the one a notebook's outputs name).
+        "quickstart": nbtrack.report(executed["01_quickstart"], store=store),
+        "compare-notebook": nbtrack.report(executed["compare"], store=store),
         "comparison": nbtrack.report(
             where="config.lr > 0", project=COMPARE_PROJECT, store=store, output=root / "comparison.html"
         ),
