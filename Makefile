@@ -37,7 +37,7 @@ demo: install
 	NBTRACK_STORE=$(STORE) NBTRACK_DEMO_EPOCHS=$(DEMO_EPOCHS) \
 		$(PY) -m nbtrack._notebook notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
 	$(VENV)/bin/nbtrack --store $(STORE) show latest
-	$(VENV)/bin/nbtrack report build/01_quickstart.ipynb -o build/01_quickstart.report.html
+	$(VENV)/bin/nbtrack --store $(STORE) report build/01_quickstart.ipynb -o build/01_quickstart.report.html
 
 # pytest exits 5 when it collected no test: that is a failure too.
 test: install-dev system-deps
