@@ -12,6 +12,7 @@ import base64
 import re
 import secrets
 import subprocess
+import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -331,3 +332,34 @@ def test_the_readme_lists_the_allow_list():
     missing = [f"{p}*" for p in RESULT_PREFIXES if f"`{p}*`" not in readme]
     missing += [n for n in sorted(RESULT_NAMES) if f"`{n}`" not in readme]
     assert missing == []
+
+
+def test_show_and_reports_mask_a_command_line_recorded_unmasked(monkeypatch, capsys, tmp_path):
+    """Runs recorded by older versions (or imported from someone's bundle) hold argv as it was: shown masked."""
+    import nbtrack
+    import nbtrack.environment
+    from nbtrack.cli import main
+    from nbtrack.records import get_run
+    from nbtrack.reports import run_report
+
+    secret = _secret("old")
+    with monkeypatch.context() as older:
+        older.setattr(sys, "argv", ["train.py", "--token", secret, "--lr", "0.1"])
+        older.setattr(nbtrack.environment, "mask_argv", list)  # what older versions recorded
+        run = nbtrack.init(project="old", name="old-run")
+        run.finish()
+    assert get_run(run.id).environment["program"]["argv"][2] == secret  # stored as it was
+    assert main(["show", run.id]) == 0
+    shown = capsys.readouterr().out
+    assert "train.py --token *** --lr 0.1" in shown and secret not in shown
+    page = run_report(get_run(run.id))
+    assert "train.py --token *** --lr 0.1" in page and secret not in page
+
+
+def test_an_unsupported_store_location_is_named_masked():
+    from nbtrack.store import open_store
+
+    secret = _secret("redis")
+    with pytest.raises(StoreError) as error:
+        open_store(f"redis://:{secret}@cache:6379/0")
+    assert "'redis://:***@cache:6379/0'" in str(error.value) and secret not in str(error.value)
