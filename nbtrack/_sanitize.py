@@ -260,7 +260,6 @@ _SVG_ATTRIBUTES = frozenset(
         "rotate",
         "visibility",
         "display",
-        "overflow",
         "color",
         "vector-effect",
         "shape-rendering",
@@ -276,6 +275,88 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _DATA_IMAGE = re.compile(r"^data:image/(?:png|jpeg|jpg|gif|webp|bmp|svg\+xml)[;,]", re.IGNORECASE)
 # CSS (style attributes, SVG paint values) may reference the document's own #ids and nothing else.
 _CSS_FORBIDDEN = re.compile(r"expression|@import|behavior|binding|\\|/\*|url\s*\(\s*['\"]?\s*[^'\"#\s]", re.I)
+# Style attributes keep these properties only: none of them can lift an element out of the flow over other
+# content (no position, transform, float, z-index, overflow; no negative margins), so a link cannot cover the page.
+_CSS_PROPERTIES = frozenset(
+    [
+        "color",
+        "background",
+        "background-color",
+        "font",
+        "font-family",
+        "font-size",
+        "font-style",
+        "font-variant",
+        "font-weight",
+        "text-align",
+        "text-decoration",
+        "text-transform",
+        "vertical-align",
+        "white-space",
+        "word-break",
+        "overflow-wrap",
+        "border",
+        "border-top",
+        "border-right",
+        "border-bottom",
+        "border-left",
+        "border-color",
+        "border-style",
+        "border-width",
+        "border-collapse",
+        "border-spacing",
+        "border-radius",
+        "padding",
+        "padding-top",
+        "padding-right",
+        "padding-bottom",
+        "padding-left",
+        "margin",
+        "margin-top",
+        "margin-right",
+        "margin-bottom",
+        "margin-left",
+        "width",
+        "height",
+        "max-width",
+        "max-height",
+        "min-width",
+        "min-height",
+        "display",
+        "opacity",
+        "list-style",
+        "list-style-type",
+        "line-height",
+        "letter-spacing",
+        "word-spacing",
+        "text-indent",
+        "fill",
+        "stroke",
+        "stroke-width",
+        "stroke-linecap",
+        "stroke-linejoin",
+        "stroke-dasharray",
+        "stroke-opacity",
+        "fill-opacity",
+    ]
+)
+_NO_NEGATIVE = frozenset(
+    ["margin", "margin-top", "margin-right", "margin-bottom", "margin-left", "text-indent", "letter-spacing"]
+)
+_DISPLAY = frozenset(
+    [
+        "block",
+        "inline",
+        "inline-block",
+        "none",
+        "table",
+        "table-row",
+        "table-cell",
+        "list-item",
+        "flex",
+        "inline-flex",
+    ]
+)
 
 
 def _link(value: str) -> str | None:
@@ -304,9 +385,27 @@ def _attribute(tag: str, name: str, value: str, in_svg: bool) -> str | None:
         return value if _DATA_IMAGE.match(value.strip()) else None
     if tag == "input" and name == "type":
         return value if value.lower() in ("checkbox", "radio") else None
-    if (name == "style" or "url" in value.lower()) and _CSS_FORBIDDEN.search(value):
+    if name == "style":
+        return _style(value)
+    if "url" in value.lower() and _CSS_FORBIDDEN.search(value):
         return None
     return value
+
+
+def _style(value: str) -> str | None:
+    """A style attribute with only the allowed properties (`_CSS_PROPERTIES`) and safe values left."""
+    kept = []
+    for declaration in value.split(";"):
+        name, colon, setting = declaration.partition(":")
+        name, setting = name.strip().lower(), setting.strip()
+        if not colon or not setting or name not in _CSS_PROPERTIES or _CSS_FORBIDDEN.search(setting):
+            continue
+        if (name in _NO_NEGATIVE and "-" in setting) or (
+            name == "display" and setting.lower() not in _DISPLAY
+        ):
+            continue
+        kept.append(f"{name}: {setting}")
+    return "; ".join(kept) or None
 
 
 class _Sanitizer(HTMLParser):

@@ -247,6 +247,12 @@ def test_sanitize_html_drops_what_could_navigate(markup):
         ),
         ("<span style='color: rgb(1,2,3)'>c</span>", '<span style="color: rgb(1,2,3)">c</span>'),
         (
+            "<a href='https://example.org/' style='position:fixed;inset:0;z-index:9;transform:scale(9);"
+            "float:left;margin:-900px;color:red;display:block'>cover</a>",
+            '<a href="https://example.org/" style="color: red; display: block" rel="noopener noreferrer">cover</a>',
+        ),
+        ("<div style='position:absolute'>p</div>", "<div>p</div>"),
+        (
             "<svg viewBox='0 0 4 4'><defs><clipPath id=c><rect width='4' height='4'/></clipPath></defs>"
             "<path d='M0 0L4 4' clip-path='url(#c)' fill=none /><use xlink:href='#c'/></svg>",
             '<svg viewbox="0 0 4 4"><defs><clippath id="c"><rect width="4" height="4"></rect></clippath></defs>'
@@ -326,6 +332,7 @@ def test_a_notebook_report_neutralises_navigation_in_markdown_outputs_and_snapsh
         assert doc.named(tag) == [], tag
     assert all("target" not in attrs and "ping" not in attrs for _, attrs in doc.tags)
     assert not [name for _, attrs in doc.tags for name in attrs if name.startswith("on")]
+    assert [a for a in doc.named("a") if "position" in (a.get("style") or "")] == []
     hrefs = [a.get("href") for a in doc.named("a") if a.get("href") is not None]
     assert all(h.startswith(("https://example.org/", "#")) or h.startswith("data:") for h in hrefs), hrefs
     assert all(
