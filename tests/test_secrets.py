@@ -363,3 +363,22 @@ def test_an_unsupported_store_location_is_named_masked():
     with pytest.raises(StoreError) as error:
         open_store(f"redis://:{secret}@cache:6379/0")
     assert "'redis://:***@cache:6379/0'" in str(error.value) and secret not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "opened"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u@h/db"),
+        (
+            "postgresql://u:p@w@h/db?password=x&sslmode=require&sslpassword=y",
+            "postgresql://u@h/db?sslmode=require",
+        ),
+        ("postgresql://u@h/db?sslpassword=y", "postgresql://u@h/db"),
+    ],
+)
+def test_a_masked_postgres_location_opens_without_its_credentials(url, opened):
+    """A location copied from a message connects with PGPASSWORD / ~/.pgpass instead of a literal '***'."""
+    from nbtrack._redact import mask
+    from nbtrack.store.postgres import _unmask
+
+    assert _unmask(mask(url)) == opened
