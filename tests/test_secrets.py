@@ -214,7 +214,6 @@ def _every_byte(paths: list[Path]) -> bytes:
     return b"\n".join(chunks)
 
 
-@pytest.mark.slow
 def test_no_planted_secret_reaches_the_store_files_bundles_or_reports(
     tmp_path, store_dir, pg_server, python, python_env, capsys, monkeypatch
 ):
