@@ -148,7 +148,7 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
         )
     pygments_css = HtmlFormatter(style="default").get_style_defs(".highlight")
     extra = (
-        # contain:paint: whatever a cell's HTML does with position:fixed stays inside the cell's own box
+        # contain:paint, beside the sanitiser's style allow-list: whatever a cell's HTML draws stays in its box
         ".cell{margin:10px 0;contain:paint}.input_area{background:#f7f7f7;border-left:3px solid #1f77b4;padding:2px 8px;overflow-x:auto}"
         ".input_prompt,.prompt{display:none}.output_area{padding:2px 8px;overflow-x:auto}"
         ".output_area pre{margin:4px 0}.output_stderr{background:#fdd}.anchor-link{display:none}"
