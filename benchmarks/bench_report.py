@@ -287,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"\n(i) quickstart executed by nbclient in {seconds:.1f} s ({epochs} epoch(s)); run {run_name}"
                 )
                 out = tmp / "quickstart.report.html"
-                first, times, path = timed(lambda: report(executed, output=out), repeats)
+                first, times, path = timed(
+                    lambda: report(executed, output=out, store=str(tmp / "store")), repeats
+                )
                 text = check_report(path, [run_name])
                 size = path.stat().st_size
                 rows.append(

@@ -264,7 +264,7 @@ def render_show(store: Store, run: RunRecord) -> str:
             "memory": f"{hw['memory_total'] / 2**30:.1f} GiB" if hw.get("memory_total") else None,
             "gpus": ", ".join(hw.get("gpus") or []) or "none",
             "notebook": prog.get("notebook"),
-            "command": " ".join(prog.get("argv") or []) or None,
+            "command": _command(prog.get("argv")),
             "git": f"{git.get('commit')} ({git.get('branch')}{', dirty' if git.get('dirty') else ''})"
             if git.get("commit")
             else None,
@@ -319,6 +319,15 @@ def render_diff(a: StoredRun, b: StoredRun, rows: dict[str, list[dict[str, Any]]
 
 def _run_json(run: StoredRun) -> dict[str, Any]:
     return {"id": run.id, "name": run.name, "project": run.project, "state": run.state}
+
+
+def _command(argv: Any) -> str | None:
+    """A recorded command line, credentials masked again (runs recorded by older versions, imported bundles)."""
+    from nbtrack._redact import mask_argv
+
+    if not isinstance(argv, list) or not argv:
+        return None
+    return " ".join(mask_argv(argv))
 
 
 def _sort_value_follows(argv: Sequence[str]) -> list[str]:

@@ -9,7 +9,6 @@ import getpass
 import json
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
@@ -17,28 +16,64 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Names that look like they hold credentials; such variables are never stored.
-_SECRET_NAME = re.compile(
-    r"KEY|TOKEN|SECRET|PASSW|PASSPHRASE|_PWD$|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION_?ID|SIGNATURE|CERT|DSN|CONN",
-    re.IGNORECASE,
+from nbtrack._redact import is_secret_name, mask, mask_argv
+
+# Environment variables a run records: those known to change what a program computes or which code it loads
+# (an allow-list, so a variable nobody thought of, such as a service's key under an odd name, is never stored).
+# Values are masked too (NBTRACK_STORE may be a URL with a password); credential-like names are dropped.
+RESULT_PREFIXES = (
+    "CUDA_",
+    "CUDNN_",
+    "CUBLAS_",
+    "NCCL_",
+    "NVIDIA_",
+    "TF_",
+    "JAX_",
+    "XLA_",
+    "KERAS_",
+    "TORCH_",
+    "PYTORCH_",
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "BLIS_",
+    "NUMEXPR_",
+    "NUMBA_",
+    "NBTRACK_",
+    "LC_",
 )
-# user:password@ inside URLs in values that are kept.
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@\s]+@")
+RESULT_NAMES = frozenset(
+    {
+        "PYTHONHASHSEED",
+        "PYTHONPATH",
+        "PYTHONOPTIMIZE",
+        "PYTHONWARNINGS",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "PATH",
+        "LD_LIBRARY_PATH",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "MPLBACKEND",
+        "TOKENIZERS_PARALLELISM",
+        "HIP_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+    }
+)
 _GIT_DIFF_LIMIT = 5_000_000
 
 
-def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+def is_result_setting(name: str) -> bool:
+    """Whether an environment variable is one a run records: on the allow-list, and not credential-like."""
+    return (name in RESULT_NAMES or name.startswith(RESULT_PREFIXES)) and not is_secret_name(name)
 
 
 def safe_environment_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment variables with secret-looking names dropped and URL passwords masked."""
+    """The allow-listed environment variables (`is_result_setting`), their values masked (`nbtrack._redact`)."""
     environ = dict(os.environ if environ is None else environ)
-    return {
-        name: _URL_PASSWORD.sub(r"\g<scheme>***@", value)
-        for name, value in sorted(environ.items())
-        if not is_secret_name(name)
-    }
+    return {name: mask(value) for name, value in sorted(environ.items()) if is_result_setting(name)}
 
 
 def _cpu_model() -> str:
@@ -147,7 +182,7 @@ def git_state(cwd: str | None = None) -> dict[str, Any] | None:
         "root": root.strip(),
         "commit": commit,
         "branch": branch,
-        "remote": _URL_PASSWORD.sub(r"\g<scheme>***@", remote) if remote else None,
+        "remote": mask(remote) if remote else None,
         "dirty": bool(diff.strip()),
         "diff": diff[:_GIT_DIFF_LIMIT],
     }
@@ -198,10 +233,10 @@ def session_code() -> dict[str, str] | None:
 
 
 def program() -> dict[str, Any]:
-    """How the run's process was started: notebook path or command line, and the working directory."""
+    """How the run's process was started: notebook path or command line (credentials masked), working directory."""
     return {
         "notebook": notebook_path(),
-        "argv": list(sys.argv),
+        "argv": mask_argv(sys.argv),
         "executable": sys.executable,
         "cwd": os.getcwd(),
     }

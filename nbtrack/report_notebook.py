@@ -14,16 +14,32 @@ from nbtrack.errors import RunNotFoundError, StoreError
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def _open(location: str | None, fallback: Any, cache: dict[str, Any]) -> Any:
+def _open(chosen: Any, cache: dict[str, Any]) -> Any:
+    """The store the user chose (`store=`, else $NBTRACK_STORE, else the default), opened once per report.
+
+    Never the ``store`` field of an output's metadata: a notebook is a file someone may have mailed you, and
+    opening its URL would let it choose the server libpq connects to (and sends $PGPASSWORD to).
+    """
     from nbtrack.store import open_store
     from nbtrack.store.base import Store
 
-    if isinstance(fallback, Store):
-        return fallback
-    key = str(fallback) if fallback is not None else (location or "")
-    if key not in cache:
-        cache[key] = open_store(fallback if fallback is not None else location, create=False)
-    return cache[key]
+    if isinstance(chosen, Store):
+        return chosen
+    if "store" not in cache:
+        cache["store"] = open_store(chosen, create=False)
+    return cache["store"]
+
+
+def _hint(meta: dict[str, Any], store: Any, stores: dict[str, Any]) -> str:
+    """Where the notebook says its runs were stored, when that is not the store opened: a hint, never opened."""
+    from nbtrack._redact import mask
+
+    recorded = meta.get("store")
+    opened = stores.get("store", store)
+    here = getattr(opened, "location", None)
+    if not isinstance(recorded, str) or not recorded or recorded == here:
+        return ""
+    return f"; the notebook says it was stored in {mask(recorded)} (report with --store / store= to read that one)"
 
 
 def _render_output(
@@ -42,19 +58,20 @@ def _render_output(
         from nbtrack.sweeps import Sweep
 
         try:
-            opened = _open(meta.get("store"), store, stores)
+            opened = _open(store, stores)
             return sweep_section(Sweep(opened, opened.get_sweep(str(meta.get("sweep_id"))))), None
         except (RunNotFoundError, StoreError) as exc:
-            note = f"Sweep {meta.get('sweep_id')} is not in the store ({exc})"
+            note = f"Sweep {meta.get('sweep_id')} is not in the store ({exc}){_hint(meta, store, stores)}"
             return (
                 f"<div class='nbtrack-missing'>{html.escape(note)}; showing the saved snapshot.</div>{saved_html}",
                 note,
             )
     try:
-        opened = _open(meta.get("store"), store, stores)
+        opened = _open(store, stores)
         records = [StoredRun(opened, opened.get_run(str(i))) for i in ids]
     except (RunNotFoundError, StoreError) as exc:
-        note = f"{'Run' if view == 'run' else 'A run of this comparison'} is not in the store ({exc})"
+        what = "Run" if view == "run" else "A run of this comparison"
+        note = f"{what} is not in the store ({exc}){_hint(meta, store, stores)}"
         fallback = saved_html or "<p><i>No snapshot was saved with this output.</i></p>"
         return (
             f"<div class='nbtrack-missing'>{html.escape(note)}; showing the snapshot saved in the notebook.</div>"
@@ -81,6 +98,7 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
         raise ImportError(
             f"Notebook reports need nbconvert ({exc}). Install it with `pip install 'nbtrack[notebook]'`."
         ) from None
+    from nbtrack._sanitize import sanitize_html
     from nbtrack.reports import page
 
     if execute:
@@ -104,7 +122,8 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
     for index, (output, meta) in enumerate(tracked):
         later = {rid for rid in shown_later[index + 1 :] if rid}
         data = output.get("data") or {}
-        rendered, note = _render_output(meta, str(data.get("text/html") or ""), store, stores, later)
+        saved = sanitize_html(str(data.get("text/html") or ""))
+        rendered, note = _render_output(meta, saved, store, stores, later)
         if note:
             notes.append(note)
         slot = f"nbtrack-slot-{token}-{len(slots)}"
@@ -122,13 +141,15 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
         store_obj.close()
     exporter = HTMLExporter(template_name="basic")
     body, _resources = exporter.from_notebook_node(notebook)
+    body = sanitize_html(body)  # markdown and outputs are the notebook's: they may not navigate the report
     for slot, rendered in slots.items():
         body = body.replace(f"<div id='{slot}'></div>", rendered).replace(
             f'<div id="{slot}"></div>', rendered
         )
     pygments_css = HtmlFormatter(style="default").get_style_defs(".highlight")
     extra = (
-        ".cell{margin:10px 0}.input_area{background:#f7f7f7;border-left:3px solid #1f77b4;padding:2px 8px;overflow-x:auto}"
+        # contain:paint, beside the sanitiser's style allow-list: whatever a cell's HTML draws stays in its box
+        ".cell{margin:10px 0;contain:paint}.input_area{background:#f7f7f7;border-left:3px solid #1f77b4;padding:2px 8px;overflow-x:auto}"
         ".input_prompt,.prompt{display:none}.output_area{padding:2px 8px;overflow-x:auto}"
         ".output_area pre{margin:4px 0}.output_stderr{background:#fdd}.anchor-link{display:none}"
         ".rendered_html table{border-collapse:collapse}.rendered_html td,.rendered_html th{padding:2px 6px}"

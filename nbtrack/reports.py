@@ -190,7 +190,7 @@ def overview_html(run: StoredRun) -> str:
         )
     program = env.get("program") or {}
     if program:
-        environment["program"] = program.get("notebook") or " ".join(program.get("argv") or []) or "-"
+        environment["program"] = program.get("notebook") or _command(program.get("argv")) or "-"
     packages = env.get("packages") or {}
     summary = {k: v for k, v in record.summary.items() if not k.startswith("_")}
     parts = [
@@ -209,6 +209,13 @@ def overview_html(run: StoredRun) -> str:
             f"<details><summary>{len(packages)} installed packages</summary><table>{listing}</table></details>"
         )
     return "".join(parts)
+
+
+def _command(argv: Any) -> str:
+    """A recorded command line as text, credentials masked again (runs recorded by older versions, bundles)."""
+    from nbtrack._redact import mask_argv
+
+    return " ".join(mask_argv(argv)) if isinstance(argv, list) else ""
 
 
 def _data_link(data: bytes, name: str, mime: str = "text/plain;charset=utf-8") -> str:

@@ -40,16 +40,17 @@ def test_ordinary_names(name):
     assert not is_secret_name(name)
 
 
-def test_safe_environment_drops_secrets_and_masks_url_passwords():
+def test_safe_environment_keeps_only_result_settings_and_masks_url_passwords():
     env = safe_environment_variables(
         {
             "PATH": "/usr/bin",
             "API_KEY": "sk-123",
-            "DATABASE_URL": "postgresql://bob:hunter2@db:5432/runs",
+            "DATABASE_URL": "postgresql://bob:hunter2@db:5432/runs",  # not on the allow-list
+            "NBTRACK_STORE": "postgresql://bob:hunter2@db:5432/runs",
             "MY_TOKEN": "t",
         }
     )
-    assert env == {"DATABASE_URL": "postgresql://bob:***@db:5432/runs", "PATH": "/usr/bin"}
+    assert env == {"NBTRACK_STORE": "postgresql://bob:***@db:5432/runs", "PATH": "/usr/bin"}
 
 
 def test_capture_has_the_overview_fields():

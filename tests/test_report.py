@@ -435,7 +435,8 @@ def test_notebook_missing_run_shows_its_snapshot_with_a_note(tmp_path, store_dir
     assert "<h2>alpha-run" in document and "other snap" not in document
 
 
-def test_notebook_output_whose_store_is_gone_falls_back_too(tmp_path, full_run):
+def test_notebook_output_whose_store_is_gone_falls_back_too(tmp_path, full_run, monkeypatch):
+    monkeypatch.setenv("NBTRACK_STORE", str(tmp_path / "no-such-store"))  # the store the report reads is gone
     path = write_notebook(
         tmp_path / "nostore.ipynb",
         [

@@ -91,8 +91,9 @@ def made(tmp_path_factory) -> Made:
         mp.setenv("NBTRACK_SILENT", "1")
         evil_id = _hostile_run(store)
     reports = {
-        "quickstart": nbtrack.report(executed["01_quickstart"]),
-        "compare-notebook": nbtrack.report(executed["compare"]),
+        # A report reads the store it is given (never the one a notebook's outputs name).
+        "quickstart": nbtrack.report(executed["01_quickstart"], store=store),
+        "compare-notebook": nbtrack.report(executed["compare"], store=store),
         "comparison": nbtrack.report(
             where="config.lr > 0", project=COMPARE_PROJECT, store=store, output=root / "comparison.html"
         ),
@@ -300,3 +301,69 @@ def test_nbconvert_without_widget_state_shows_the_final_snapshot(made, tmp_path)
     assert drawn, f"no chart line drawn in the nbconvert HTML; screenshot {v.shot}"
     assert all(not u.startswith("file:") or u == html_path.as_uri() for u in v.requests), v.requests
     print(json.dumps({"nbconvert_html_bytes": len(html), "blocked": v.blocked}))
+
+
+# -- #14 item 8: a notebook's HTML cannot navigate the opened report ------------------------------------------
+REFRESH = "<meta http-equiv='refresh' content='0;url=https://evil.example/refresh-{where}'>"
+
+
+def _navigations(path: Path) -> tuple[list[str], str]:
+    """Open `path` from its file, every other request aborted; the requests it tried and the URL it ends on."""
+    url = path.resolve().as_uri()
+    blocked: list[str] = []
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page()
+
+            def route(r):  # type: ignore[no-untyped-def]
+                if r.request.url == url:
+                    r.continue_()
+                else:
+                    blocked.append(r.request.url)
+                    r.abort()
+
+            page.route("**/*", route)
+            page.goto(url, wait_until="load")
+            page.wait_for_timeout(
+                1500
+            )  # a 0 s refresh fires right after load: room for it, not a measurement
+            return blocked, page.url
+        finally:
+            browser.close()
+
+
+def test_a_meta_refresh_in_a_notebook_does_not_navigate_the_report(tmp_path, monkeypatch):
+    import nbtrack._sanitize
+
+    nbtrack.init(project="local").finish()
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(f"markdown-cell {REFRESH.format(where='markdown')}"),
+            nbformat.v4.new_code_cell(
+                "display(HTML(...))",
+                execution_count=1,
+                outputs=[
+                    nbformat.v4.new_output(
+                        "display_data",
+                        data={
+                            "text/html": f"html-output {REFRESH.format(where='output')}",
+                            "text/plain": "x",
+                        },
+                    )
+                ],
+            ),
+        ]
+    )
+    source = tmp_path / "refresh.ipynb"
+    nbformat.write(notebook, source)
+    report = nbtrack.report(source, output=tmp_path / "refresh.html")
+    with monkeypatch.context() as unsanitised:  # the probe: without the sanitiser, the page does navigate
+        unsanitised.setattr(nbtrack._sanitize, "sanitize_html", lambda markup: markup)
+        control = nbtrack.report(source, output=tmp_path / "control.html")
+    blocked, _ = _navigations(control)
+    assert any(u.startswith("https://evil.example/refresh-") for u in blocked), blocked
+    blocked, ended = _navigations(report)
+    assert blocked == [] and ended == report.as_uri(), (blocked, ended)
+    text = report.read_text(encoding="utf-8")
+    assert "markdown-cell" in text and "html-output" in text and "evil.example" not in text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from nbtrack.errors import StoreError
@@ -24,9 +23,10 @@ def resolve_location(location: str | os.PathLike[str] | None = None) -> str:
 
 
 def mask_password(url: str) -> str:
-    """`url` with its password (in the user part or a ``password=`` parameter) replaced by ``***``."""
-    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*:)[^/?#]*@", r"\1***@", url)
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
+    """`url` with its credentials (user part's password, ``password=``-like parameters) replaced by ``***``."""
+    from nbtrack._redact import mask
+
+    return mask(url)
 
 
 def open_store(location: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:

@@ -46,6 +46,7 @@ except ImportError:  # pragma: no cover - depends on the environment
         "The PostgreSQL run store needs psycopg. Install it with `pip install 'nbtrack[postgres]'`."
     ) from None
 
+from nbtrack._redact import mask, url_secrets
 from nbtrack.errors import RunNotFoundError, StoreError
 from nbtrack.names import new_display_name
 from nbtrack.query import dump_json, load_json
@@ -179,8 +180,10 @@ class PostgresStore(Store):
                 options["connect_timeout"] = 30
             conn = psycopg.connect(self.url, autocommit=True, **options)
         except psycopg.Error as exc:
+            # libpq echoes parts of a malformed URL ("invalid percent-encoded token: ..."): mask what it carries.
             raise StoreError(
-                f"Cannot connect to the run store {self.location}: {_message(exc)}. Check the URL given to "
+                f"Cannot connect to the run store {self.location}: {_message(exc, url_secrets(self.url))}. "
+                "Check the URL given to "
                 "`nbtrack.init(store=...)` or NBTRACK_STORE, and that the database exists (`createdb NAME`)."
             ) from None
         conn.adapters.register_loader("json", TextLoader)  # JSON columns are read by load_json, from text
@@ -784,9 +787,9 @@ def _rung_value(value: Any) -> float:
 
 
 def _unmask(url: str) -> str:
-    """`url` without a masked (``***``) password, which `mask_password` wrote."""
-    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*):\*\*\*@", r"\1@", url)
-    url = re.sub(r"([?&])password=\*\*\*(?:&|$)", r"\1", url)
+    """`url` without the masked (``***``) password and parameters that `mask_password` wrote."""
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*):\*\*\*@", r"\1@", url)
+    url = re.sub(r"([?&])[A-Za-z0-9_.-]+=\*\*\*(?=&|#|$)&?", r"\1", url)
     return url[:-1] if url.endswith(("?", "&")) else url
 
 
@@ -797,6 +800,6 @@ def _close_quietly(conn: psycopg.Connection[Any]) -> None:
         pass
 
 
-def _message(exc: BaseException) -> str:
-    """psycopg's message, on one line."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _message(exc: BaseException, secrets: list[str] | None = None) -> str:
+    """psycopg's message, on one line, credentials masked (`nbtrack._redact.mask`)."""
+    return mask(" ".join(str(exc).split()), secrets or ()) or type(exc).__name__
