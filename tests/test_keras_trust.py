@@ -1,0 +1,92 @@
+"""What a Keras user must be able to trust, each in a real child Python process (a plain script or a real IPython
+shell): a fit that raises is `failed` with its traceback, a fit works without the widget packages, `%load_ext`
+imports Keras only for Keras and still tracks however Keras is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nbtrack.store import open_store
+
+# A real fit whose layer raises at its third training step (run eagerly, so the Python `call` runs each step).
+BOMB_SCRIPT = """
+import os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras, numpy as np
+from nbtrack.keras import NbtrackCallback
+
+class Bomb(keras.layers.Layer):
+    steps = 0
+    def call(self, x, training=None):
+        if training and not isinstance(x, keras.KerasTensor):
+            Bomb.steps += 1
+            if Bomb.steps == 3:
+                raise ValueError("the bomb layer went off at step 3")
+        return x
+
+model = keras.Sequential([keras.Input((4,)), Bomb(), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+x, y = np.zeros((32, 4), "float32"), np.zeros((32, 1), "float32")
+callback = NbtrackCallback()
+"""
+
+
+def child_env(python_env: dict[str, str], tmp_path: Path, **more: str) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        **python_env,
+        "HOME": str(home),  # Keras writes ~/.keras/keras.json on import
+        "NBTRACK_STORE": str(tmp_path / "store"),
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        **more,
+    }
+
+
+def run_script(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    path = cwd / "script.py"
+    path.write_text(textwrap.dedent(code))
+    # the timeout only guards against a hang: a tiny fit takes seconds
+    return subprocess.run(
+        [sys.executable, str(path)], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("caught", [True, False], ids=["caught", "uncaught"])
+def test_a_fit_whose_layer_raises_is_failed_with_its_traceback(python_env, tmp_path, caught):
+    if caught:
+        fit = """
+try:
+    model.fit(x, y, batch_size=4, epochs=2, callbacks=[callback], verbose=0)
+except ValueError as exc:
+    print("caught:", exc)
+print("state after the except:", callback.run.state)
+"""
+    else:
+        fit = "model.fit(x, y, batch_size=4, epochs=2, callbacks=[callback], verbose=0)\n"
+    done = run_script(BOMB_SCRIPT + fit, child_env(python_env, tmp_path), tmp_path)
+    if caught:
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "state after the except: failed" in done.stdout  # at once, not only at exit
+    else:
+        assert done.returncode == 1 and "the bomb layer went off at step 3" in done.stderr
+    store = open_store(tmp_path / "store", create=False)
+    (record,) = store.list_runs()
+    assert record.state == "failed"
+    events = store.events(record.id)
+    assert [e.kind for e in events] == ["fit", "failed"]
+    # Keras wraps a layer's error in several lines (with ANSI bold): the event holds it as one clean line
+    assert events[1].message.startswith(
+        "fit failed: ValueError: Exception encountered when calling Bomb.call(). "
+    )
+    assert " the bomb layer went off at step 3 " in events[1].message and "\x1b" not in events[1].message
+    log = (store.run_dir(record.id) / "output.log").read_text().splitlines()
+    assert "Traceback (most recent call last):" in log and "the bomb layer went off at step 3" in log
+    assert any('raise ValueError("the bomb layer went off at step 3")' in line for line in log)
+    assert len(store.history(record.id, "batch/loss")) == 2  # steps 1 and 2 ran, the third raised
