@@ -4,6 +4,7 @@ imports Keras only for Keras and still tracks however Keras is imported."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -90,3 +91,50 @@ print("state after the except:", callback.run.state)
     assert "Traceback (most recent call last):" in log and "the bomb layer went off at step 3" in log
     assert any('raise ValueError("the bomb layer went off at step 3")' in line for line in log)
     assert len(store.history(record.id, "batch/loss")) == 2  # steps 1 and 2 ran, the third raised
+
+
+# Makes every import of the widget packages fail, as where `nbtrack[keras]` is installed without `[widgets]`.
+NO_WIDGETS = """
+import sys
+
+class NoWidgets:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("ipywidgets", "anywidget", "bqplot"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, NoWidgets())
+"""
+
+
+def test_a_fit_in_a_script_without_the_widget_packages_prints_one_line_per_epoch(python_env, tmp_path):
+    blocker = tmp_path / "no-widgets"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(NO_WIDGETS)
+    env = child_env(python_env, tmp_path)
+    env["PYTHONPATH"] = f"{blocker}{os.pathsep}{env['PYTHONPATH']}"
+    script = """
+import sys
+for name in ("ipywidgets", "anywidget", "bqplot"):
+    try:
+        __import__(name)
+    except ModuleNotFoundError:
+        print("blocked", name)
+import keras, numpy as np
+from nbtrack.keras import NbtrackCallback
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+callback = NbtrackCallback()
+model.fit(np.zeros((16, 4)), np.zeros(16), batch_size=8, epochs=3, verbose=0, callbacks=[callback])
+print("state", callback.run.state)
+print("widget modules", sorted(m for m in sys.modules if m.partition(".")[0] in ("ipywidgets", "anywidget", "bqplot")))
+"""
+    done = run_script(script, env, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[:3] == ["blocked ipywidgets", "blocked anywidget", "blocked bqplot"]
+    epochs = [line for line in lines if line.startswith("nbtrack: epoch ")]
+    assert [line.split(" - ")[0] for line in epochs] == [f"nbtrack: epoch {k}/3" for k in (1, 2, 3)]
+    assert all(" - loss 0 - learning_rate 0.01" in line for line in epochs)
+    assert lines[-2:] == ["state finished", "widget modules []"]
+    assert "ModuleNotFoundError" not in done.stderr and "NbtrackWarning" not in done.stderr

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbtrack.ui import in_notebook
 from nbtrack.ui.charts import ChartsPane
+from nbtrack.ui.console import format_clock
 from nbtrack.ui.files import FilesPane
 from nbtrack.ui.logs import LogsPane
 from nbtrack.ui.model import ModelPane
@@ -63,15 +64,6 @@ def accept_clicks_during_fit(widget: Any) -> None:
         return
     with lock:
         vars(comm).pop("_reply_subshell_id", None)
-
-
-def format_clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def header_html(run: Run, state: str, now: float | None = None) -> str:
