@@ -4,6 +4,7 @@ imports Keras only for Keras and still tracks however Keras is imported."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -138,3 +139,64 @@ print("widget modules", sorted(m for m in sys.modules if m.partition(".")[0] in 
     assert all(" - loss 0 - learning_rate 0.01" in line for line in epochs)
     assert lines[-2:] == ["state finished", "widget modules []"]
     assert "ModuleNotFoundError" not in done.stderr and "NbtrackWarning" not in done.stderr
+
+
+class StandInKernel:
+    """What the dashboard reads of a kernel: its kernel_info reply (ipykernel 6 advertises no subshells)."""
+
+    def __init__(self, features):
+        self.kernel_info = {"protocol_version": "5.3", "supported_features": features}
+
+
+@pytest.fixture
+def kernel_shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+@pytest.mark.parametrize("features", [[], ["kernel subshells"]], ids=["no-subshells", "subshells"])
+def test_stop_says_why_it_cannot_work_where_clicks_wait_for_the_cell(notebook, kernel_shell, features):
+    import html
+
+    from nbtrack.keras import NbtrackCallback
+    from nbtrack.ui.dashboard import LATE_STOP_NOTE, NO_CLICKS_NOTE, STOP_TOOLTIP
+
+    from .keras_helpers import keras, tiny_data, tiny_model
+    from .widget_helpers import RecordingComm
+
+    kernel_shell.kernel = StandInKernel(features)
+    seen = {}
+
+    class Look(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                dashboard = callback.run._dashboard_obj
+                seen.update(
+                    note=html.unescape(dashboard.note.value),
+                    shown=dashboard.note.layout.display,
+                    tooltip=dashboard.stop_button.tooltip,
+                )
+
+    callback = NbtrackCallback()
+    x, y = tiny_data(32)
+    tiny_model().fit(x, y, batch_size=8, epochs=1, callbacks=[Look(), callback], verbose=0)
+    sent = "\n".join(html.unescape(json.dumps(m.data, ensure_ascii=False)) for m in RecordingComm.log)
+    if features:
+        assert seen == {"note": "", "shown": "none", "tooltip": STOP_TOOLTIP}
+        assert NO_CLICKS_NOTE not in sent
+    else:
+        assert NO_CLICKS_NOTE in seen["note"] and seen["shown"] is None and seen["tooltip"] == NO_CLICKS_NOTE
+        assert NO_CLICKS_NOTE in sent  # the front-end was told
+    dashboard = callback.run._dashboard_obj
+    assert dashboard.note.layout.display == "none"  # training over: nothing to say about stopping it
+
+    # A click the front-end held until the cell ended reaches the kernel now: it says so and stops nothing.
+    RecordingComm.log.clear()
+    dashboard.stop_button.click()
+    assert LATE_STOP_NOTE in html.unescape(dashboard.note.value) and dashboard.note.layout.display is None
+    assert not dashboard.stop_requested.is_set() and callback.run.state == "finished"
+    sent = "\n".join(html.unescape(json.dumps(m.data, ensure_ascii=False)) for m in RecordingComm.log)
+    assert LATE_STOP_NOTE in sent
