@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from nbtrack.store import open_store
+from tests import test_faults
 
 # A real fit whose layer raises at its third training step (run eagerly, so the Python `call` runs each step).
 BOMB_SCRIPT = """
@@ -200,3 +202,66 @@ def test_stop_says_why_it_cannot_work_where_clicks_wait_for_the_cell(notebook, k
     assert not dashboard.stop_requested.is_set() and callback.run.state == "finished"
     sent = "\n".join(html.unescape(json.dumps(m.data, ensure_ascii=False)) for m in RecordingComm.log)
     assert LATE_STOP_NOTE in sent
+
+
+kernel = test_faults.kernel  # fixture: a real IPython kernel on this test's store
+
+SLOW_FIT = """
+import time, keras
+from tests.keras_helpers import tiny_data, tiny_model
+pace = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: time.sleep(0.02))
+x, y = tiny_data(16 * 50)
+tiny_model().fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[pace])
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_click_that_reaches_the_kernel_after_training_says_so(kernel, store_dir):
+    """A front-end without subshells (JupyterLab < 4.4, VS Code) sends the click on the main shell channel: a
+    real kernel handles it only after the cell. Training runs to its end and the dashboard says why."""
+    import queue
+
+    from .test_faults import _wait_for
+
+    _manager, client = kernel
+    client.execute("%load_ext nbtrack")
+    cell = client.execute(SLOW_FIT)
+    messages: list[dict] = []
+
+    def comm_opens():
+        while True:
+            try:
+                messages.append(client.get_iopub_msg(timeout=0.05))
+            except queue.Empty:
+                break
+        return [m["content"] for m in messages if m["msg_type"] == "comm_open"] or None
+
+    def stop_button():
+        opens = comm_opens() or []
+        return next((c["comm_id"] for c in opens if c["data"]["state"].get("description") == "Stop"), None)
+
+    button = _wait_for(stop_button, 120, "the dashboard's Stop button")
+    clicked_at = time.time()
+    click = client.session.msg(
+        "comm_msg", {"comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}
+    )
+    client.shell_channel.send(click)  # no subshell_id: the main shell, busy with the cell
+    while True:  # the cell's reply, then the click's handling, then idle again
+        try:
+            messages.append(client.get_iopub_msg(timeout=60))
+        except queue.Empty:
+            raise AssertionError("the kernel went quiet without answering the click") from None
+        updates = [
+            json.dumps(m["content"]["data"], ensure_ascii=False)
+            for m in messages
+            if m["msg_type"] == "comm_msg" and m["parent_header"].get("msg_id") == click["header"]["msg_id"]
+        ]
+        if any("Stop arrived after training ended" in u for u in updates):
+            break
+    store = open_store(store_dir, create=False)
+    (record,) = store.list_runs()
+    assert record.state == "finished" and record.summary["epoch"] == 2  # all three epochs ran
+    assert record.ended > clicked_at  # the click was sent while training ran
+    assert [e.kind for e in store.events(record.id)] == ["fit"]  # no "stopped"
+    assert any(m["parent_header"].get("msg_id") == cell for m in messages)
+    store.close()
