@@ -265,3 +265,29 @@ def test_a_stop_click_that_reaches_the_kernel_after_training_says_so(kernel, sto
     assert [e.kind for e in store.events(record.id)] == ["fit"]  # no "stopped"
     assert any(m["parent_header"].get("msg_id") == cell for m in messages)
     store.close()
+
+
+@pytest.mark.slow
+def test_a_caught_fit_failure_in_a_real_kernel_is_failed_at_once(kernel, store_dir):
+    """The same bomb in a notebook kernel, the exception caught inside the cell: the cell succeeds, the run is
+    failed with the layer's traceback (not a later 'fit did not finish' from the cell watch)."""
+    from .test_faults_processes import _reply_to
+
+    _manager, client = kernel
+    cell = client.execute(
+        BOMB_SCRIPT
+        + "try:\n    model.fit(x, y, batch_size=4, epochs=2, callbacks=[callback], verbose=0)\n"
+        + "except ValueError:\n    pass\nassert callback.run.state == 'failed', callback.run.state\n"
+    )
+    reply = _reply_to(client, cell)
+    assert reply["status"] == "ok", reply
+    store = open_store(store_dir, create=False)
+    (record,) = store.list_runs()
+    assert record.state == "failed"
+    events = store.events(record.id)
+    assert [e.kind for e in events] == ["fit", "failed"] and "the bomb layer went off at step 3" in events[
+        1
+    ].message
+    log = (store.run_dir(record.id) / "output.log").read_text().splitlines()
+    assert "Traceback (most recent call last):" in log and "the bomb layer went off at step 3" in log
+    store.close()
