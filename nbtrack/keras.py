@@ -436,7 +436,9 @@ def guard_fit(model_class: type) -> None:
             return original(self, *args, **kwargs)
         except BaseException as exc:
             for callback in [c for c in _fitting if c._fit_model == id(self)]:
-                callback.fit_failed(exc)
+                callback._guard(
+                    callback.fit_failed, exc
+                )  # a fault of ours never replaces the user's exception
             raise
 
     fit._nbtrack_guard = True  # type: ignore[attr-defined]

@@ -291,3 +291,35 @@ def test_a_caught_fit_failure_in_a_real_kernel_is_failed_at_once(kernel, store_d
     log = (store.run_dir(record.id) / "output.log").read_text().splitlines()
     assert "Traceback (most recent call last):" in log and "the bomb layer went off at step 3" in log
     store.close()
+
+
+def test_a_fault_while_marking_the_run_failed_never_replaces_the_users_exception(monkeypatch):
+    import warnings
+
+    from nbtrack.keras import NbtrackCallback
+    from nbtrack.run import Run
+    from nbtrack.writer import NbtrackWarning
+
+    from .keras_helpers import keras, tiny_data, tiny_model
+
+    class Boom(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                monkeypatch.setattr(Run, "event", broken)
+                raise ValueError("the user's own error")
+
+    def broken(self, *args, **kwargs):
+        raise OSError("the store broke")
+
+    callback = NbtrackCallback(display=False)
+    x, y = tiny_data(32)
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        pytest.raises(ValueError, match="the user's own error"),
+    ):
+        warnings.simplefilter("always")
+        tiny_model().fit(x, y, batch_size=8, epochs=1, callbacks=[callback, Boom()], verbose=0)
+    ours = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
+    assert ours == ["nbtrack: OSError: the store broke. Training goes on."]
+    monkeypatch.undo()
+    callback.run.finish(state="failed")
