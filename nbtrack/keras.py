@@ -391,7 +391,8 @@ class NbtrackCallback(keras.callbacks.Callback):
         return config
 
     def _register_cell_watch(self) -> None:
-        """Without the %load_ext patch nobody sees fit raise; in IPython, look after the cell instead."""
+        """A fallback for a fit the guard below cannot see (a `model.fit` bound before nbtrack.keras was
+        imported): in IPython, a fit still open when the cell ends has failed."""
         if self.patched:
             return
         try:
