@@ -1,17 +1,17 @@
 """`%load_ext nbtrack`: every Keras `fit` gets an `NbtrackCallback`, and the `%nbtrack` magic.
 
 Loading imports neither keras nor tensorflow. `keras.Model.fit` (and `tf_keras`'s, where installed and
-distinct) is patched once keras is imported: checked before and after every cell, and, for a cell that
-calls `.fit(` while keras is installed but not yet imported, by importing it just before that cell runs.
+distinct) is patched at once if keras is already imported, else the moment keras itself is imported, however
+that happens (`import keras`, `from keras import ...`, `tf.keras`, a helper module): a post-import hook on
+exactly those two top-level names. A cell that never touches Keras (`LinearRegression().fit(X, y)`) imports
+nothing.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
-import importlib.util
 import inspect
-import re
 import shlex
 import sys
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 from nbtrack.errors import NbtrackError
 
 KERAS_MODULES = ("keras", "tf_keras")
-_FIT_CALL = re.compile(r"\.fit\s*\(")
 USAGE = """Usage: %nbtrack status | on | off | runs [PROJECT] | report [-o PATH] | init project=NAME [name=RUN] [tags=a,b] [notes=TEXT] [key=value ...]
   status   the current run, the store, and whether fit is tracked automatically
   runs     the runs browser (projects, runs, open a run's dashboard, compare a selection)
@@ -53,10 +52,9 @@ def load_ipython_extension(shell: Any) -> None:
     shell.events.register("post_run_cell", _post_run_cell)
     shell.register_magic_function(nbtrack_magic, "line", "nbtrack")
     patch_imported()
+    if _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)  # first, so it sees keras' import before the finder that loads it
     enable_colab_widgets()
-    # The cell loading the extension may go on to call fit itself: its pre-run hook ran before we were loaded.
-    current = shell.user_ns.get("In", [""])[-1] if isinstance(shell.user_ns.get("In"), list) else ""
-    _pre_run_cell(type("Cell", (), {"raw_cell": current})())
     report_crashes()
 
 
@@ -96,6 +94,8 @@ def unload_ipython_extension(shell: Any) -> None:
         except ValueError:
             pass
     shell.magics_manager.magics["line"].pop("nbtrack", None)
+    while _HOOK in sys.meta_path:
+        sys.meta_path.remove(_HOOK)
     unpatch_all()
     _state.shell = None
 
@@ -232,14 +232,65 @@ def unpatch_all() -> None:
     _state.patches.clear()
 
 
+class _KerasImportHook:
+    """A `sys.meta_path` finder that patches `Model.fit` right after `keras` or `tf_keras` is imported.
+
+    It answers only for those two top-level names, and only by asking the other finders for the real spec:
+    the module is found and loaded exactly as without the hook, and its loader (that one module's instance)
+    gets `exec_module` wrapped to patch once the module has run. Every other import is untouched.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in KERAS_MODULES or path is not None:
+            return None
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return None  # an unusual loader: left to the import system; the cell hooks still patch
+
+        def exec_and_patch(module: Any) -> None:
+            try:
+                exec_module(module)
+            finally:
+                vars(loader).pop("exec_module", None)
+            _patch_after_import()
+
+        try:
+            loader.exec_module = exec_and_patch
+        except AttributeError:  # a loader with slots
+            return None
+        return spec
+
+
+_HOOK = _KerasImportHook()
+
+
+def _patch_after_import() -> None:
+    try:
+        patch_imported()
+    except Exception as exc:  # never break the user's `import keras`
+        import warnings
+
+        from nbtrack.writer import NbtrackWarning
+
+        warnings.warn(
+            f"nbtrack could not attach to Keras' fit ({type(exc).__name__}: {exc}); fits are not tracked "
+            "automatically (pass callbacks=[nbtrack.keras.NbtrackCallback()]).",
+            NbtrackWarning,
+            stacklevel=2,
+        )
+
+
+# Before and after each cell: a safety net for a keras imported past the hook (another finder put first).
 def _pre_run_cell(info: Any = None) -> None:
     patch_imported()
-    if _state.enabled and "keras" not in sys.modules:
-        source = getattr(info, "raw_cell", "") or ""
-        if _FIT_CALL.search(source) and importlib.util.find_spec("keras") is not None:
-            import keras  # noqa: F401  (the cell is about to use it)
-
-            patch_imported()
 
 
 def _post_run_cell(result: Any = None) -> None:

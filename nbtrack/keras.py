@@ -9,10 +9,12 @@ names, with ``epoch`` and ``learning_rate``, at the epoch's last step.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -64,6 +66,7 @@ class NbtrackCallback(keras.callbacks.Callback):
         self.peers: Sequence[Any] = ()  # the other callbacks of this fit, when known
         self._owns_run = False
         self._in_fit = False
+        self._fit_model: int | None = None
         self._stop = None
         self._batch_keys: dict[str, str] = {}
         self._step = 0
@@ -80,6 +83,8 @@ class NbtrackCallback(keras.callbacks.Callback):
         self._guard(self._train_begin)
 
     def _train_begin(self) -> None:
+        self._fit_model = id(self.model)  # the guard below matches a failing fit to its callbacks by this
+        _fitting.add(self)
         run = self.run or current_run()
         if run is None or run.state != "running":
             run = init(config=self.fit_config)
@@ -199,6 +204,7 @@ class NbtrackCallback(keras.callbacks.Callback):
 
     def _train_end(self) -> None:
         run = self.run
+        _fitting.discard(self)
         if run is None or not self._in_fit:
             return
         self._in_fit = False
@@ -214,6 +220,7 @@ class NbtrackCallback(keras.callbacks.Callback):
 
     def fit_failed(self, exc: BaseException) -> None:
         """Called when `fit` raised: the run is marked interrupted (KeyboardInterrupt) or failed, and ends."""
+        _fitting.discard(self)
         run = self.run
         if run is None or not self._in_fit:
             return
@@ -227,9 +234,13 @@ class NbtrackCallback(keras.callbacks.Callback):
         run.output.add_lines(lines)  # the notebook shows it as an error message, which nothing else captures
         try:
             if run.state == "running":
+                from nbtrack.logs import clean
+
+                # one line: Keras wraps a layer's error in several, with ANSI bold around the message
+                message = clean(" ".join(str(exc).split()))
                 run.event(
                     state,
-                    f"fit {state}: {type(exc).__name__}: {exc}".rstrip(": "),
+                    f"fit {state}: {type(exc).__name__}: {message}".rstrip(": "),
                     step=max(self._step - 1, 0),
                 )
                 run.finish(state=state)
@@ -380,7 +391,8 @@ class NbtrackCallback(keras.callbacks.Callback):
         return config
 
     def _register_cell_watch(self) -> None:
-        """Without the %load_ext patch nobody sees fit raise; in IPython, look after the cell instead."""
+        """A fallback for a fit the guard below cannot see (a `model.fit` bound before nbtrack.keras was
+        imported): in IPython, a fit still open when the cell ends has failed."""
         if self.patched:
             return
         try:
@@ -399,6 +411,42 @@ class NbtrackCallback(keras.callbacks.Callback):
                 self.fit_failed(error)
 
         shell.events.register("post_run_cell", after_cell)
+
+
+# -- fit's exceptions --------------------------------------------------------------------------------
+# Keras 3 has no hook for a fit that raises: `fit` calls `on_train_begin`, and `on_train_end` only when training
+# ends normally, so a callback alone never learns that training failed (a caught exception left the run
+# `running`, later `finished`). Importing this module therefore wraps the backend trainer's `fit` (the class
+# that defines it, below `keras.Model`) in a try/except that hands the exception, as it leaves `fit`, to the
+# NbtrackCallbacks of that fit, then re-raises it untouched. The wrapper does nothing else: no arguments are
+# read or changed, a fit without an NbtrackCallback is not affected, and `%load_ext`'s own patch of
+# `keras.Model.fit` (restored by `%unload_ext`) sits above it independently.
+_fitting: weakref.WeakSet[NbtrackCallback] = weakref.WeakSet()  # callbacks between train begin and end
+
+
+def guard_fit(model_class: type) -> None:
+    """Wrap the `fit` that `model_class` inherits (once) so an exception leaving it marks our runs failed."""
+    owner = next((c for c in model_class.__mro__[1:] if "fit" in c.__dict__), None)
+    if owner is None or getattr(owner.__dict__["fit"], "_nbtrack_guard", False):
+        return
+    original = owner.__dict__["fit"]
+
+    @functools.wraps(original)
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        except BaseException as exc:
+            for callback in [c for c in _fitting if c._fit_model == id(self)]:
+                callback._guard(
+                    callback.fit_failed, exc
+                )  # a fault of ours never replaces the user's exception
+            raise
+
+    fit._nbtrack_guard = True  # type: ignore[attr-defined]
+    owner.fit = fit  # type: ignore[attr-defined]
+
+
+guard_fit(keras.Model)
 
 
 def fit_config(bound: Mapping[str, Any]) -> dict[str, Any]:

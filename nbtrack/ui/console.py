@@ -1,11 +1,20 @@
-"""Outside notebooks (scripts, terminal IPython) the Keras callback prints one concise line per epoch."""
+"""Outside notebooks (scripts, terminal IPython) the Keras callback prints one concise line per epoch.
+
+Imports no widget code: a script works without the widgets extra (ipywidgets, anywidget, bqplot)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from nbtrack.ui.dashboard import format_clock
+
+def format_clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def epoch_line(epoch: int, epochs: int | None, elapsed: float, values: Mapping[str, Any]) -> str:

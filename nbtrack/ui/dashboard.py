@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbtrack.ui import in_notebook
 from nbtrack.ui.charts import ChartsPane
+from nbtrack.ui.console import format_clock
 from nbtrack.ui.files import FilesPane
 from nbtrack.ui.logs import LogsPane
 from nbtrack.ui.model import ModelPane
@@ -48,6 +49,38 @@ BAR_STYLES = {
 }
 
 
+STOP_TOOLTIP = "End training after the current batch"
+NO_CLICKS_NOTE = (
+    "This front-end delivers clicks only when the cell ends: use Interrupt (■) to stop training. "
+    "(Stop during fit needs kernel subshells: ipykernel >= 7 with JupyterLab >= 4.4 or Notebook >= 7.4.)"
+)
+LATE_STOP_NOTE = (
+    "Stop arrived after training ended: this front-end delivers clicks only when the cell ends. "
+    "Use Interrupt (■) to stop training."
+)
+
+
+def kernel_has_subshells() -> bool | None:
+    """Whether this kernel can handle a widget click while the cell runs `fit`; None outside a kernel.
+
+    Read from what the kernel tells front-ends in its kernel_info reply (the public ``supported_features``,
+    JEP 91): without subshells every message, a click too, waits for the running cell to end. A front-end
+    that does not use subshells (JupyterLab < 4.4) cannot be told from here: its click arrives after training,
+    and the dashboard says so then.
+    """
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None:
+        return None
+    try:
+        info = kernel.kernel_info
+    except Exception:
+        return None
+    features = info.get("supported_features") if isinstance(info, dict) else None
+    return isinstance(features, (list, tuple)) and "kernel subshells" in features
+
+
 def accept_clicks_during_fit(widget: Any) -> None:
     """Let `widget`'s clicks be handled while the cell runs `fit`.
 
@@ -56,6 +89,9 @@ def accept_clicks_during_fit(widget: Any) -> None:
     comm; after the main shell created or updated the button, a click would wait for the cell to end.
     Forgetting that route lets the frontend's own subshell handle the click. Call it after every update of
     the widget from the main thread.
+
+    ipykernel has no public way to say this, so it clears the comm's private route (ipykernel 7.4), guarded: a
+    kernel without it is left alone, and a click that then arrives only after training ends says so.
     """
     comm = getattr(widget, "comm", None)
     lock = getattr(comm, "_reply_subshell_lock", None)
@@ -63,15 +99,6 @@ def accept_clicks_during_fit(widget: Any) -> None:
         return
     with lock:
         vars(comm).pop("_reply_subshell_id", None)
-
-
-def format_clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def header_html(run: Run, state: str, now: float | None = None) -> str:
@@ -127,9 +154,10 @@ class Dashboard:
             description="Stop",
             icon="stop",
             button_style="warning",
-            tooltip="End training after the current batch",
+            tooltip=STOP_TOOLTIP,
             layout=W.Layout(width="90px"),
         )
+        self.note = W.HTML("", layout=W.Layout(display="none"))  # why Stop cannot work here, when it cannot
         self.stop_button.on_click(self._on_stop)
         accept_clicks_during_fit(self.stop_button)
         self.charts = ChartsPane(
@@ -159,15 +187,27 @@ class Dashboard:
                     [self.header, self.bar, self.stop_button],
                     layout=W.Layout(align_items="center", justify_content="space-between"),
                 ),
+                self.note,
                 self.tabs,
             ]
         )
 
     # The click arrives on another thread while fit runs (JupyterLab >= 4.4 subshells): only set the flag.
+    # Where the front-end holds clicks until the cell ends, it arrives after training: say so, stop nothing.
     def _on_stop(self, _button: Any) -> None:
+        progress = self.run.progress
+        if self.run.state != "running" or (not progress.training and progress.ended is not None):
+            self._show_note(LATE_STOP_NOTE)  # (a plain run.log loop, fit-less, still takes the flag)
+            return
         self.stop_requested.set()
         self.stop_button.description = "Stopping"
         self.stop_button.disabled = True
+
+    def _show_note(self, text: str) -> None:
+        self.note.value = (
+            f"<span style='font-size:12px;color:#8a6d3b'>{html.escape(text)}</span>" if text else ""
+        )
+        self.note.layout.display = None if text else "none"
 
     def training_started(self) -> None:
         """A new `fit` on this run: the Stop button is back and the state is the run's."""
@@ -176,6 +216,9 @@ class Dashboard:
         self.stop_button.description = "Stop"
         self.stop_button.disabled = False
         self.stop_button.layout.display = None
+        clicks_wait = kernel_has_subshells() is False
+        self.stop_button.tooltip = NO_CLICKS_NOTE if clicks_wait else STOP_TOOLTIP
+        self._show_note(NO_CLICKS_NOTE if clicks_wait else "")
         self.bar.bar_style = BAR_STYLES["running"]
         accept_clicks_during_fit(self.stop_button)
 
@@ -264,6 +307,8 @@ class Dashboard:
             self.bar.value = 1.0 if self.run.progress.fraction() is not None else self.bar.value
         self.stop_button.disabled = True
         self.stop_button.layout.display = "none"
+        if self.note.value and LATE_STOP_NOTE not in html.unescape(self.note.value):
+            self._show_note("")  # training is over: a note about stopping it is moot
         for widget in self._all_widgets():
             widget.send_state()
         bundle = self.bundle()

@@ -6,11 +6,9 @@ only files the run actually has are served.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
-
-import anywidget
-import traitlets
 
 from nbtrack.store.base import FileInfo
 from nbtrack.ui import js_module
@@ -45,10 +43,24 @@ def preview_text(head: bytes, size: int) -> str:
     return text
 
 
-class FilesView(anywidget.AnyWidget):
-    _esm = js_module("files.js")
-    files = traitlets.List(traitlets.Dict()).tag(sync=True)
-    preview = traitlets.Unicode("").tag(sync=True)
+class FilesView:
+    """The anywidget view; made lazily so importing this module needs no anywidget (scripts never show it)."""
+
+    def __new__(cls) -> Any:
+        return _files_view_class()()
+
+
+@functools.cache
+def _files_view_class() -> type:
+    import anywidget
+    import traitlets
+
+    class _FilesView(anywidget.AnyWidget):
+        _esm = js_module("files.js")
+        files = traitlets.List(traitlets.Dict()).tag(sync=True)
+        preview = traitlets.Unicode("").tag(sync=True)
+
+    return _FilesView
 
 
 class FilesPane:
