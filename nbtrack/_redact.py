@@ -84,6 +84,18 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
     return _ASSIGNMENT.sub(_assignment, text)
 
 
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")
+
+
+def mask_urls(text: str) -> str:
+    """`text` (code, a diff) with the credentials of every URL in it masked, and nothing else touched.
+
+    Code is masked more narrowly than a message: ``key = "loss"`` is ordinary code, but the password in
+    ``nbtrack.init(store="postgresql://me:pw@db/x")`` must not reach the run's code.py.
+    """
+    return _URL.sub(lambda match: mask(match[0]), text)
+
+
 def url_secrets(url: str) -> list[str]:
     """The credentials a URL carries, as written and percent-decoded: to find them echoed in a message."""
     found: list[str] = []

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nbtrack._redact import is_secret_name, mask, mask_argv
+from nbtrack._redact import is_secret_name, mask, mask_argv, mask_urls
 
 # Environment variables a run records: those known to change what a program computes or which code it loads
 # (an allow-list, so a variable nobody thought of, such as a service's key under an odd name, is never stored).
@@ -184,7 +184,7 @@ def git_state(cwd: str | None = None) -> dict[str, Any] | None:
         "branch": branch,
         "remote": mask(remote) if remote else None,
         "dirty": bool(diff.strip()),
-        "diff": diff[:_GIT_DIFF_LIMIT],
+        "diff": mask_urls(diff[:_GIT_DIFF_LIMIT]),
     }
 
 
@@ -206,7 +206,8 @@ def session_code() -> dict[str, str] | None:
     shell = main.get_ipython() if main is not None else None
     if shell is None:
         return None
-    cells = [cell for cell in shell.user_ns.get("In", [])[1:] if cell and cell.strip()]
+    # A store URL typed into a cell carries its password: mask URLs, keep the rest of the code as typed.
+    cells = [mask_urls(cell) for cell in shell.user_ns.get("In", [])[1:] if cell and cell.strip()]
     if not cells:
         return None
     script = "".join(f"# In[{i}]:\n{cell.rstrip()}\n\n" for i, cell in enumerate(cells, 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,32 @@ def test_session_code_is_a_valid_notebook_written_without_nbformat(python, pytho
     notebook = nbformat.reads(done.stdout[done.stdout.index("{") :], as_version=4)
     nbformat.validate(notebook)
     assert [cell.source for cell in notebook.cells] == ["x = 1\nprint('é')", "def f():\n    return 2"]
+
+
+def test_store_passwords_typed_into_code_or_a_diff_are_masked_and_the_code_kept(python, python_env, tmp_path):
+    """A store URL typed into a cell (or committed to a working tree) must not carry its password into
+    code.py, code.ipynb or git.diff; the rest of the code stays as typed (``key = "loss"`` is code, not a secret)."""
+    _repo(tmp_path, "main", "train.py", "lr = 0.1\n")
+    (tmp_path / "train.py").write_text('STORE = "postgresql://me:diff-s3cret@db/x"\n')
+    script = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        'shell.run_cell(\'url = "postgresql://me:cell-p@ss@db/x?sslpassword=cell-k3y"\\nkey = "loss"\','
+        " store_history=True)\n"
+        "shell.run_cell('import nbtrack\\nrun = nbtrack.init(project=\"code\")\\nrun.finish()', store_history=True)\n"
+        "print(shell.user_ns['run'].dir)\n"
+    )
+    done = subprocess.run(
+        [python, "-c", script], env=python_env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    code = (run_dir / "code.py").read_text()
+    assert 'url = "postgresql://me:***@db/x?sslpassword=***"' in code and 'key = "loss"' in code
+    diff = (run_dir / "git.diff").read_text()
+    assert '+STORE = "postgresql://me:***@db/x"' in diff
+    for path in [*Path(os.environ["NBTRACK_STORE"]).rglob("*"), *run_dir.rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in (b"cell-p@ss", b"ss@db", b"cell-k3y", b"diff-s3cret"):
+                assert secret not in data, (path, secret)
