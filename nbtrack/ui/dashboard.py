@@ -8,6 +8,7 @@ widgets cannot render (GitHub, nbviewer, offline HTML).
 from __future__ import annotations
 
 import html
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,8 @@ def accept_clicks_during_fit(widget: Any) -> None:
 def format_clock(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "invalid time"  # a stored run whose times are not times
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -92,7 +95,11 @@ def header_html(run: Run, state: str, now: float | None = None) -> str:
         parts.append(f"{progress.epoch}/{progress.epochs} epochs")
     if progress.training or state != "running":
         end = run.ended if run.ended is not None else now
-        parts.append(f"{format_clock(end - progress.started)} elapsed")
+        try:
+            elapsed = end - progress.started
+        except TypeError:  # a bad stored record: the header says so below
+            elapsed = math.nan
+        parts.append(f"{format_clock(elapsed)} elapsed")
     if progress.training and state == "running":
         parts.append(f"ETA {format_clock(progress.eta(now))}")
     return "<div style='font-size:13px'>" + " · ".join(parts) + "</div>"
