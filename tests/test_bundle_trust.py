@@ -6,7 +6,9 @@ no symbolic link is followed out of a run's folder."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -20,7 +22,8 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.bundle import BundleError, export_runs, import_bundle
+from nbtrack.bundle import BundleError, export_runs, import_bundle, sync
+from nbtrack.cli import format_time, main
 from nbtrack.errors import NbtrackError
 from nbtrack.store import open_store
 from nbtrack.store.base import SeriesBatch, WriteBatch
@@ -372,3 +375,302 @@ def test_the_cli_refuses_with_a_message_not_a_traceback(kind, store_dir, tmp_pat
         done.stderr.startswith(f"nbtrack: {bad} is not a valid nbtrack bundle: ") and message in done.stderr
     )
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+# -- item 4: an id is never a name ------------------------------------------------------------------
+@pytest.mark.parametrize("bad_id", ["latest", "Baseline", "abc1234", "abcd12345", "abc-1234", "ab_c1234"])
+def test_an_imported_run_id_must_be_one_nbtrack_makes(bad_id, store_dir, tmp_path):
+    bundle = export_runs([a_run()], tmp_path / "b.zip", open_store(store_dir))
+    bad = forge(bundle, tmp_path / "bad.zip", run_id=bad_id)
+    with pytest.raises(BundleError, match=f"unusable id '{bad_id}'.*8 characters of a-z and 0-9"):
+        import_bundle(bad, tmp_path / "target")
+    assert open_store(tmp_path / "target").list_runs() == []
+
+
+def test_an_imported_id_never_takes_over_a_local_runs_name(store_dir, tmp_path, capsys):
+    bundle = export_runs([a_run(name="theirs")], tmp_path / "b.zip", open_store(store_dir))
+    bad = forge(bundle, tmp_path / "bad.zip", run_id="baseline")  # the format of an id, the text of a name
+    target_dir = tmp_path / "target"
+    mine = a_run(name="baseline", store=target_dir)
+    before = snapshot(target_dir)
+    with pytest.raises(BundleError, match=r"id baseline, which is the name of the run baseline \(" + mine):
+        import_bundle(bad, target_dir)
+    assert snapshot(target_dir) == before
+    store = ["--store", str(target_dir)]
+    assert main([*store, "import", str(bad)]) == 1
+    assert "Nothing was imported" in capsys.readouterr().err
+    # `show`, `replicate` and `rm` of "baseline" still mean the local run.
+    assert main([*store, "show", "baseline"]) == 0
+    assert capsys.readouterr().out.startswith(f"Run baseline ({mine})\n")
+    # This run recorded no code (pytest started it), so replicate refuses; what matters is which run it names.
+    assert main([*store, "replicate", "baseline", "-o", str(tmp_path / "again.ipynb")]) == 1
+    assert capsys.readouterr().err.startswith(f"nbtrack: Run baseline ({mine}) recorded no code")
+    assert main([*store, "rm", "baseline"]) == 0
+    assert capsys.readouterr().out == f"Deleted baseline ({mine}) from {target_dir}.\n"
+    assert open_store(target_dir).list_runs() == []
+
+
+def test_sync_never_pushes_an_id_that_is_a_name_in_the_target(store_dir, tmp_path):
+    source = open_store(store_dir)
+    now = time.time()
+    source.create_run(
+        run_id="baseline", project="p", name="x", config={}, tags=(), notes=None, created=now, host="h", pid=1
+    )
+    source.write_batch(WriteBatch("baseline", state="finished", ended=now + 1))
+    target_dir = tmp_path / "target"
+    mine = a_run(name="baseline", store=target_dir)
+    with pytest.raises(BundleError, match=r"id baseline, which is the name of the run baseline"):
+        sync(source, target_dir)
+    assert [r.id for r in open_store(target_dir).list_runs()] == [mine]
+
+
+# -- item 5: times and environments -----------------------------------------------------------------
+def _env(**parts):
+    def change(record):
+        for path, value in parts.items():
+            section, _, name = path.partition("__")
+            if name:
+                record["environment"].setdefault(section, {})[name] = value
+            else:
+                record["environment"][section] = value
+
+    return dict(record=change)
+
+
+def _bad_times(members, manifest):
+    name = next(n for n in members if n.endswith("time.npy"))
+    array = np.load(io.BytesIO(members[name]))
+    array[1] = np.nan
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    members[name] = buffer.getvalue()
+
+
+BAD_VALUES = {
+    "created 1e300": (dict(record=lambda r: r.update(created=1e300)), "created time 1e\\+300 is not a time"),
+    "ended inf": (dict(record=lambda r: r.update(ended=math.inf)), "ended time inf is not a time"),
+    "created NaN": (dict(record=lambda r: r.update(created=math.nan)), "created time nan is not a time"),
+    "created text": (
+        dict(record=lambda r: r.update(created="yesterday")),
+        "created time 'yesterday' is not a number of seconds",
+    ),
+    "negative duration": (
+        dict(record=lambda r: r.update(ended=r["created"] - 60)),
+        "before it starts.*negative duration",
+    ),
+    "heartbeat before 1970": (dict(record=lambda r: r.update(heartbeat=-5.0)), "heartbeat time -5.0"),
+    "pid as text": (dict(record=lambda r: r.update(pid="12")), "pid '12' is not a whole number"),
+    "environment.python text": (_env(python="3.11"), "environment.python is str, not an object"),
+    "memory as text": (_env(hardware__memory_total="lots"), "environment.hardware.memory_total is 'lots'"),
+    "argv of numbers": (_env(program__argv=[1, 2]), "environment.program.argv is not a list of text"),
+    "event at inf": (dict(events=lambda e: e[0].update(time=math.inf)), "an event's time inf"),
+    "metric time NaN": ("npy", "time.npy holds a time that is not a time"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_VALUES))
+def test_bad_times_and_environments_are_refused_on_import(kind, store_dir, tmp_path):
+    bundle = export_runs([a_run()], tmp_path / "b.zip", open_store(store_dir))
+    change, message = BAD_VALUES[kind]
+    if change == "npy":
+        members, manifest = members_of(bundle)
+        _bad_times(members, manifest)
+        bad = write_bundle(tmp_path / "bad.zip", members, manifest)
+    else:
+        bad = forge(bundle, tmp_path / "bad.zip", **change)
+    with pytest.raises(BundleError, match=message) as caught:
+        import_bundle(bad, tmp_path / "target")
+    assert "Nothing was imported" in str(caught.value)
+    assert open_store(tmp_path / "target").list_runs() == []
+
+
+def _store_with_bad_records(store_dir):
+    """Runs good, huge, inf and text, the last three damaged straight in the SQLite file."""
+    ids = {name: a_run(name=name) for name in ("good", "huge", "inf", "text")}
+    db = sqlite3.connect(store_dir / "nbtrack.db")
+    db.execute("UPDATE runs SET created = 1e300 WHERE name = 'huge'")
+    db.execute("UPDATE runs SET ended = ? WHERE name = 'inf'", (math.inf,))
+    env = '{"python": "3.11", "hardware": {"memory_total": "lots", "gpus": [1, 2]}, "program": {"argv": 7}}'
+    db.execute(
+        "UPDATE runs SET created = 'yesterday', heartbeat = 'x', environment = ? WHERE name = 'text'", (env,)
+    )
+    db.commit()
+    db.close()
+    return ids
+
+
+def test_every_reader_survives_a_bad_record_already_in_the_store(store_dir, tmp_path, capsys):
+    ids = _store_with_bad_records(store_dir)
+    good = open_store(store_dir).get_run(ids["good"])
+    started = format_time(good.created)
+    assert main(["ls"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert (
+        started in lines["good"]
+        and lines["good"].split()[-2:] == ["0s", "loss=0.1"]
+        or started in lines["good"]
+    )
+    assert "invalid time" in lines["huge"] and "invalid time" in lines["text"]
+    assert lines["inf"].split()[6:8] == ["invalid", "loss=0.1"]
+    assert main(["ls", "--json"]) == 0
+    listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed["huge"]["created"] == "invalid time" and listed["good"]["created"].endswith("Z")
+    assert listed["inf"]["duration"] == "NaN" and listed["text"]["created"] == "invalid time"
+    for name, line in (
+        ("huge", "  started   invalid time"),
+        ("inf", "  duration  invalid"),
+        ("text", "  started   invalid time"),
+    ):
+        assert main(["show", name]) == 0
+        shown = capsys.readouterr().out
+        assert line in shown.splitlines() and "Metrics" in shown
+    assert main(["show", "text"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "  python    invalid: '3.11'" in shown and "  memory    invalid: 'lots'" in shown
+    assert "  command   invalid: 7" in shown
+    for name in ids:
+        assert main(["report", "--run", name, "-o", str(tmp_path / f"{name}.html")]) == 0
+    assert main(["report", "--where", "project == 'p'", "-o", str(tmp_path / "all.html")]) == 0
+    capsys.readouterr()
+    page = (tmp_path / "all.html").read_text()
+    assert page.count("invalid time") >= 2 and "good" in page
+    assert "invalid time" in (tmp_path / "huge.html").read_text()
+
+    from nbtrack.ui.browser import RunsBrowser
+    from nbtrack.ui.tables import runs_table_html
+
+    browser = RunsBrowser("p")
+    rows = {r["id"]: r["cells"] for r in browser.table.rows}
+    assert rows[ids["huge"]]["created"] is None and rows[ids["text"]]["created"] is None
+    assert rows[ids["good"]]["created"] == good.created and rows[ids["inf"]]["duration"] == "NaN"
+    for rid in ids.values():
+        browser.open(rid)
+        assert browser.opened == rid
+    browser.compare_selected(list(ids.values()))
+    table = runs_table_html(nbtrack.runs(project="p"))
+    assert table.count("invalid time") == 2 and table.count("<tr>") == 5
+    rows = {r["name"]: r for r in nbtrack.runs().to_rows()}
+    assert math.isnan(rows["text"]["duration"]) and rows["good"]["duration"] >= 0
+
+
+# -- item 6: bounded decompression ------------------------------------------------------------------
+PEAK = """
+    import sys
+    from nbtrack.bundle import BundleError, import_bundle
+    try:
+        import_bundle(sys.argv[1], sys.argv[2])
+        print("imported")
+    except BundleError as exc:
+        print("refused:", exc)
+    status = open("/proc/self/status").read()
+    print(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")))
+"""
+BOMB_MB = 400
+
+
+def _bomb(path, member, prefix, rest=None):
+    """A bundle whose `member` is `prefix` then BOMB_MB MB of spaces (~400 KB compressed), and `rest`."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in (rest or {}).items():
+            bundle.writestr(name, data)
+        with bundle.open(member, "w", force_zip64=True) as out:
+            out.write(prefix)
+            block = b" " * (1 << 20)
+            for _ in range(BOMB_MB):
+                out.write(block)
+            out.write(b"}")
+    return path
+
+
+def _peak(python, python_env, bundle, target):
+    done = subprocess.run(
+        [python, "-c", textwrap.dedent(PEAK), str(bundle), str(target)],
+        env=python_env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert done.returncode == 0, done.stderr
+    message, peak = done.stdout.strip().rsplit("\n", 1)
+    return message, int(peak) // 1024  # MiB
+
+
+@pytest.mark.parametrize("member", ["manifest.json", "run.json"])
+def test_a_zip_bomb_is_refused_before_it_is_decompressed(member, store_dir, tmp_path, python, python_env):
+    good = export_runs([a_run()], tmp_path / "good.zip", open_store(store_dir))
+    _, baseline = _peak(python, python_env, good, tmp_path / "t0")  # a real import of a small bundle
+    if member == "manifest.json":
+        bomb = _bomb(
+            tmp_path / "bomb.zip", "manifest.json", b'{"format": "nbtrack-bundle", "version": 1, "x": 0'
+        )
+    else:
+        members, manifest = members_of(good)
+        (name,) = [n for n in members if n.endswith("run.json")]
+        del members[name]
+        prefix = b'{"x": 0'
+        digest = hashlib.sha256(prefix)
+        for _ in range(BOMB_MB):
+            digest.update(b" " * (1 << 20))
+        digest.update(b"}")
+        # Signed as it is, so that it passes the checksum pass (which streams) and reaches the JSON reader.
+        manifest["members"][name] = {"sha256": digest.hexdigest(), "size": len(prefix) + (BOMB_MB << 20) + 1}
+        bomb = _bomb(
+            tmp_path / "bomb.zip",
+            name,
+            prefix,
+            {**members, "manifest.json": json.dumps(manifest).encode()},
+        )
+    assert bomb.stat().st_size < 2 << 20
+    message, peak = _peak(python, python_env, bomb, tmp_path / "t1")
+    assert message.startswith(f"refused: {bomb} is not a valid nbtrack bundle: ") and "zip bomb" in message
+    # Importing the bomb takes no more memory than importing a real small bundle, give or take 50 MB (the old
+    # reader held the whole member, twice: 800 MB and more).
+    assert peak < baseline + 50, (peak, baseline)
+    assert not (tmp_path / "t1" / "files").exists() or not any((tmp_path / "t1" / "files").iterdir())
+
+
+# -- item 7: symbolic links never lead out of a run -------------------------------------------------
+# Made at run time: a constant would also be in this file's text, which a run's git.diff may hold.
+SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- " + os.urandom(16).hex().encode() + b" -----END-----"
+
+
+def _holders(folder, secret=SECRET):
+    return [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and secret in p.read_bytes()]
+
+
+@pytest.mark.parametrize("link", ["a file outside", "a folder outside", "a dangling link"])
+def test_export_and_sync_never_follow_a_link_out_of_the_run(link, store_dir, tmp_path, capsys):
+    home = tmp_path / "home" / ".ssh"
+    home.mkdir(parents=True)
+    (home / "id_rsa").write_bytes(SECRET)
+    rid = a_run(files={"model.json": b"{}"}, tmp=tmp_path)
+    source = open_store(store_dir)
+    root = source.run_dir(rid)
+    target = {
+        "a file outside": home / "id_rsa",
+        "a folder outside": home,
+        "a dangling link": tmp_path / "gone",
+    }
+    os.symlink(target[link], root / "id_rsa")
+    out = tmp_path / "out" / "b.nbtrack.zip"
+    with pytest.raises(BundleError, match=r"id_rsa is a symbolic link to .*outside the run's folder"):
+        export_runs([rid], out, source)
+    assert not out.exists()
+    assert main(["export", rid, "-o", str(out)]) == 1
+    assert "is a symbolic link to" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(BundleError, match="symbolic link"):
+        sync(source, tmp_path / "target")
+    assert _holders(tmp_path) == [home / "id_rsa"]  # the key is nowhere but where it was
+
+
+def test_a_link_to_a_file_inside_the_run_is_exported_as_that_file(store_dir, tmp_path):
+    rid = a_run(files={"model.json": b'{"layers": 2}'}, tmp=tmp_path)
+    source = open_store(store_dir)
+    os.symlink(source.run_dir(rid) / "model.json", source.run_dir(rid) / "alias.json")
+    bundle = export_runs([rid], tmp_path / "b.zip", source)
+    members, _ = members_of(bundle)
+    assert members[f"runs/{rid}/files/alias.json"] == b'{"layers": 2}'
+    target = open_store(tmp_path / "target")
+    import_bundle(bundle, target)
+    copy = target.run_dir(rid) / "alias.json"
+    assert not copy.is_symlink() and copy.read_bytes() == b'{"layers": 2}'
