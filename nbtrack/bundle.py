@@ -307,7 +307,7 @@ def _run_files(root: Path, run: str) -> list[_File]:
         return []
     real_root = root.resolve()
     out: list[_File] = []
-    for folder, dirs, names in os.walk(root, followlinks=False):
+    for folder, dirs, names in os.walk(root, onerror=_raise, followlinks=False):
         here = Path(folder)
         for name in sorted(dirs):
             path = here / name
@@ -327,6 +327,10 @@ def _run_files(root: Path, run: str) -> list[_File]:
             relative = PurePosixPath(*path.relative_to(root).parts).as_posix()
             out.append(_File(relative, source.stat().st_size, lambda p=source: _open_no_follow(p)))
     return sorted(out, key=lambda f: f.name)
+
+
+def _raise(error: OSError) -> None:
+    raise error  # a folder that cannot be listed: its files would be missing from the copy
 
 
 def _inside(path: Path, real_root: Path) -> bool:
@@ -994,12 +998,19 @@ def _stage_files(root: Path, files: list[_File]) -> Path:
     """The run's files written to a new folder beside its final place; `_write_run` renames it there."""
     _clear_stale_staging(root)
     staging = root.parent / f"{_staging_prefix(root.name)}{os.getpid()}-{secrets.token_hex(4)}"
-    staging.mkdir(parents=True)
-    for item in files:
-        target = staging.joinpath(*item.name.split("/"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with item.open() as source, open(target, "xb") as out:
-            shutil.copyfileobj(source, out, _COPY_BYTES)
+    try:
+        staging.mkdir(parents=True)
+        for item in files:
+            target = staging.joinpath(*item.name.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with item.open() as source, open(target, "xb") as out:
+                shutil.copyfileobj(source, out, _COPY_BYTES)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BundleError(
+            f"Cannot write the files of run {root.name} under {root.parent}: {exc.strerror or exc}. Nothing of "
+            "this run was written; free space (or fix the folder's permissions) and import again."
+        ) from None
     return staging
 
 

@@ -178,8 +178,8 @@ IMPORT = """
 
 # -- item 3: all or nothing -------------------------------------------------------------------------
 def test_two_imports_of_one_bundle_at_once_write_the_run_once(store_dir, tmp_path, python, python_env):
-    rid = a_run(points=2000, files={"model.json": b"{}"}, tmp=tmp_path)
-    bundle = export_runs([rid], tmp_path / "b.nbtrack.zip", open_store(store_dir))
+    bundle, swept = _sweep_bundle(store_dir, tmp_path)  # a trial's run, its files, and its sweep
+    rid = swept.runs[0].id
     target_dir = tmp_path / "target"
     open_store(target_dir).close()
     # Hold the target's write lock so that both imports check the store (and find it without the run) before
@@ -201,6 +201,9 @@ def test_two_imports_of_one_bundle_at_once_write_the_run_once(store_dir, tmp_pat
     assert [r.id for r in target.list_runs()] == [rid]
     assert_complete(open_store(store_dir), target, rid)
     assert sorted(p.name for p in files.iterdir()) == [rid]  # no staging folder left behind
+    source = open_store(store_dir)
+    assert target.get_sweep(swept.id) == source.get_sweep(swept.id)
+    assert target.trials(swept.id) == source.trials(swept.id)
 
 
 def test_two_imports_at_once_on_postgresql(pg_server, store_dir, tmp_path, python, python_env, monkeypatch):
@@ -422,6 +425,31 @@ def test_sync_never_pushes_an_id_that_is_a_name_in_the_target(store_dir, tmp_pat
     with pytest.raises(BundleError, match=r"id baseline, which is the name of the run baseline"):
         sync(source, target_dir)
     assert [r.id for r in open_store(target_dir).list_runs()] == [mine]
+
+
+def test_an_imported_sweep_id_never_takes_over_a_local_sweeps_name(store_dir, tmp_path):
+    bundle, swept = _sweep_bundle(store_dir, tmp_path)
+    target_dir = tmp_path / "target"
+    target = open_store(target_dir)
+    target.create_sweep(
+        sweep_id="0123abcd", project="x", name=swept.id, config={}, method="grid", created=1.0
+    )
+    before = snapshot(target_dir)
+    with pytest.raises(BundleError, match=f"sweep with id {swept.id}, which is the name of the sweep"):
+        import_bundle(bundle, target)
+    assert snapshot(target_dir) == before
+
+
+def test_sync_refuses_a_bad_record_and_pushes_nothing(store_dir, tmp_path):
+    a_run(name="good")
+    bad = a_run(name="bad")
+    db = sqlite3.connect(store_dir / "nbtrack.db")
+    db.execute("UPDATE runs SET ended = 'soon' WHERE id = ?", (bad,))
+    db.commit()
+    db.close()
+    with pytest.raises(BundleError, match=f"Cannot sync run bad \\({bad}\\).*ended time 'soon'"):
+        sync(store_dir, tmp_path / "target")
+    assert open_store(tmp_path / "target").list_runs() == []
 
 
 # -- item 5: times and environments -----------------------------------------------------------------
