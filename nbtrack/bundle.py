@@ -99,7 +99,6 @@ _JSON_RATIO = 100
 # Times are seconds since 1970 that a datetime can show: up to the end of year 9999.
 _TIME_MAX = 253_402_300_799.0
 _INT64 = (-(2**63), 2**63 - 1)
-TRIAL_STATES = ("running", "finished", "failed", "interrupted", "stopped-early", "crashed")
 
 
 class BundleError(NbtrackError):
@@ -286,7 +285,7 @@ def _sweep_problem(sweep: _SweepData) -> str | None:
                 return f"trial {t.number}'s {name} time {problem}"
         if problem := _int_problem(t.grid_index, optional=True):
             return f"trial {t.number}'s grid index {problem}"
-        if t.state not in TRIAL_STATES:
+        if t.state not in STATES:  # a trial ends as its run did
             return f"trial {t.number} has an unknown state {t.state!r}"
         if t.run_id is not None and not (isinstance(t.run_id, str) and _RUN_ID.fullmatch(t.run_id)):
             return f"trial {t.number} names a run id {t.run_id!r} that nbtrack does not make"
@@ -928,8 +927,17 @@ def _present_ids(store: Store, ids: Iterable[str]) -> set[str]:
     return present
 
 
-def _check_ids(store: Store, ids: list[str], sweeps: list[_SweepData], label: str) -> None:
-    """Refuse ids that would answer for another run or sweep: ``latest``, or the name of one in `store`."""
+def _check_ids(
+    store: Store, ids: list[str], sweeps: list[_SweepData], label: str, arriving: Iterable[RunRecord] = ()
+) -> None:
+    """Refuse ids that would answer for another run or sweep: the name of one in `store`, or of another run
+    `arriving` with them. (``latest`` never is an id: it does not have an id's form.)"""
+    for record in arriving:
+        if record.name in ids and record.name != record.id:
+            raise BundleError(
+                f"{label} holds a run with id {record.name} and another run named {record.name} ({record.id}): "
+                f"`nbtrack show {record.name}` would pick the first. Nothing was imported."
+            )
     for part in _in_slices(ids):
         query = RunQuery(where=parse("name in [" + ", ".join(f"'{rid}'" for rid in part) + "]"))
         for other in store.search_runs(query):
@@ -1165,7 +1173,8 @@ def import_bundle(path: str | os.PathLike[str], store: Any = None) -> ImportResu
             todo = [rid for rid in reader.runs if rid not in present]
             wanted = set(reader.runs)
             sweeps = [s for s in reader.sweeps if any(t.run_id in wanted for t in s.trials)]
-            _check_ids(opened, todo, sweeps, f"The bundle {reader.label}")
+            arriving = [reader.runs[rid]["record"] for rid in todo]
+            _check_ids(opened, todo, sweeps, f"The bundle {reader.label}", arriving)
             _precheck_sweeps(opened, sweeps)
             written, raced, touched = _transfer(
                 opened, (reader.run_data(r) for r in todo), sweeps, atomic=True

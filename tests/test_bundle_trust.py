@@ -427,6 +427,15 @@ def test_sync_never_pushes_an_id_that_is_a_name_in_the_target(store_dir, tmp_pat
     assert [r.id for r in open_store(target_dir).list_runs()] == [mine]
 
 
+def test_an_id_never_takes_over_the_name_of_a_run_arriving_with_it(store_dir, tmp_path):
+    first = a_run()
+    a_run(name=first)  # a second run named like the first one's id
+    bundle = export_runs(nbtrack.runs(), tmp_path / "b.zip", open_store(store_dir))
+    with pytest.raises(BundleError, match=f"a run with id {first} and another run named {first}"):
+        import_bundle(bundle, tmp_path / "target")
+    assert open_store(tmp_path / "target").list_runs() == []
+
+
 def test_an_imported_sweep_id_never_takes_over_a_local_sweeps_name(store_dir, tmp_path):
     bundle, swept = _sweep_bundle(store_dir, tmp_path)
     target_dir = tmp_path / "target"
