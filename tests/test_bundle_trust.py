@@ -295,6 +295,21 @@ def test_an_import_killed_midway_is_finished_by_the_next(point, store_dir, tmp_p
     assert sorted(p.name for p in files.iterdir()) == [rid]  # the killed import's staging folder is gone
 
 
+def test_files_left_in_place_without_a_run_are_replaced(store_dir, tmp_path):
+    """What an import killed between moving a run's files into place and its commit leaves: a folder and no
+    row (that window is too short to hit from outside reliably). The next import replaces the folder."""
+    rid = a_run(files={"model.json": b"{}"}, tmp=tmp_path)
+    source = open_store(store_dir)
+    bundle = export_runs([rid], tmp_path / "b.zip", source)
+    target = open_store(tmp_path / "target")
+    stray = target.run_dir(rid)
+    stray.mkdir(parents=True)
+    (stray / "model.json").write_bytes(b"half")
+    (stray / "junk.bin").write_bytes(b"x")
+    assert import_bundle(bundle, target).imported == [rid]
+    assert_complete(source, target, rid)
+
+
 def _sweep_bundle(store_dir, tmp_path):
     def trial(config):
         nbtrack.log({"loss": config["x"]})
