@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -564,6 +565,14 @@ def test_every_reader_survives_a_bad_record_already_in_the_store(store_dir, tmp_
     )
     assert "invalid time" in lines["huge"] and "invalid time" in lines["text"]
     assert lines["inf"].split()[6:8] == ["invalid", "loss=0.1"]
+    assert main(["ls", "--columns", "duration,created,ended"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    # STARTED, DURATION, then the columns duration, created, ended
+    assert re.search(r"invalid time +invalid +invalid +invalid time +\d{4}-\d\d-\d\d \S+$", lines["huge"])
+    assert re.search(r"\d\d +invalid +invalid +\d{4}-\d\d-\d\d \S+ +invalid time$", lines["inf"])
+    assert re.search(r"\d\d +0s +0s +\d{4}-\d\d-\d\d \S+ +\d{4}-\d\d-\d\d \S+$", lines["good"])
+    assert main(["diff", "huge", "text", "--json"]) == 0 and main(["ls", "--where", "duration >= 0"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[-1:]] == ["good"]
     assert main(["ls", "--json"]) == 0
     listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert listed["huge"]["created"] == "invalid time" and listed["good"]["created"].endswith("Z")
