@@ -538,14 +538,17 @@ def test_bad_times_and_environments_are_refused_on_import(kind, store_dir, tmp_p
 
 
 def _store_with_bad_records(store_dir):
-    """Runs good, huge, inf and text, the last three damaged straight in the SQLite file."""
-    ids = {name: a_run(name=name) for name in ("good", "huge", "inf", "text")}
+    """Runs good, huge, inf, text and live, the last four damaged straight in the SQLite file."""
+    ids = {name: a_run(name=name) for name in ("good", "huge", "inf", "text", "live")}
     db = sqlite3.connect(store_dir / "nbtrack.db")
     db.execute("UPDATE runs SET created = 1e300 WHERE name = 'huge'")
     db.execute("UPDATE runs SET ended = ? WHERE name = 'inf'", (math.inf,))
     env = '{"python": "3.11", "hardware": {"memory_total": "lots", "gpus": [1, 2]}, "program": {"argv": 7}}'
     db.execute(
         "UPDATE runs SET created = 'yesterday', heartbeat = 'x', environment = ? WHERE name = 'text'", (env,)
+    )
+    db.execute(  # "running", with a heartbeat and pid that are not numbers: every search checks its writer
+        "UPDATE runs SET state = 'running', ended = NULL, heartbeat = 'soon', pid = 'me' WHERE name = 'live'"
     )
     db.commit()
     db.close()
@@ -565,6 +568,7 @@ def test_every_reader_survives_a_bad_record_already_in_the_store(store_dir, tmp_
     )
     assert "invalid time" in lines["huge"] and "invalid time" in lines["text"]
     assert lines["inf"].split()[6:8] == ["invalid", "loss=0.1"]
+    assert lines["live"].split()[3] == "crashed"  # no writer can be seen alive
     assert main(["ls", "--columns", "duration,created,ended"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
     # STARTED, DURATION, then the columns duration, created, ended
@@ -609,7 +613,7 @@ def test_every_reader_survives_a_bad_record_already_in_the_store(store_dir, tmp_
         assert browser.opened == rid
     browser.compare_selected(list(ids.values()))
     table = runs_table_html(nbtrack.runs(project="p"))
-    assert table.count("invalid time") == 2 and table.count("<tr>") == 5
+    assert table.count("invalid time") == 2 and table.count("<tr>") == 6
     rows = {r["name"]: r for r in nbtrack.runs().to_rows()}
     assert math.isnan(rows["text"]["duration"]) and rows["good"]["duration"] >= 0
 

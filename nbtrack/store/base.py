@@ -208,9 +208,11 @@ def effective_state(
     if state != "running":
         return state
     now = time.time() if now is None else now
+    if heartbeat is not None and not isinstance(heartbeat, (int, float)):
+        return "crashed"  # a bad record (a heartbeat held as text): no writer can be seen alive
     if heartbeat is not None and now - heartbeat > HEARTBEAT_STALE_SECONDS:
         return "crashed"
-    if host == socket.gethostname() and pid and not _process_exists(pid):
+    if host == socket.gethostname() and isinstance(pid, int) and pid and not _process_exists(pid):
         return "crashed"
     return state
 
