@@ -285,6 +285,8 @@ def _sweep_problem(sweep: _SweepData) -> str | None:
                 return f"trial {t.number}'s {name} time {problem}"
         if problem := _int_problem(t.grid_index, optional=True):
             return f"trial {t.number}'s grid index {problem}"
+        if t.grid_index is not None and not 0 <= t.grid_index < 2**31:  # PostgreSQL keeps it in an INTEGER
+            return f"trial {t.number}'s grid index {t.grid_index} is not a grid point (0 to 2**31 - 1)"
         if t.state not in STATES:  # a trial ends as its run did
             return f"trial {t.number} has an unknown state {t.state!r}"
         if t.run_id is not None and not (isinstance(t.run_id, str) and _RUN_ID.fullmatch(t.run_id)):
