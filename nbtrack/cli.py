@@ -54,7 +54,12 @@ _KEY_METRICS = ("val_loss", "val_accuracy", "loss", "accuracy")
 _LS_METRICS = 3
 
 
+INVALID_TIME = "invalid time"  # what a reader shows for a stored time that is not one (text, inf, 1e300)
+
+
 def format_duration(seconds: float) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "invalid"
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -68,7 +73,10 @@ def format_duration(seconds: float) -> str:
 def format_time(epoch: float | None) -> str:
     if epoch is None:
         return "-"
-    return _dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return _dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):  # a bad record: the other runs still show
+        return INVALID_TIME
 
 
 def format_value(value: Any, limit: int = 80) -> str:
@@ -104,7 +112,10 @@ def iso_time(epoch: float | None) -> str | None:
     """ISO 8601 in UTC with a Z, e.g. ``2026-11-01T14:30:00.250Z``."""
     if epoch is None:
         return None
-    stamp = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc).isoformat(timespec="milliseconds")
+    try:
+        stamp = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc).isoformat(timespec="milliseconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return INVALID_TIME
     return stamp.replace("+00:00", "Z")
 
 
@@ -251,29 +262,54 @@ def render_show(store: Store, run: RunRecord) -> str:
         )
     else:
         out.append("  (none)")
-    env = run.environment
-    overview: dict[str, Any] = {}
-    if env:
-        python, osinfo, host, hw = (env.get(k, {}) for k in ("python", "os", "host", "hardware"))
-        prog, git = env.get("program") or {}, env.get("git") or {}
-        overview = {
-            "python": python.get("version"),
-            "os": osinfo.get("platform"),
-            "hostname": host.get("hostname"),
-            "cpu": f"{hw.get('cpu_count')} x {hw.get('cpu_model')}",
-            "memory": f"{hw['memory_total'] / 2**30:.1f} GiB" if hw.get("memory_total") else None,
-            "gpus": ", ".join(hw.get("gpus") or []) or "none",
-            "notebook": prog.get("notebook"),
-            "command": _command(prog.get("argv")),
-            "git": f"{git.get('commit')} ({git.get('branch')}{', dirty' if git.get('dirty') else ''})"
-            if git.get("commit")
-            else None,
-            "packages": f"{len(env.get('packages') or {})} installed (requirements.txt)",
-        }
+    overview = environment_overview(run.environment) if isinstance(run.environment, dict) else {}
     section("Environment", {k: v for k, v in overview.items() if v is not None})
     files = store.list_files(run.id)
     section("Files", {f.name: f"{f.size:,} bytes" for f in files})
     return "\n".join(out)
+
+
+def environment_overview(env: dict[str, Any]) -> dict[str, Any]:
+    """What `show` prints of a run's environment. A field of the wrong type (a record written by hand, or by
+    something else than nbtrack) is shown as invalid instead of stopping the command."""
+    if not env:
+        return {}
+    bad: dict[str, Any] = {}
+
+    def part(name: str) -> dict[str, Any]:
+        value = env.get(name)
+        if value is not None and not isinstance(value, dict):
+            bad[name] = f"invalid: {clip(repr(value), 60)}"
+        return value if isinstance(value, dict) else {}
+
+    def text(items: Any, sep: str) -> str | None:
+        if isinstance(items, list):
+            return sep.join(map(str, items)) or None
+        return None if items is None else f"invalid: {clip(repr(items), 60)}"
+
+    python, osinfo, host, hw, prog, git = map(part, ("python", "os", "host", "hardware", "program", "git"))
+    memory = hw.get("memory_total")
+    packages = env.get("packages")
+    overview = {
+        "python": python.get("version"),
+        "os": osinfo.get("platform"),
+        "hostname": host.get("hostname"),
+        "cpu": f"{hw.get('cpu_count')} x {hw.get('cpu_model')}",
+        "memory": f"{memory / 2**30:.1f} GiB"
+        if isinstance(memory, (int, float)) and math.isfinite(memory) and memory
+        else (None if not memory else f"invalid: {clip(repr(memory), 60)}"),
+        "gpus": text(hw.get("gpus"), ", ") or "none",
+        "notebook": prog.get("notebook"),
+        "command": text(prog.get("argv"), " "),
+        "git": f"{git.get('commit')} ({git.get('branch')}{', dirty' if git.get('dirty') else ''})"
+        if git.get("commit")
+        else None,
+        "packages": f"{len(packages or {})} installed (requirements.txt)"
+        if packages is None or isinstance(packages, dict)
+        else f"invalid: {clip(repr(packages), 60)}",
+        **bad,
+    }
+    return overview
 
 
 def diff_rows(a: StoredRun, b: StoredRun, *, everything: bool = False) -> dict[str, list[dict[str, Any]]]:

@@ -565,7 +565,11 @@ def run_duration(record: Any, now: float) -> float:
         end = record.ended
     else:
         end = record.heartbeat if record.state != "running" else now
-    return max(0.0, (end if end is not None else record.created) - record.created)
+    try:
+        seconds = max(0.0, (end if end is not None else record.created) - record.created)
+    except TypeError:  # a bad record's time held as text: no duration, which no comparison matches
+        return math.nan
+    return seconds if math.isfinite(seconds) and abs(record.created) < 1e15 else math.nan  # as RunRecord's
 
 
 def _equal(value: Any, literal: Literal) -> bool:

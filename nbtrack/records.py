@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -116,7 +117,7 @@ class RunList(Sequence[StoredRun]):
                 "project": record.project,
                 "state": record.state,
                 "created": record.created,
-                "duration": record.duration if record.ended is not None else max(0.0, now - record.created),
+                "duration": record.duration if record.ended is not None else elapsed(record.created, now),
                 "tags": list(record.tags),
             }
             row.update(flatten("config", record.config))
@@ -144,6 +145,15 @@ class RunList(Sequence[StoredRun]):
         from nbtrack.ui.tables import runs_table_html
 
         return runs_table_html(self)
+
+
+def elapsed(created: Any, now: float) -> float:
+    """Seconds from `created` to `now`; NaN when the stored time is not a time (a bad record)."""
+    try:
+        seconds = max(0.0, now - created)
+    except TypeError:
+        return math.nan
+    return seconds if math.isfinite(seconds) else math.nan
 
 
 def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:

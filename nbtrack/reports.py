@@ -155,7 +155,20 @@ def _duration(seconds: float) -> str:
 
 
 def _when(epoch: float | None) -> str:
-    return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    from nbtrack.cli import format_time  # "invalid time" for a bad record's time
+
+    return format_time(epoch)
+
+
+def _joined(items: Any, sep: str) -> str:
+    """A list of an environment's texts joined; anything else (a bad record) as it is."""
+    return sep.join(map(str, items)) if isinstance(items, list) else ("" if items is None else str(items))
+
+
+def _section(env: Any, name: str) -> dict[str, Any]:
+    """One part of a run's environment; {} when a bad record holds something else there."""
+    value = env.get(name) if isinstance(env, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -174,24 +187,25 @@ def overview_html(run: StoredRun) -> str:
     if record.notes:
         facts["notes"] = record.notes
     env = run.environment
-    hardware = env.get("hardware") or {}
+    hardware = _section(env, "hardware")
+    memory = hardware.get("memory_total")
     environment = {
-        "python": (env.get("python") or {}).get("version", "-"),
-        "os": (env.get("os") or {}).get("platform", "-"),
-        "host": (env.get("host") or {}).get("hostname", "-"),
+        "python": _section(env, "python").get("version", "-"),
+        "os": _section(env, "os").get("platform", "-"),
+        "host": _section(env, "host").get("hostname", "-"),
         "cpus": f"{hardware.get('cpu_count', '-')} x {hardware.get('cpu_model') or '?'}",
-        "memory": f"{hardware['memory_total'] / 2**30:.1f} GiB" if hardware.get("memory_total") else "-",
-        "gpus": ", ".join(hardware.get("gpus") or []) or "none",
+        "memory": f"{memory / 2**30:.1f} GiB" if isinstance(memory, (int, float)) and memory else "-",
+        "gpus": _joined(hardware.get("gpus"), ", ") or "none",
     }
-    git = env.get("git") or {}
+    git = _section(env, "git")
     if git.get("commit"):
         environment["git"] = f"{git.get('commit', '')[:12]} on {git.get('branch') or '?'}" + (
             " (uncommitted changes in git.diff)" if git.get("dirty") else ""
         )
-    program = env.get("program") or {}
+    program = _section(env, "program")
     if program:
         environment["program"] = program.get("notebook") or _command(program.get("argv")) or "-"
-    packages = env.get("packages") or {}
+    packages = _section(env, "packages")
     summary = {k: v for k, v in record.summary.items() if not k.startswith("_")}
     parts = [
         "<h3>Run</h3>",

@@ -271,16 +271,16 @@ def test_a_write_failing_midway_undoes_the_whole_import(source, store_dir, tmp_p
     src = open_store(store_dir)
     path = export_runs([source["plain"], source["rich"]], tmp_path / "b.zip", src)
     target = open_store(tmp_path / "target")
-    original = type(target).write_batch
+    original = type(target).import_run
     calls = []
 
-    def failing(self, batch):
-        calls.append(batch.run_id)
-        if batch.run_id == source["rich"]:
+    def failing(self, record, *args):
+        calls.append(record.id)
+        if record.id == source["rich"]:
             raise OSError("disk full (simulated)")
-        return original(self, batch)
+        return original(self, record, *args)
 
-    monkeypatch.setattr(type(target), "write_batch", failing)
+    monkeypatch.setattr(type(target), "import_run", failing)
     with pytest.raises(OSError, match="disk full"):
         import_bundle(path, target)
     monkeypatch.undo()

@@ -15,11 +15,12 @@ Errors: every failure is a `StoreError` (or `RunNotFoundError`) whose message na
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,11 @@ class RunRecord:
             if self.ended is not None
             else (self.heartbeat if self.state != "running" else time.time())
         )
-        return max(0.0, (end or self.created) - self.created)
+        try:
+            seconds = max(0.0, (end or self.created) - self.created)
+        except TypeError:  # a time stored as text: the run's duration is unknown, not an error
+            return math.nan
+        return seconds if math.isfinite(seconds) and abs(self.created) < 1e15 else math.nan
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,18 @@ class WriteBatch:
         )
 
 
+@dataclass(frozen=True)
+class SweepMerge:
+    """What `Store.import_sweep` writes for a sweep brought in by an import, in one transaction."""
+
+    sweep: SweepRecord | None = None  # inserted whole: the store has no sweep with this id
+    trials: tuple[TrialRecord, ...] = ()  # each inserted, or replacing the stored trial of its number
+    state: tuple[str, float | None] | None = None  # the stored sweep's new (state, ended)
+
+    def is_empty(self) -> bool:
+        return self.sweep is None and not self.trials and self.state is None
+
+
 def effective_state(
     state: str, host: str, pid: int, heartbeat: float | None, now: float | None = None
 ) -> str:
@@ -191,9 +208,11 @@ def effective_state(
     if state != "running":
         return state
     now = time.time() if now is None else now
+    if heartbeat is not None and not isinstance(heartbeat, (int, float)):
+        return "crashed"  # a bad record (a heartbeat held as text): no writer can be seen alive
     if heartbeat is not None and now - heartbeat > HEARTBEAT_STALE_SECONDS:
         return "crashed"
-    if host == socket.gethostname() and pid and not _process_exists(pid):
+    if host == socket.gethostname() and isinstance(pid, int) and pid and not _process_exists(pid):
         return "crashed"
     return state
 
@@ -354,6 +373,28 @@ class Store(ABC):
             for p in sorted(root.rglob("*"))
             if p.is_file()
         ]
+
+    # -- imports (nbtrack.bundle) ------------------------------------------------------------------
+    def import_run(
+        self,
+        record: RunRecord,
+        series: Callable[[], Iterator[list[SeriesBatch]]],
+        events: Sequence[RunEvent],
+        place_files: Callable[[], None],
+    ) -> bool:
+        """Write a whole run, as it ended elsewhere, in one transaction: its record (state, times, summary,
+        environment), every batch of `series()` and its events; `place_files()` moves its files into
+        `run_dir` last, before the commit. Returns False, writing nothing, when the store has a run with this id
+        (another import got there first). A transaction retried from the start calls `series` again."""
+        raise NotImplementedError(f"{type(self).__name__} cannot import runs")
+
+    def import_sweep(
+        self, sweep_id: str, merge: Callable[[SweepRecord | None, list[TrialRecord]], SweepMerge]
+    ) -> bool:
+        """In one transaction that no other change to the sweep interleaves with: read the sweep (None when
+        absent) and its trials, and write what `merge` returns (it may raise to write nothing). True when
+        anything was written."""
+        raise NotImplementedError(f"{type(self).__name__} cannot import sweeps")
 
     # -- lifetime -----------------------------------------------------------------------------------
     def release_thread(self) -> None:  # noqa: B027 - optional: backends without per-thread connections skip it

@@ -32,7 +32,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +61,7 @@ from nbtrack.store.base import (
     RunRecord,
     SeriesBatch,
     Store,
+    SweepMerge,
     SweepRecord,
     TrialRecord,
     WriteBatch,
@@ -69,9 +70,11 @@ from nbtrack.store.base import (
 from nbtrack.store.sql import Compiler, PostgresDialect, pg_json_column
 from nbtrack.store.sqlite import (
     CHUNK_POINTS,
+    _import_row,
     _merge_series,
     _none_to_nan,
     _rounds_of_distinct_keys,
+    _trial_row,
     decode_chunk,
 )
 
@@ -80,6 +83,7 @@ _T = TypeVar("_T")
 # Advisory lock keys (int4 pairs): "nb" in the high half, then what the lock is for.
 _MIGRATION_LOCK = (0x6E62_0001, 0)
 _SWEEP_LOCK_CLASS = 0x6E62_0002  # with hashtext(sweep id)
+_IMPORT_LOCK_CLASS = 0x6E62_0003  # with hashtext(run id): one import of a run at a time
 
 # Named, numbered migrations. Never edit one that has shipped: add the next (with the same number as SQLite's).
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
@@ -779,6 +783,74 @@ class PostgresStore(Store):
             np.concatenate([p[2] for p in parts]),
         )
         return reduce_history(history, samples)
+
+    # -- imports (nbtrack.bundle) ------------------------------------------------------------------
+    def import_run(
+        self,
+        record: RunRecord,
+        series: Callable[[], Iterator[list[SeriesBatch]]],
+        events: Sequence[RunEvent],
+        place_files: Callable[[], None],
+    ) -> bool:
+        def write(conn: psycopg.Connection[Any]) -> bool:
+            # A second import of this run waits on the lock; its next statement then sees the committed row.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_IMPORT_LOCK_CLASS, record.id))
+            if conn.execute("SELECT 1 FROM runs WHERE id = %s", (record.id,)).fetchone():
+                return False
+            seq = conn.execute(
+                "INSERT INTO projects (name, next_seq) VALUES (%s, 2) ON CONFLICT (name) "
+                "DO UPDATE SET next_seq = projects.next_seq + 1 RETURNING next_seq - 1",
+                (record.project,),
+            ).fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s::json, %s::json, %s::json, %s::json, %s)",
+                (*_import_row(record), seq),
+            )
+            for batch in series():
+                self._append_series(conn, record.id, batch)
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO events (run_id, time, step, kind, message, data) "
+                    "VALUES (%s, %s, %s, %s, %s, %s::json)",
+                    [(record.id, e.time, e.step, e.kind, e.message, _dumps(e.data)) for e in events],
+                )
+            place_files()
+            return True
+
+        return bool(self._write(write))
+
+    def import_sweep(
+        self, sweep_id: str, merge: Callable[[SweepRecord | None, list[TrialRecord]], SweepMerge]
+    ) -> bool:
+        def write(conn: psycopg.Connection[Any]) -> bool:
+            self._lock_sweep(conn, sweep_id)
+            rows = conn.execute(
+                f"SELECT {self._SWEEP_COLUMNS} FROM sweeps WHERE id = %s", (sweep_id,)
+            ).fetchall()
+            plan = merge(self._sweep(rows[0]) if rows else None, self._trials(conn, sweep_id))
+            if plan.sweep is not None:
+                s = plan.sweep
+                conn.execute(
+                    f"INSERT INTO sweeps ({self._SWEEP_COLUMNS}) VALUES (%s, %s, %s, %s::json, %s, %s, %s, %s)",
+                    (s.id, s.project, s.name, _dumps(s.config), s.method, s.state, s.created, s.ended),
+                )
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO trials ({self._TRIAL_COLUMNS}) VALUES (%s, %s, %s::json, %s, %s, %s, %s, %s, "
+                    "%s::json, %s, %s) ON CONFLICT (sweep_id, number) DO UPDATE SET params = EXCLUDED.params, "
+                    "state = EXCLUDED.state, run_id = EXCLUDED.run_id, grid_index = EXCLUDED.grid_index, "
+                    "worker = EXCLUDED.worker, value = EXCLUDED.value, rungs = EXCLUDED.rungs, "
+                    "created = EXCLUDED.created, ended = EXCLUDED.ended",
+                    [_trial_row(t) for t in plan.trials],
+                )
+            if plan.state is not None:
+                conn.execute(
+                    "UPDATE sweeps SET state = %s, ended = %s WHERE id = %s", (*plan.state, sweep_id)
+                )
+            return not plan.is_empty()
+
+        return bool(self._write(write))
 
 
 def _rung_value(value: Any) -> float:

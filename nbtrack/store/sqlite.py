@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from nbtrack.store.base import (
     RunRecord,
     SeriesBatch,
     Store,
+    SweepMerge,
     SweepRecord,
     TrialRecord,
     WriteBatch,
@@ -808,6 +809,83 @@ class SQLiteStore(Store):
             np.concatenate([p[2] for p in parts]),
         )
         return reduce_history(history, samples)
+
+    # -- imports (nbtrack.bundle) ------------------------------------------------------------------
+    def import_run(
+        self,
+        record: RunRecord,
+        series: Callable[[], Iterator[list[SeriesBatch]]],
+        events: Sequence[RunEvent],
+        place_files: Callable[[], None],
+    ) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            # BEGIN IMMEDIATE holds the write lock: a second import of this run waits here, then sees the row.
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (record.id,)).fetchone():
+                return False
+            seq = conn.execute(
+                "INSERT INTO projects (name, next_seq) VALUES (?, 2) ON CONFLICT (name) "
+                "DO UPDATE SET next_seq = next_seq + 1 RETURNING next_seq - 1",
+                (record.project,),
+            ).fetchone()[0]
+            conn.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*_import_row(record), seq),
+            )
+            for batch in series():
+                self._append_series(conn, record.id, batch)
+            conn.executemany(
+                "INSERT INTO events (run_id, time, step, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [(record.id, e.time, e.step, e.kind, e.message, _dumps(e.data)) for e in events],
+            )
+            place_files()
+            return True
+
+        return bool(self._write(write))
+
+    def import_sweep(
+        self, sweep_id: str, merge: Callable[[SweepRecord | None, list[TrialRecord]], SweepMerge]
+    ) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            rows = conn.execute(
+                f"SELECT {self._SWEEP_COLUMNS} FROM sweeps WHERE id = ?", (sweep_id,)
+            ).fetchall()
+            trials = conn.execute(
+                f"SELECT {self._TRIAL_COLUMNS} FROM trials WHERE sweep_id = ? ORDER BY number", (sweep_id,)
+            ).fetchall()
+            plan = merge(self._sweep(rows[0]) if rows else None, [self._trial(r) for r in trials])
+            if plan.sweep is not None:
+                s = plan.sweep
+                conn.execute(
+                    f"INSERT INTO sweeps ({self._SWEEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (s.id, s.project, s.name, _dumps(s.config), s.method, s.state, s.created, s.ended),
+                )
+            conn.executemany(
+                f"INSERT OR REPLACE INTO trials ({self._TRIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_trial_row(t) for t in plan.trials],
+            )
+            if plan.state is not None:
+                conn.execute("UPDATE sweeps SET state = ?, ended = ? WHERE id = ?", (*plan.state, sweep_id))
+            return not plan.is_empty()
+
+        return bool(self._write(write))
+
+
+def _import_row(record: RunRecord) -> tuple[Any, ...]:
+    """An imported run's values in `_RUN_COLUMNS` order."""
+    r = record
+    return (
+        r.id, r.project, r.name, r.state, r.created, r.ended, r.heartbeat, r.host, r.pid, r.notes,
+        _dumps(list(r.tags)), _dumps(r.config), _dumps(r.summary), _dumps(r.environment),
+    )  # fmt: skip
+
+
+def _trial_row(t: TrialRecord) -> tuple[Any, ...]:
+    """A trial's values in `_TRIAL_COLUMNS` order (a NaN metric is stored as NULL, as `update_trial` does)."""
+    value = None if t.value is None or math.isnan(t.value) else t.value
+    return (
+        t.sweep_id, t.number, _dumps(t.params), t.state, t.run_id, t.grid_index, t.worker, value,
+        _dumps(t.rungs), t.created, t.ended,
+    )  # fmt: skip
 
 
 def _rounds_of_distinct_keys(batch: list[SeriesBatch]) -> Iterator[list[SeriesBatch]]:

@@ -4,6 +4,7 @@ Imports no widget code: a script works without the widgets extra (ipywidgets, an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ from typing import Any
 def format_clock(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "invalid time"  # a stored run whose times are not times
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)

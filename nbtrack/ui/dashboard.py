@@ -8,6 +8,7 @@ widgets cannot render (GitHub, nbviewer, offline HTML).
 from __future__ import annotations
 
 import html
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -119,7 +120,11 @@ def header_html(run: Run, state: str, now: float | None = None) -> str:
         parts.append(f"{progress.epoch}/{progress.epochs} epochs")
     if progress.training or state != "running":
         end = run.ended if run.ended is not None else now
-        parts.append(f"{format_clock(end - progress.started)} elapsed")
+        try:
+            elapsed = end - progress.started
+        except TypeError:  # a bad stored record: the header says so below
+            elapsed = math.nan
+        parts.append(f"{format_clock(elapsed)} elapsed")
     if progress.training and state == "running":
         parts.append(f"ETA {format_clock(progress.eta(now))}")
     return "<div style='font-size:13px'>" + " · ".join(parts) + "</div>"

@@ -10,7 +10,7 @@ from typing import Any
 
 from nbtrack._values import clip
 from nbtrack.comparison import MISSING, config_diff, summary_diff, summary_metrics, varying_config
-from nbtrack.records import StoredRun, flatten
+from nbtrack.records import StoredRun, elapsed, flatten
 from nbtrack.ui.svg import escape
 
 MAX_ROWS = 500  # rows sent to the browser; the count of all matches is shown beside them
@@ -87,7 +87,9 @@ def cell(run: StoredRun, column: str, now: float) -> Any:
     if column == "duration":
         record = run.record
         return (
-            record.duration if record.ended is not None or record.state != "running" else now - record.created
+            record.duration
+            if record.ended is not None or record.state != "running"
+            else elapsed(record.created, now)
         )
     if column == "tags":
         return list(run.tags)
@@ -99,6 +101,16 @@ def cell(run: StoredRun, column: str, now: float) -> Any:
         if not isinstance(value, dict) or part not in value:
             return None
         value = value[part]
+    return value
+
+
+def _view_cell(run: StoredRun, column: str, now: float) -> Any:
+    """A cell for the table view: a run time that is not a time (a bad record) is sent blank, not as a date the
+    browser would draw as NaN-NaN-NaN."""
+    value = cell(run, column, now)
+    if column in RUN_COLUMNS and RUN_COLUMNS[column][1] == "time" and value is not None:
+        showable = isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 253_402_300_799
+        return value if showable else None
     return value
 
 
@@ -114,7 +126,7 @@ def table_rows(
         {
             "id": run.id,
             "color": (colors or {}).get(run.id),
-            "cells": {c: _jsonable(cell(run, c, now)) for c in columns},
+            "cells": {c: _jsonable(_view_cell(run, c, now)) for c in columns},
         }
         for run in runs[:MAX_ROWS]
     ]
@@ -123,9 +135,17 @@ def table_rows(
 def _format(value: Any, kind: str) -> str:
     if value is None:
         return ""
-    if kind == "time" and isinstance(value, (int, float)):
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
-    if kind == "duration" and isinstance(value, (int, float)):
+    if kind == "time":
+        try:
+            return time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
+        except (
+            TypeError,
+            ValueError,
+            OverflowError,
+            OSError,
+        ):  # a bad record shows as such; the rest as usual
+            return "invalid time"
+    if kind == "duration":
         from nbtrack.cli import format_duration
 
         return format_duration(value)
