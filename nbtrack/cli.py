@@ -300,7 +300,7 @@ def environment_overview(env: dict[str, Any]) -> dict[str, Any]:
         else (None if not memory else f"invalid: {clip(repr(memory), 60)}"),
         "gpus": text(hw.get("gpus"), ", ") or "none",
         "notebook": prog.get("notebook"),
-        "command": text(prog.get("argv"), " "),
+        "command": _command(prog.get("argv")) or text(prog.get("argv"), " "),  # masked; or shown as invalid
         "git": f"{git.get('commit')} ({git.get('branch')}{', dirty' if git.get('dirty') else ''})"
         if git.get("commit")
         else None,
