@@ -51,6 +51,7 @@ def isolate(checkout: Path) -> Home:
     """Point HOME and the tools' own directories at a fresh temporary home; return both homes."""
     real = Path(os.environ.get("HOME") or os.path.expanduser("~")).absolute()
     fake = Path(tempfile.mkdtemp(prefix="nbtrack-test-home-")).resolve()
+    ignored = _ignored(real, checkout)  # before the NBTRACK_* variables go
     for name in [n for n in os.environ if n.startswith(_CLEARED_PREFIXES)]:
         del os.environ[name]
     os.environ["HOME"] = str(fake)
@@ -60,7 +61,7 @@ def isolate(checkout: Path) -> Home:
     runtime = fake / ".runtime"  # XDG_RUNTIME_DIR must be private to the user (Chromium, Jupyter check)
     runtime.mkdir(mode=0o700)
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    return Home(real=real, fake=fake, ignored=_ignored(real, checkout))
+    return Home(real=real, fake=fake, ignored=ignored)
 
 
 def _ignored(real: Path, checkout: Path) -> tuple[Path, ...]:
@@ -74,7 +75,6 @@ def _ignored(real: Path, checkout: Path) -> tuple[Path, ...]:
     - what NBTRACK_TEST_HOME_IGNORE names.
     """
     extra = [real / p for p in os.environ.get(IGNORE_VARIABLE, "").split(os.pathsep) if p.strip()]
-    os.environ.pop(IGNORE_VARIABLE, None)
     candidates = [checkout, Path(sys.prefix), Path(sys.base_prefix), Path(tempfile.gettempdir()), *extra]
     return tuple(sorted({Path(os.path.realpath(p)) for p in candidates} | {p.absolute() for p in candidates}))
 
