@@ -89,21 +89,6 @@ def _reply_to(client, msg_id: str, timeout: float = 120) -> dict:
             return reply["content"]
 
 
-def _interrupt_until_it_lands(manager, client, cell: str, witness: Path, tries: int = 3) -> dict:
-    """Send SIGINT (as the notebook's Interrupt button does) and wait for the cell's reply. CPython drops a
-    KeyboardInterrupt raised while a finalizer runs ("Exception ignored in ..."), so a user sometimes has to
-    press Interrupt twice: if training is still going 5 s later, send it again."""
-    for _ in range(tries):
-        manager.interrupt_kernel()
-        seen = len(_witnessed(witness))
-        try:
-            return _reply_to(client, cell, timeout=5)
-        except queue.Empty:
-            if len(_witnessed(witness)) <= seen + 2:  # training stopped: the reply is on its way
-                break
-    return _reply_to(client, cell)
-
-
 def _iopub_until_idle(client, parent: str, collected: list[dict], timeout: float = 60) -> list[dict]:
     """IOPub messages up to the kernel going idle after `parent` (some may be collected already)."""
     deadline = time.monotonic() + timeout
@@ -157,7 +142,8 @@ def test_keyboard_interrupt_mid_epoch_keeps_the_partial_epoch_and_the_kernel(ker
     cell = _start_witnessed_fit(client, witness)
     at_batch = _wait_until_mid_epoch(witness)
     interrupted_at = time.time()
-    reply = _interrupt_until_it_lands(manager, client, cell, witness)
+    manager.interrupt_kernel()  # once, as a user presses Interrupt once: it must be enough
+    reply = _reply_to(client, cell, timeout=120)  # a hang guard, not a timing: the reply comes within a batch
     messages = _iopub_until_idle(client, cell, [])
     replied_in = time.time() - interrupted_at
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", reply
