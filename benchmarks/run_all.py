@@ -166,6 +166,14 @@ BENCHES = (
     ),
     Bench("logs", "bench_logs.py", "cost of capturing printed output", (), ("--lines", "5000")),
     Bench(
+        "wide",
+        "bench_wide.py",
+        "the live dashboard's refresh with 10,000 metric keys (points for hidden charts, for drawn ones)",
+        (),
+        ("--keys", "2000", "--refreshes", "10", "--repeats", "3"),
+        lambda: missing_modules("ipywidgets", "bqplot", install="pip install 'nbtrack[widgets]'"),
+    ),
+    Bench(
         "model_graph",
         "bench_model_graph.py",
         "the Model pane's graph of a ~500-layer model",

@@ -27,19 +27,20 @@ def run(shell, code):
     return result
 
 
-def test_load_time_and_no_heavy_imports(python_env):
+def test_load_ext_imports_no_heavy_module(python_env):
+    # How long %load_ext takes is measured in benchmarks/ (bench_store.py: `store.load_ext`, a median).
     code = (
-        "import time, sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-        "shell = InteractiveShell.instance()\nbefore = set(sys.modules)\nt = time.perf_counter()\n"
-        "shell.run_cell('%load_ext nbtrack')\nprint(time.perf_counter() - t)\n"
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_cell('%load_ext nbtrack').raise_error()\n"
+        "print('nbtrack.ipython' in sys.modules)\n"
         "print(sorted(m for m in ('keras','tensorflow','bqplot','ipywidgets','psutil') if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=python_env, capture_output=True, text=True, timeout=120
     )
-    seconds, heavy = done.stdout.strip().splitlines()[-2:]
-    assert float(seconds) <= 0.2, f"%load_ext took {seconds} s"
-    assert heavy == "[]"
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-2:] == ["True", "[]"]
 
 
 def test_fit_is_tracked_automatically_without_touching_callbacks(shell, store_dir):
