@@ -455,7 +455,10 @@ def _assert_every_point_and_line_is_there(report: dict, disk_store: str) -> None
         np.testing.assert_array_equal(store.history(run_id, "wave").value, np.arange(steps) % 17 - 8.0)
         # Training went on while the disk was full, and after.
         assert np.count_nonzero((i.time > report["filled"]) & (i.time < report["freed"])) > 100
-        assert np.count_nonzero(i.time > report["freed"]) > 100 or report["freed"] > report["ended"]
+        if "files_at_end" in report:  # the disk stayed full until the child ended
+            assert report["freed"] > report["ended"]
+        else:
+            assert np.count_nonzero(i.time > report["freed"]) > 100
         log = (store.run_dir(run_id) / "output.log").read_text().splitlines()
         printed = [line.split()[1] for line in log if line.startswith("step ")]
         assert printed == [str(k) for k in range(0, steps, 50)], "output.log lost or repeated lines"
@@ -610,7 +613,8 @@ def test_eight_kernels_write_one_store_while_a_reader_queries_it(kernels, store_
             )
             cli_calls += 1
             assert cli.returncode == 0 and "locked" not in cli.stderr, cli.stderr
-        assert time.monotonic() - started < 240, "the kernels took too long"
+        if time.monotonic() - started > 240:  # a hang guard, not the thing tested
+            raise AssertionError("the kernels did not finish in 240 s")
     elapsed = time.monotonic() - started
 
     for k, reply in enumerate(replies):
