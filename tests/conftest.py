@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Before anything else imports: the whole session (kernels, servers, browsers, child processes) gets its own HOME.
 HOME = home_guard.isolate(ROOT)
 atexit.register(home_guard.remove, HOME)  # registered first, so it runs last: after IPython saves its history
+_OFFLINE = home_guard.go_offline()  # and no network: what is not on this machine is refused at once
 _REAL_HOME_BEFORE = home_guard.snapshot(HOME)
 
 import nbtrack.run as run_module  # noqa: E402

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import sys
 import tempfile
@@ -62,6 +63,23 @@ def isolate(checkout: Path) -> Home:
     runtime.mkdir(mode=0o700)
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     return Home(real=real, fake=fake, ignored=ignored)
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_LOCAL = "localhost,127.0.0.1,::1"
+
+
+def go_offline() -> socket.socket:
+    """Send every HTTP(S) request that is not to this machine to a port that refuses it at once, so no test
+    depends on the network (keras' MNIST download in the notebooks fails fast and they fall back). Returns the
+    bound socket that keeps the port refused: hold it for the session."""
+    refusing = socket.socket()  # bound, never listening: every connection is refused
+    refusing.bind(("127.0.0.1", 0))
+    proxy = f"http://127.0.0.1:{refusing.getsockname()[1]}"
+    for name in _PROXY_VARIABLES:
+        os.environ[name] = proxy
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = _LOCAL  # the tests' own servers stay reachable
+    return refusing
 
 
 def _ignored(real: Path, checkout: Path) -> tuple[Path, ...]:

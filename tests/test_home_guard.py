@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests import home_guard
 
 from .conftest import HOME
@@ -72,3 +74,23 @@ def test_the_check_sees_added_modified_and_removed_names_and_skips_ignored_ones(
         f"removed  {real}/old.txt",
     ], lines
     assert lines[0].startswith(f"modified {real}/.config/tool.ini (size 3 -> 4, mtime ")
+
+
+def test_the_network_is_refused_and_this_machine_is_not():
+    import http.server
+    import threading
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.URLError) as raised:
+        urllib.request.urlopen(
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz", timeout=30
+        )
+    assert isinstance(raised.value.reason, ConnectionRefusedError)  # at once, by the session's proxy port
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=30) as reply:
+            assert reply.status == 200  # the tests' own servers are reached directly
+    finally:
+        server.server_close()
