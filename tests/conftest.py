@@ -33,7 +33,9 @@ def _real_home_untouched():
     changed = home_guard.changes(_REAL_HOME_BEFORE, home_guard.snapshot(HOME))
     assert not changed, (
         f"the tests changed the real home {HOME.real} (they get {HOME.fake}); ignored: "
-        f"{[str(p) for p in HOME.ignored]}\n" + "\n".join(changed)
+        f"{[str(p) for p in HOME.ignored]}. If the machine itself wrote there while the tests ran (not a test), "
+        f"name those paths, relative to HOME, in {home_guard.IGNORE_VARIABLE}=path{os.pathsep}path.\n"
+        + "\n".join(changed)
     )
 
 
