@@ -20,6 +20,7 @@ from typing import Any
 
 import keras
 
+from nbtrack._interrupt import InterruptWatch
 from nbtrack.run import Run, current_run, infer_goal, init
 from nbtrack.writer import NbtrackWarning
 
@@ -76,6 +77,7 @@ class NbtrackCallback(keras.callbacks.Callback):
         self._console = False
         self._stopped_by_user = False
         self._stopped_epoch = 0
+        self._interrupts = InterruptWatch()  # a Ctrl-C that a finalizer swallows is raised at the next hook
         self.patched = False  # True when attached by the %load_ext patch, which reports fit's exceptions
 
     # -- fit lifecycle ------------------------------------------------------------------------------
@@ -91,6 +93,7 @@ class NbtrackCallback(keras.callbacks.Callback):
             self._owns_run = True
         self.run = run
         self._in_fit = True
+        self._interrupts.start()
         self._stopped_by_user = False
         params = self.params or {}
         progress = run.progress
@@ -154,6 +157,7 @@ class NbtrackCallback(keras.callbacks.Callback):
                 self._stopped_epoch = run.progress.epoch
             self._stopped_by_user = True
             self.model.stop_training = True
+        self._interrupts.check()
 
     def _batch_key(self, key: str) -> str:
         name = self._batch_keys[key] = f"batch/{key}"
@@ -161,6 +165,7 @@ class NbtrackCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._guard(self._epoch_end, epoch, dict(logs or {}))
+        self._interrupts.check()
 
     def _epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         run = self.run
@@ -205,6 +210,7 @@ class NbtrackCallback(keras.callbacks.Callback):
     def _train_end(self) -> None:
         run = self.run
         _fitting.discard(self)
+        self._interrupts.stop()
         if run is None or not self._in_fit:
             return
         self._in_fit = False
@@ -222,6 +228,7 @@ class NbtrackCallback(keras.callbacks.Callback):
         """Called when `fit` raised: the run is marked interrupted (KeyboardInterrupt) or failed, and ends."""
         _fitting.discard(self)
         run = self.run
+        self._interrupts.stop()
         if run is None or not self._in_fit:
             return
         self._in_fit = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -10,11 +11,32 @@ from pathlib import Path
 
 import pytest
 
-import nbtrack.run as run_module
-from tests.pg_server import pg_server  # noqa: F401  (fixture: a real throwaway PostgreSQL cluster)
-from tests.widget_helpers import notebook  # noqa: F401  (fixture: a pretend kernel for widget tests)
+from tests import home_guard
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Before anything else imports: the whole session (kernels, servers, browsers, child processes) gets its own HOME.
+HOME = home_guard.isolate(ROOT)
+atexit.register(home_guard.remove, HOME)  # registered first, so it runs last: after IPython saves its history
+_OFFLINE = home_guard.go_offline()  # and no network: what is not on this machine is refused at once
+_REAL_HOME_BEFORE = home_guard.snapshot(HOME)
+
+import nbtrack.run as run_module  # noqa: E402
+from tests.pg_server import pg_server  # noqa: E402, F401  (fixture: a real throwaway PostgreSQL cluster)
+from tests.widget_helpers import notebook  # noqa: E402, F401  (fixture: a pretend kernel for widget tests)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_home_untouched():
+    """Fail the session (an error at the last teardown) if anything it ran changed the real HOME."""
+    yield HOME
+    changed = home_guard.changes(_REAL_HOME_BEFORE, home_guard.snapshot(HOME))
+    assert not changed, (
+        f"the tests changed the real home {HOME.real} (they get {HOME.fake}); ignored: "
+        f"{[str(p) for p in HOME.ignored]}. If the machine itself wrote there while the tests ran (not a test), "
+        f"name those paths, relative to HOME, in {home_guard.IGNORE_VARIABLE}=path{os.pathsep}path.\n"
+        + "\n".join(changed)
+    )
 
 
 @pytest.fixture(autouse=True)

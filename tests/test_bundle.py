@@ -153,6 +153,16 @@ def test_export_by_name_latest_and_run_objects(source, store_dir, tmp_path):
     assert [r["id"] for r in json.loads(zipfile.ZipFile(path).read("manifest.json"))["runs"]] == [
         source["rich"]
     ]
+    newest = nbtrack.init(project="late", name="newest")  # created after every run of the fixture
+    newest.log({"x": 1.0})
+    newest.finish()
+    latest = export_runs(["latest"], tmp_path / "latest.zip", src)
+    manifest = json.loads(zipfile.ZipFile(latest).read("manifest.json"))
+    assert [r["id"] for r in manifest["runs"]] == [newest.id]
+    fresh = open_store(tmp_path / "fresh")
+    assert import_bundle(latest, store=fresh).imported == [newest.id]
+    assert [r.name for r in fresh.list_runs()] == ["newest"]
+    fresh.close()
     with pytest.raises(BundleError, match="Nothing to export"):
         export_runs([], tmp_path / "y.zip", src)
     with pytest.raises(RunNotFoundError, match="nope"):

@@ -27,19 +27,20 @@ def run(shell, code):
     return result
 
 
-def test_load_time_and_no_heavy_imports(python_env):
+def test_load_ext_imports_no_heavy_module(python_env):
+    # How long %load_ext takes is measured in benchmarks/ (bench_store.py: `store.load_ext`, a median).
     code = (
-        "import time, sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-        "shell = InteractiveShell.instance()\nbefore = set(sys.modules)\nt = time.perf_counter()\n"
-        "shell.run_cell('%load_ext nbtrack')\nprint(time.perf_counter() - t)\n"
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_cell('%load_ext nbtrack').raise_error()\n"
+        "print('nbtrack.ipython' in sys.modules)\n"
         "print(sorted(m for m in ('keras','tensorflow','bqplot','ipywidgets','psutil') if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=python_env, capture_output=True, text=True, timeout=120
     )
-    seconds, heavy = done.stdout.strip().splitlines()[-2:]
-    assert float(seconds) <= 0.2, f"%load_ext took {seconds} s"
-    assert heavy == "[]"
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-2:] == ["True", "[]"]
 
 
 def test_fit_is_tracked_automatically_without_touching_callbacks(shell, store_dir):
@@ -116,15 +117,15 @@ print(len(open_store({str(tmp_path / "s")!r}).list_runs()))
 
 
 def test_unload_restores_fit(shell, store_dir):
-    original = keras.Model.fit
+    original, own = keras.Model.fit, keras.Model.__dict__.get("fit")
     run(shell, "%load_ext nbtrack")
     assert keras.Model.fit is not original and keras.Model.fit._nbtrack_original is original
     run(shell, "%unload_ext nbtrack")
     assert keras.Model.fit is original
-    assert "fit" not in keras.Model.__dict__ or keras.Model.__dict__["fit"] is original
+    assert keras.Model.__dict__.get("fit") is own  # the class is as it was, not just its attribute
     x, y = tiny_data(32)
     tiny_model().fit(x, y, epochs=1, verbose=0)
-    assert not store_dir.exists() or open_store(store_dir).list_runs() == []
+    assert not store_dir.exists()  # nothing recorded: not even a store was created
     assert "nbtrack" not in shell.magics_manager.magics["line"]
 
 
@@ -172,7 +173,7 @@ def test_magic_status_off_on_init_and_usage(shell, store_dir, capsys):
     assert "not tracked" in capsys.readouterr().out
     x_y = "x, y = tiny_data(32)\ntiny_model().fit(x, y, epochs=1, verbose=0)"
     run(shell, x_y)
-    assert not store_dir.exists() or open_store(store_dir).list_runs() == []
+    assert not store_dir.exists()  # nothing recorded: not even a store was created
     run(shell, "%nbtrack on")
     run(shell, '%nbtrack init project=magic name=first lr=0.01 layers=[64,32] tags=a,b notes="two words"')
     out = capsys.readouterr().out

@@ -89,21 +89,6 @@ def _reply_to(client, msg_id: str, timeout: float = 120) -> dict:
             return reply["content"]
 
 
-def _interrupt_until_it_lands(manager, client, cell: str, witness: Path, tries: int = 3) -> dict:
-    """Send SIGINT (as the notebook's Interrupt button does) and wait for the cell's reply. CPython drops a
-    KeyboardInterrupt raised while a finalizer runs ("Exception ignored in ..."), so a user sometimes has to
-    press Interrupt twice: if training is still going 5 s later, send it again."""
-    for _ in range(tries):
-        manager.interrupt_kernel()
-        seen = len(_witnessed(witness))
-        try:
-            return _reply_to(client, cell, timeout=5)
-        except queue.Empty:
-            if len(_witnessed(witness)) <= seen + 2:  # training stopped: the reply is on its way
-                break
-    return _reply_to(client, cell)
-
-
 def _iopub_until_idle(client, parent: str, collected: list[dict], timeout: float = 60) -> list[dict]:
     """IOPub messages up to the kernel going idle after `parent` (some may be collected already)."""
     deadline = time.monotonic() + timeout
@@ -157,7 +142,8 @@ def test_keyboard_interrupt_mid_epoch_keeps_the_partial_epoch_and_the_kernel(ker
     cell = _start_witnessed_fit(client, witness)
     at_batch = _wait_until_mid_epoch(witness)
     interrupted_at = time.time()
-    reply = _interrupt_until_it_lands(manager, client, cell, witness)
+    manager.interrupt_kernel()  # once, as a user presses Interrupt once: it must be enough
+    reply = _reply_to(client, cell, timeout=120)  # a hang guard, not a timing: the reply comes within a batch
     messages = _iopub_until_idle(client, cell, [])
     replied_in = time.time() - interrupted_at
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", reply
@@ -469,7 +455,10 @@ def _assert_every_point_and_line_is_there(report: dict, disk_store: str) -> None
         np.testing.assert_array_equal(store.history(run_id, "wave").value, np.arange(steps) % 17 - 8.0)
         # Training went on while the disk was full, and after.
         assert np.count_nonzero((i.time > report["filled"]) & (i.time < report["freed"])) > 100
-        assert np.count_nonzero(i.time > report["freed"]) > 100 or report["freed"] > report["ended"]
+        if "files_at_end" in report:  # the disk stayed full until the child ended
+            assert report["freed"] > report["ended"]
+        else:
+            assert np.count_nonzero(i.time > report["freed"]) > 100
         log = (store.run_dir(run_id) / "output.log").read_text().splitlines()
         printed = [line.split()[1] for line in log if line.startswith("step ")]
         assert printed == [str(k) for k in range(0, steps, 50)], "output.log lost or repeated lines"
@@ -501,7 +490,12 @@ def test_disk_full_mid_run_warns_once_and_writes_everything_when_space_returns(
     (warning,) = _nbtrack_warnings(report)  # exactly one
     disk_store = str(tmp_path / "disk" / "store")
     assert disk_store in warning, warning
-    assert "No space left on device" in warning or "database or disk is full" in warning, warning
+    if free_pages:  # the database has room in its free pages: the output log is what fails first
+        assert "could not write the output of run" in warning and "No space left on device" in warning, (
+            warning
+        )
+    else:
+        assert "could not write run" in warning and "database or disk is full" in warning, warning
     assert "The disk is full: free some space there and nbtrack resumes writing" in warning, warning
     assert "Training goes on" in warning, warning
     _assert_every_point_and_line_is_there(report, disk_store)
@@ -624,7 +618,8 @@ def test_eight_kernels_write_one_store_while_a_reader_queries_it(kernels, store_
             )
             cli_calls += 1
             assert cli.returncode == 0 and "locked" not in cli.stderr, cli.stderr
-        assert time.monotonic() - started < 240, "the kernels took too long"
+        if time.monotonic() - started > 240:  # a hang guard, not the thing tested
+            raise AssertionError("the kernels did not finish in 240 s")
     elapsed = time.monotonic() - started
 
     for k, reply in enumerate(replies):
@@ -669,6 +664,9 @@ KERAS_DISK_FULL_CHILD = textwrap.dedent("""
             time.sleep(0.002)
 
         def on_epoch_end(self, epoch, logs=None):
+            # A monitored value that improves every epoch, so a best-model save is due on the full disk too
+            # (Keras hands the same logs to the callbacks after this one).
+            logs["countdown"] = -float(epoch)
             print(f"epoch {epoch} " + "." * 300, flush=True)
             if self.last is None and os.path.exists(release):
                 self.last = epoch + 3
@@ -678,7 +676,7 @@ KERAS_DISK_FULL_CHILD = textwrap.dedent("""
     print(run.id, flush=True)
     x, y = tiny_data(512)
     history = tiny_model(lr=0.003).fit(
-        x, y, batch_size=16, epochs=1000, validation_split=0.25, verbose=0, callbacks=[Pace(), NbtrackCallback()]
+        x, y, batch_size=16, epochs=1000, validation_split=0.25, verbose=0, callbacks=[Pace(), NbtrackCallback(monitor="countdown", mode="min")]
     )
     run.finish()
     print("done", run.id, len(history.history["loss"]), flush=True)
@@ -712,9 +710,12 @@ def test_disk_full_during_a_keras_fit_keeps_the_last_good_best_model_and_every_b
     _, run_id, epochs = done.split()
     epochs, steps_per_epoch = int(epochs), 24
     warned = _nbtrack_warnings(report)
-    assert (
-        sum("could not be saved to" in w and "a best model saved before is kept" in w for w in warned) <= 1
-    ), warned
+    failed_saves = [
+        w for w in warned if "could not be saved to" in w and "a best model saved before is kept" in w
+    ]
+    assert len(failed_saves) == 1, (
+        warned
+    )  # a save was due on the full disk, failed, and was warned about once
     (spill,) = report["spills"]
     assert [code for code, _, _ in report["push"]] == [0], report["push"]
     assert report["integrity"] == [["ok"]]
@@ -732,6 +733,12 @@ def test_disk_full_during_a_keras_fit_keeps_the_last_good_best_model_and_every_b
         ModelGraph.from_json((files / "model.json").read_text())
         best = keras.saving.load_model(files / "model-best.keras")  # the last good save, whole
         assert best.count_params() > 0
+        assert (files / "model-best.keras").stat().st_mtime < report["filled"]  # saved before the disk filled
+        # the best value is tracked every epoch even when its model cannot be saved
+        assert (
+            record.summary["best_countdown"] == -float(epochs - 1)
+            and record.summary["best_epoch"] == epochs - 1
+        )
         log = (files / "output.log").read_text().splitlines()
         assert [line.split()[1] for line in log if line.startswith("epoch ")] == [
             str(e) for e in range(epochs)

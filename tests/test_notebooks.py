@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import shutil
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from nbtrack._notebook import execute_notebook
+from nbtrack.live import MAX_POINTS
 from nbtrack.store import open_store
 
 from .conftest import ROOT
@@ -19,18 +21,56 @@ pytestmark = pytest.mark.slow
 EPOCHS = 2
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("quickstart")
+# A cached MNIST, as `keras.datasets.mnist.load_data()` returns it (keras checks the cached file's hash, so the
+# stand-in replaces the loader, from an IPython startup file, before the notebook's first cell). Its size differs
+# from the offline digits' (1,437 training images) and is large enough that the live charts must reduce the batch
+# series (more than nbtrack.live.MAX_POINTS points over the two epochs).
+CACHED_MNIST = """
+import numpy as np
+import keras
+
+
+def load_data(path="mnist.npz"):
+    rng = np.random.default_rng(0)
+
+    def images(n):
+        labels = rng.integers(0, 10, n).astype("uint8")
+        x = rng.integers(0, 60, (n, 28, 28)).astype("uint8")
+        for label in range(10):  # each digit is a bright patch in its own place: learnable in an epoch
+            row, col = divmod(label, 5)
+            x[labels == label, 4 + 12 * row : 12 + 12 * row, 2 + 5 * col : 6 + 5 * col] = 255
+        return x, labels
+
+    return images({train}), images({test})
+
+
+keras.datasets.mnist.load_data = load_data
+"""
+CACHED_SIZES = (20_000, 2_000)
+DIGITS_SIZES = (1437, 360)  # scikit-learn's 1,797 digits split 80/20
+
+
+@pytest.fixture(scope="module", params=["offline", "cached-mnist"])
+def executed(request, tmp_path_factory):
+    """The quickstart run twice: offline with no MNIST cache (it falls back to the digits), and with one."""
+    tmp = tmp_path_factory.mktemp(f"quickstart-{request.param}")
     notebook = tmp / "01_quickstart.ipynb"
     shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", notebook)
     store_dir = tmp / "nbtrack-runs"
+    # No download reaches the network, whatever the machine has: conftest points the session's HTTP(S) proxy
+    # at a port that refuses, so keras' MNIST fetch fails at once offline and with a network alike.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NBTRACK_STORE", str(store_dir))
         mp.setenv("NBTRACK_DEMO_EPOCHS", str(EPOCHS))
         mp.delenv("NBTRACK_SILENT", raising=False)
+        if request.param == "cached-mnist":
+            startup = tmp / "ipython" / "profile_default" / "startup"
+            startup.mkdir(parents=True)
+            train, test = CACHED_SIZES
+            (startup / "00-cached-mnist.py").write_text(CACHED_MNIST.format(train=train, test=test))
+            mp.setenv("IPYTHONDIR", str(tmp / "ipython"))
         nb = execute_notebook(notebook, tmp / "executed.ipynb", timeout=600)
-    return nb, store_dir
+    return nb, store_dir, request.param
 
 
 def all_text(nb) -> str:
@@ -43,7 +83,7 @@ def all_text(nb) -> str:
 
 
 def test_quickstart_records_a_run(executed):
-    nb, store_dir = executed
+    nb, store_dir, dataset = executed
     outputs = all_text(nb)
     store = open_store(store_dir, create=False)
     runs = store.list_runs("test_project")
@@ -57,7 +97,15 @@ def test_quickstart_records_a_run(executed):
         and run.config["learning_rate"] == 1e-3
     )
     assert run.config["optimizer"]["class"] == "Adam"
-    assert run.config["dataset"] in ("mnist", "sklearn-digits-28x28")
+    if dataset == "cached-mnist":
+        train, test = CACHED_SIZES
+        assert run.config["dataset"] == "mnist" and "MNIST download unavailable" not in outputs
+    else:
+        train, test = DIGITS_SIZES
+        assert run.config["dataset"] == "sklearn-digits-28x28"
+        assert "MNIST download unavailable (Exception); using scikit-learn's digits instead." in outputs
+    assert f"{run.config['dataset']} ({train}, 784) ({test}, 784)" in outputs  # the notebook's own report
+    assert run.config["steps_per_epoch"] == math.ceil(train / 16)
     assert run.tags == ("quickstart", "mlp")
     stats = store.metric_stats(run.id)
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch", "batch/loss", "learning_rate"} <= set(
@@ -90,8 +138,8 @@ def lines_by_label(nb) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def test_saved_widget_state_holds_every_epoch(executed):
-    nb, store_dir = executed
+def test_saved_widget_state_holds_every_epoch_and_the_reduced_batch_series(executed):
+    nb, store_dir, _ = executed
     lines = lines_by_label(nb)
     for key in ("loss", "val_loss"):
         assert len(lines[key]["y"]) == EPOCHS, key
@@ -99,11 +147,23 @@ def test_saved_widget_state_holds_every_epoch(executed):
     store = open_store(store_dir, create=False)
     run = store.get_run("latest")
     np.testing.assert_allclose(lines["val_loss"]["y"], store.history(run.id, "val_loss").value)
-    assert len(lines["batch/loss"]["y"]) == EPOCHS * run.config["steps_per_epoch"]
+    # The chart holds the stored batch series: every point while there are at most MAX_POINTS of them (the digits),
+    # a reduction to at most MAX_POINTS stored points keeping the ends and the extremes past that (a full MNIST).
+    batches = store.history(run.id, "batch/loss")
+    assert len(batches) == EPOCHS * run.config["steps_per_epoch"]
+    np.testing.assert_array_equal(batches.step, np.arange(len(batches)))
+    steps, shown = lines["batch/loss"]["x"].astype(np.int64), lines["batch/loss"]["y"]
+    np.testing.assert_array_equal(shown, batches.value[steps])  # each drawn point is the stored one
+    if len(batches) <= MAX_POINTS:
+        np.testing.assert_array_equal(steps, batches.step)
+    else:
+        assert len(shown) <= MAX_POINTS and (np.diff(steps) > 0).all()
+        assert steps[0] == 0 and steps[-1] == len(batches) - 1
+        assert batches.value.min() in shown and batches.value.max() in shown
 
 
 def test_fit_cell_carries_the_final_svg_snapshot(executed):
-    nb, _ = executed
+    nb, _, _ = executed
     fit_cell = next(c for c in nb.cells if c.cell_type == "code" and "model.fit(" in c.source)
     bundles = [
         o["data"]
@@ -124,7 +184,7 @@ def anywidget_states(nb, trait: str) -> list[dict]:
 
 
 def test_saved_state_holds_every_pane(executed):
-    nb, store_dir = executed
+    nb, _, _ = executed
     # System: sampled series with points
     lines = lines_by_label(nb)
     assert len(lines["system"]["y"]) >= 2 and len(lines["used"]["y"]) >= 2

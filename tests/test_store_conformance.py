@@ -76,12 +76,14 @@ def test_create_and_get_by_id_and_name(store):
 
 
 def test_duplicate_names_are_allowed_but_ambiguous(store):
-    a = new_run(store, name="baseline")
-    b = new_run(store, name="baseline")
-    with pytest.raises(
-        RunNotFoundError, match=rf"2 runs are named 'baseline'.*{b.id}.*{a.id}|2 runs are named 'baseline'"
-    ):
+    a = new_run(store, name="baseline", created=1_700_000_000.0)
+    b = new_run(store, name="baseline", created=1_700_000_100.0)
+    with pytest.raises(RunNotFoundError) as raised:
         store.get_run("baseline")
+    assert str(raised.value) == (  # the newest first, each id with its project
+        f"2 runs are named 'baseline' in the store at {store.location}: {b.id} (p), {a.id} (p). "
+        "Use the run id."
+    )
     assert store.get_run(a.id).name == "baseline"
 
 
