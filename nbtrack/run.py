@@ -277,14 +277,19 @@ class Run:
             pid=os.getpid(),
         )
         self.id: str = record.id
-        self.name: str = record.name
+        self._name: str = record.name
         self.project: str = record.project
-        self.tags: tuple[str, ...] = record.tags
-        self.notes: str | None = record.notes
+        self._tags: tuple[str, ...] = record.tags
+        self._notes: str | None = record.notes
+        self._labels_dirty: dict[str, Any] = {}  # name, notes, tags assigned since the last flush
         self.created: float = created
         self.ended: float | None = None
 
         self.seed_info: dict[str, Any] = dict(seed_info or {})  # the seed in effect, for replicate
+        try:  # W&B's run.dir exists at once: code may save files there before the first log
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _warn_files(self, exc)
 
         def environment() -> dict[str, Any]:
             env = capture(created)
@@ -405,6 +410,43 @@ class Run:
             raise ValueError(f"define_metric: goal must be 'minimize' or 'maximize', got {goal!r}.")
         self._goals[key] = goal
         self._summary_dirty = True
+
+    # -- name, notes and tags: assignable while the run is live, stored with the next flush (as in W&B) --
+    @property
+    def name(self) -> str:
+        """The display name; ``run.name = "baseline"`` renames the run in the store."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._set_label("name", _check_name(value, "run.name"))
+
+    @property
+    def notes(self) -> str | None:
+        """Free text about the run; ``run.notes = "..."`` is stored (None or "" clears it)."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"run.notes must be a string or None, got {type(value).__name__}.")
+        self._set_label("notes", value or None)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's tags; ``run.tags = ["a"]`` or ``run.tags += ("b",)`` is stored."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Sequence[str]) -> None:
+        self._set_label("tags", _check_tags(value, "run.tags"))
+
+    def _set_label(self, field: str, value: Any) -> None:
+        self._check_open(f"change the run's {field}")
+        setattr(self, f"_{field}", value)
+        self._labels_dirty[field] = value
+        if self._views:
+            self.refresh_views()  # the dashboard's header shows the name
 
     @property
     def step(self) -> int:
@@ -575,6 +617,8 @@ class Run:
     def _dirty_metadata(self, new_points: bool) -> dict[str, Any]:
         """Called by the writer thread: config/summary snapshots changed since the last flush."""
         meta: dict[str, Any] = {}
+        if self._labels_dirty:
+            meta["labels"], self._labels_dirty = self._labels_dirty, {}
         if self._events:
             events, self._events = self._events, []
             meta["events"] = events
@@ -633,13 +677,7 @@ class Run:
                 if code.get("ipynb"):
                     _write_whole(directory / "code.ipynb", code["ipynb"])
         except Exception as exc:  # the run is already safe in the store; its file copies are a convenience
-            import warnings
-
-            from nbtrack.writer import NbtrackWarning
-
-            warnings.warn(
-                f"nbtrack could not write the files of run {self.name}: {exc}", NbtrackWarning, stacklevel=3
-            )
+            _warn_files(self, exc)
 
     def _check_open(self, action: str) -> None:
         if self._finished:
@@ -706,6 +744,14 @@ class Run:
             f"<code>{escape(self.project)}</code>: <b>{escape(self._state)}</b>, stored in "
             f"<code>{escape(self._store.location)}</code></div>"
         )
+
+
+def _warn_files(run: Run, exc: BaseException) -> None:
+    import warnings
+
+    from nbtrack.writer import NbtrackWarning
+
+    warnings.warn(f"nbtrack could not write the files of run {run.name}: {exc}", NbtrackWarning, stacklevel=4)
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -783,16 +829,11 @@ def init(
     project = project if project is not None else os.environ.get("NBTRACK_PROJECT") or DEFAULT_PROJECT
     if not isinstance(project, str) or not project.strip():
         raise ValueError(f"init(project=...): project must be a non-empty string, got {project!r}.")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ValueError(f"init(name=...): name must be a non-empty string or None, got {name!r}.")
+    if name is not None:
+        name = _check_name(name, "init(name=...)")
     if notes is not None and not isinstance(notes, str):
         raise TypeError(f"init(notes=...): notes must be a string, got {type(notes).__name__}.")
-    if isinstance(tags, str):
-        tags = (tags,)
-    tags = tuple(tags or ())
-    bad = [t for t in tags if not isinstance(t, str) or not t]
-    if bad:
-        raise TypeError(f"init(tags=...): tags must be non-empty strings, got {bad!r}.")
+    tags = _check_tags(tags, "init(tags=...)")
     if seed is None and os.environ.get("NBTRACK_SEED"):
         seed = _env_seed(os.environ["NBTRACK_SEED"])
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
@@ -831,6 +872,23 @@ def init(
         if dashboard is not None:
             dashboard.show()
     return run
+
+
+def _check_name(name: Any, where: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: name must be a non-empty string, got {name!r}.")
+    return name
+
+
+def _check_tags(tags: Any, where: str) -> tuple[str, ...]:
+    """Tags as a tuple of non-empty strings; one string is one tag."""
+    if isinstance(tags, str):
+        tags = (tags,)
+    tags = tuple(tags or ())
+    bad = [t for t in tags if not isinstance(t, str) or not t]
+    if bad:
+        raise TypeError(f"{where}: tags must be non-empty strings, got {bad!r}.")
+    return tags
 
 
 def _env_seed(text: str) -> int:

@@ -83,7 +83,7 @@ def push_spill(path: str | os.PathLike[str], store: Store) -> WriteBatch:
         RunEvent(e["time"], e["kind"], e["message"], e.get("step"), e.get("data") or {})
         for e in meta.pop("events", [])
     ]
-    known = {"config", "summary", "environment", "heartbeat", "state", "ended"}
+    known = {"config", "summary", "environment", "heartbeat", "state", "ended", "labels"}
     batch = WriteBatch(
         run_id,
         series=[SeriesBatch(key, *columns) for key, columns in payload["series"].items()],

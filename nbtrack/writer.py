@@ -193,6 +193,8 @@ class RunWriter:
             fresh = self._collect_metadata(bool(columns))
             if "events" in meta and "events" in fresh:  # events of a failed flush go first
                 fresh["events"] = meta["events"] + fresh["events"]
+            if "labels" in meta and "labels" in fresh:  # a rename after a failed flush keeps its tags change
+                fresh["labels"] = {**meta["labels"], **fresh["labels"]}
             meta.update(fresh)
             series = [SeriesBatch(key, *column) for key, column in columns.items()]
             batch = WriteBatch(self.run_id, series=series, **meta)

@@ -170,11 +170,13 @@ class WriteBatch:
     state: str | None = None
     ended: float | None = None
     events: list[RunEvent] = field(default_factory=list)
+    labels: dict[str, Any] = field(default_factory=dict)  # name, notes, tags assigned on the live run
 
     def is_empty(self) -> bool:
         return (
             not self.series
             and not self.events
+            and not self.labels
             and all(
                 v is None for v in (self.config, self.summary, self.environment, self.heartbeat, self.state)
             )

@@ -681,6 +681,16 @@ class PostgresStore(Store):
             if value is not None:
                 sets.append(f"{column} = %s")
                 params.append(value)
+        for column in (
+            "name",
+            "notes",
+        ):  # assigned on the live run (fixed names: a spill file holds the dict)
+            if column in batch.labels:
+                sets.append(f"{column} = %s")
+                params.append(batch.labels[column])
+        if "tags" in batch.labels:
+            sets.append("tags = %s::json")
+            params.append(_dumps(list(batch.labels["tags"])))
         if sets:
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = %s", (*params, rid))
         if batch.events:

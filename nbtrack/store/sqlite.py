@@ -708,6 +708,16 @@ class SQLiteStore(Store):
             if value is not None:
                 sets.append(f"{column} = ?")
                 params.append(value)
+        for column in (
+            "name",
+            "notes",
+        ):  # assigned on the live run (fixed names: a spill file holds the dict)
+            if column in batch.labels:
+                sets.append(f"{column} = ?")
+                params.append(batch.labels[column])
+        if "tags" in batch.labels:
+            sets.append("tags = ?")
+            params.append(_dumps(list(batch.labels["tags"])))
         if sets:
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, rid))
         if batch.events:
