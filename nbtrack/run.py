@@ -265,17 +265,18 @@ class Run:
         self._config_dirty = False
         self.summary = Summary(self)
         created = time.time()
-        record = store.create_run(
-            run_id=new_run_id(),
-            project=project,
-            name=name,
-            config=self.config.as_dict(),
-            tags=tuple(tags),
-            notes=notes,
-            created=created,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-        )
+        creation = {
+            "run_id": new_run_id(),
+            "project": project,
+            "name": name,
+            "config": self.config.as_dict(),
+            "tags": tuple(tags),
+            "notes": notes,
+            "created": created,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        record, pending = _create_record(store, creation)
         self.id: str = record.id
         self._name: str = record.name
         self.project: str = record.project
@@ -320,6 +321,7 @@ class Run:
             on_first_flush=environment,
             after_flush=self._append_output,
             unwritten_output=self._take_output,
+            create=pending,
         )
         self._system_live: deque[Any] = deque()  # samples for the live views, drained on the main thread
         self._system = _start_system_sampler(self, system_interval)
@@ -539,7 +541,8 @@ class Run:
         if self.live is None:
             from nbtrack.live import LiveHistory
 
-            self.flush()
+            if self._last:  # nothing to read back before the first log (and the store may be locked)
+                self.flush()
             self.live = LiveHistory.from_store(self._store, self.id)  # what was logged before a view existed
             self._live_points = []
 
@@ -744,6 +747,49 @@ class Run:
             f"<code>{escape(self.project)}</code>: <b>{escape(self._state)}</b>, stored in "
             f"<code>{escape(self._store.location)}</code></div>"
         )
+
+
+INIT_LOCK_SECONDS = (
+    1.0  # the most `init` waits for another process's write lock before starting the run anyway
+)
+
+
+def _create_record(store: Store, creation: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """The new run's record, and None; or, while another process holds the store's write lock, a record made
+    here and the arguments the writer creates the run with once the lock frees (training does not wait)."""
+    from nbtrack.store.base import RunRecord, StoreLockedError
+
+    try:
+        with store.waiting_at_most(INIT_LOCK_SECONDS):
+            return store.create_run(**creation), None
+    except StoreLockedError as exc:
+        reason = str(exc)
+        pending = {**creation, "name": creation["name"] or _provisional_name(store, creation["project"])}
+    import warnings
+
+    from nbtrack.writer import NbtrackWarning
+
+    warnings.warn(
+        f"nbtrack: {reason} Run {pending['name']} ({pending['run_id']}) starts anyway: what it logs is kept in "
+        "memory and written when the lock frees (or kept in a local file for `nbtrack push` if it is still held "
+        "when the run finishes).",
+        NbtrackWarning,
+        stacklevel=4,
+    )
+    fields = {k: v for k, v in pending.items() if k != "run_id"}
+    return RunRecord(id=pending["run_id"], state="running", heartbeat=pending["created"], **fields), pending
+
+
+def _provisional_name(store: Store, project: str) -> str:
+    """``adjective-noun-N`` with N one more than the project's runs, read without the lock (a number another
+    process takes meanwhile repeats; the random words keep the names apart)."""
+    from nbtrack.names import new_display_name
+
+    try:
+        count = next((p.runs for p in store.projects() if p.name == project), 0)
+    except NbtrackError:
+        count = 0
+    return new_display_name(count + 1)
 
 
 def _warn_files(run: Run, exc: BaseException) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nbtrack.series import append_columns
-from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
+from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, StoreLockedError, WriteBatch
 
 FLUSH_SECONDS = 0.5
 # While a flush is under way and more than this many `log` calls have queued behind it, each call gives
@@ -30,6 +30,9 @@ FLUSH_SECONDS = 0.5
 BACKLOG_CALLS = 100_000
 MAX_BACKOFF_SECONDS = 5.0
 FINAL_FLUSH_SECONDS = 60.0  # $NBTRACK_FINAL_FLUSH_SECONDS overrides
+# One flush waits at most this long for a write lock another process holds (a long import, a user's sqlite3
+# shell), then keeps its points and retries: `finish` must keep to its own deadline, not the lock holder's.
+LOCK_WAIT_SECONDS = 2.0
 
 
 def final_flush_seconds() -> float:
@@ -56,9 +59,13 @@ class RunWriter:
         after_flush: Callable[[], None] | None = None,
         unwritten_output: Callable[[], list[str]] | None = None,
         interval: float | None = None,
+        create: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
+        self._create = (
+            create  # `create_run`'s arguments while the run is not in the store yet (it was locked)
+        )
         # Per-metric columns (steps, times, values), grouped as they are logged so this thread does no
         # per-point Python work and commits on time even while the training thread keeps the GIL busy. The
         # lock makes "append to the columns" and "take the columns" exclusive: no point is lost between them.
@@ -124,8 +131,10 @@ class RunWriter:
                 self._flushed.wait(min(remaining, 0.05))
         return self.error is None
 
-    def close(self, state: str, ended: float, timeout: float = 60.0) -> None:
-        """Final flush with the run's end state, then stop the thread."""
+    def close(self, state: str, ended: float, timeout: float | None = None) -> None:
+        """Final flush with the run's end state, then stop the thread (by the final flush's deadline)."""
+        if timeout is None:
+            timeout = final_flush_seconds() + 2 * LOCK_WAIT_SECONDS + 10.0
         if self._side is not None:
             self._side.join(timeout)
         self._final = {"state": state, "ended": ended}
@@ -203,7 +212,11 @@ class RunWriter:
                 batch.state, batch.ended, batch.heartbeat = final["state"], final["ended"], now
             elif now - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 batch.heartbeat = now
-            self.store.write_batch(batch)
+            with self.store.waiting_at_most(LOCK_WAIT_SECONDS):
+                if self._create is not None:
+                    self.store.create_run(**self._create)
+                    self._create = None
+                self.store.write_batch(batch)
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
         except Exception as exc:
@@ -238,6 +251,8 @@ class RunWriter:
 
         meta = dict(self._carry_meta)
         meta.update(final)
+        if self._create is not None:  # the run itself never reached the store: `nbtrack push` creates it
+            meta["create"] = {**self._create, "tags": list(self._create["tags"])}
         output = self._unwritten_output() if self._unwritten_output is not None else []
         if output:
             meta["output"] = output
@@ -290,6 +305,8 @@ class RunWriter:
     def _warn(self, exc: BaseException, what: str | None = None) -> None:
         if self._warned:
             return
+        if isinstance(exc, StoreLockedError) and self._failures < 2:
+            return  # another process's transaction a little longer than one wait: ordinary, not worth a warning
         self._warned = True
         what = what or f"run {self.run_id} to {self.store.location}"
         full = getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc)

@@ -126,3 +126,144 @@ def test_dashboard_header_shows_a_new_name(notebook, store_dir):
     assert dashboard.header.value == header_html(run, "running")
     assert "new &lt;name&gt;" in dashboard.header.value and "old-name" not in dashboard.header.value
     run.finish()
+
+
+# -- 10: init never waits on another process's write lock ------------------------------------------
+HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()  # hold the lock until the test says so
+conn.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+class LockHolder:
+    """Another process holding `BEGIN EXCLUSIVE` on the store's database until `release()`."""
+
+    def __init__(self, db, env):
+        self.db = db
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        assert self.process.stdout.readline().strip() == "locked"
+
+    def still_holds(self) -> bool:
+        """True when a writer from yet another connection is refused at once (the holder did not let go)."""
+        import sqlite3
+
+        probe = sqlite3.connect(self.db, isolation_level=None, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            return "locked" in str(exc) and self.process.poll() is None
+        finally:
+            probe.close()
+        return False
+
+    def release(self) -> None:
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline().strip() == "released"
+        self.process.wait(timeout=60)  # a hang guard only
+
+
+def init_guarded(**kwargs):
+    """`nbtrack.init` on a thread; returns the run, or fails if init is still waiting after a generous 60 s (a
+    hang guard: without the fix init waits for the lock for 120 s, then raises)."""
+    import threading
+
+    result: dict = {}
+
+    def target():
+        try:
+            result["run"] = nbtrack.init(**kwargs)
+        except BaseException as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "nbtrack.init is still waiting for the other process's lock"
+    if "error" in result:
+        raise result["error"]
+    return result["run"]
+
+
+@pytest.fixture
+def locked_store(store_dir, python_env):
+    open_store(str(store_dir))  # the database exists (WAL) before another process locks it
+    holder = LockHolder(store_dir / "nbtrack.db", python_env)
+    yield holder
+    if holder.process.poll() is None:
+        holder.process.kill()
+        holder.process.wait(timeout=60)
+
+
+def test_init_starts_while_another_process_holds_the_write_lock(locked_store, store_dir):
+    from nbtrack.errors import RunNotFoundError
+    from nbtrack.writer import NbtrackWarning
+
+    with pytest.warns(NbtrackWarning, match="locked by another process"):
+        run = init_guarded(project="p", config={"lr": 0.1}, tags=("t",))
+    assert run.dir.is_dir()
+    for i in range(200):
+        run.log({"loss": 1.0 / (i + 1)})
+    run.notes = "logged under the lock"
+    run.summary["extra"] = 7
+    assert not run.flush(timeout=3)  # nothing can be committed yet
+    # All of the above happened while the other process still held the lock, and nothing reached the store:
+    assert locked_store.still_holds()
+    with pytest.raises(RunNotFoundError):
+        open_store(str(store_dir)).get_run(run.id)
+    locked_store.release()
+    assert run.flush(timeout=60)  # generous: the writer retries within a few seconds of the release
+    run.log({"loss": 0.001})
+    run.finish()
+    record = open_store(str(store_dir)).get_run(run.id)
+    assert (record.state, record.name, record.tags, record.notes) == (
+        "finished",
+        run.name,
+        ("t",),
+        "logged under the lock",
+    )
+    assert record.config == {"lr": 0.1} and record.summary["extra"] == 7
+    assert record.environment  # captured and written with the creation
+    history = open_store(str(store_dir)).history(run.id, "loss")
+    assert history.step.tolist() == list(range(201))
+    assert history.value[-1] == 0.001
+
+
+def test_lock_held_past_finish_keeps_the_run_in_a_spill_file(
+    locked_store, store_dir, tmp_path, monkeypatch, python_env
+):
+    from nbtrack.writer import NbtrackWarning
+
+    monkeypatch.setenv("NBTRACK_FINAL_FLUSH_SECONDS", "1")
+    monkeypatch.setenv("NBTRACK_SPILL_DIR", str(tmp_path / "spill"))
+    with pytest.warns(NbtrackWarning):
+        run = init_guarded(project="p", name="spilled")
+        for i in range(50):
+            run.log({"acc": i / 50})
+        run.finish()  # waits its final-flush deadline, then spills
+    assert locked_store.still_holds()
+    (spill,) = (tmp_path / "spill").glob("*.json")
+    assert run._writer.spilled == str(spill)
+    locked_store.release()
+    subprocess.run(
+        [sys.executable, "-m", "nbtrack", "--store", str(store_dir), "push", str(spill)],
+        env=python_env,
+        check=True,
+        capture_output=True,
+        timeout=120,  # a hang guard only
+    )
+    record = open_store(str(store_dir)).get_run("spilled")
+    assert record.id == run.id and record.state == "finished" and record.ended == run.ended
+    assert open_store(str(store_dir)).history(run.id, "acc").value.tolist() == [i / 50 for i in range(50)]
+    assert not spill.exists()

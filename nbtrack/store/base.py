@@ -15,17 +15,25 @@ Errors: every failure is a `StoreError` (or `RunNotFoundError`) whose message na
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbtrack.errors import StoreError
 from nbtrack.query import Node, OrderKey
 from nbtrack.series import History
+
+
+class StoreLockedError(StoreError):
+    """Another process held the store's write lock for longer than the caller chose to wait."""
+
 
 SCHEMA_VERSION = 3
 HEARTBEAT_SECONDS = 2.0
@@ -219,6 +227,24 @@ class Store(ABC):
 
     #: Human-readable location (a directory, a URL without password) used in every message.
     location: str
+
+    # -- how long a write waits for another process's lock ------------------------------------------
+    @contextlib.contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """Writes of this thread inside the block wait at most `seconds` for a lock another process holds,
+        then raise `StoreLockedError` (`init` and the run's writer; everything else waits as long as it takes)."""
+        local = self.__dict__.setdefault("_lock_waits", threading.local())
+        previous = getattr(local, "seconds", None)
+        local.seconds = seconds
+        try:
+            yield
+        finally:
+            local.seconds = previous
+
+    def lock_wait(self) -> float | None:
+        """The bound `waiting_at_most` set for this thread, None outside it."""
+        local = self.__dict__.get("_lock_waits")
+        return getattr(local, "seconds", None) if local is not None else None
 
     # -- runs ---------------------------------------------------------------------------------------
     @abstractmethod

@@ -60,6 +60,7 @@ from nbtrack.store.base import (
     RunRecord,
     SeriesBatch,
     Store,
+    StoreLockedError,
     SweepRecord,
     TrialRecord,
     WriteBatch,
@@ -212,7 +213,8 @@ class PostgresStore(Store):
 
     def _write(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run `fn(conn, *args)` in one transaction, retrying on serialization failures, deadlocks and a broken
-        connection (once)."""
+        connection (once). Inside `waiting_at_most`, a lock held longer by another session is `StoreLockedError`."""
+        wait = self.lock_wait()
         delay = 0.01
         deadline = time.monotonic() + 120.0
         reconnected = False
@@ -220,9 +222,16 @@ class PostgresStore(Store):
             conn = self._conn()
             try:
                 with conn.transaction():
+                    if wait is not None:
+                        conn.execute(f"SET LOCAL lock_timeout = '{max(1, int(wait * 1000))}ms'")
                     return fn(conn, *args)
             except StoreError:
                 raise
+            except psycopg.errors.LockNotAvailable:
+                raise StoreLockedError(
+                    f"The run store {self.location} is locked by another session (a lock it needs was held for "
+                    f"more than {wait:g} s)."
+                ) from None
             except _RETRYABLE as exc:
                 if time.monotonic() > deadline:
                     raise StoreError(
