@@ -318,7 +318,7 @@ def test_json_encoding_round_trips_non_finite_numbers():
 # -- property tests: the SQL a backend runs equals the Python reference over random runs --------------
 # Keys and text holding what SQL spells specially: a backslash (JSON path escapes), '"' (ends a path label),
 # '%' and '_' (LIKE wildcards), a tab (a JSON escape).
-ODD_TEXT = ["a\\b", "\\", "50%", "a_b", "%", "_", "t\tab", 'q"x\\']
+ODD_TEXT = ["a\\b", "\\", "50%", "a_b", "%", "_", "t\tab", 'q"x\\', "\\u0000"]
 KEYS = ["lr", "opt", "flag", "layers", "a\\b", 'q"k', "t\tk", "50%_"]
 scalar = st.one_of(
     st.none(),
@@ -531,6 +531,7 @@ ODD_RUNS = [
     ("percent", {"a\\b": 2, "dir": "50%_off", "ab": 9}, {}, "finished", ["50%"], "100%"),
     ("plain", {"ab": 1, "a\\\\b": 3, "dir": "50x_off"}, {}, "finished", ["50"], "a_b"),
     ("looks-like-json", {"a\\b": '{"x": 1}', "t\tk": '{"x": 2}'}, {}, "finished", [], None),
+    ("escape-text", {"dir": "\\u0000", "esc": "b\\\\\\u0000"}, {}, "finished", [], None),
 ]
 
 
@@ -548,21 +549,27 @@ def odd_store(request, tmp_path):
         ('config."a\\\\b" == 1', ["backslash"]),  # the key a\b, not ab nor a\\b
         ('config."a\\\\b" >= 1', ["percent", "backslash"]),
         ('config."a\\\\\\\\b" == 3', ["plain"]),
-        ('config."a\\\\b" is null', ["plain"]),
+        ('config."a\\\\b" is null', ["plain", "escape-text"]),
         ('config."q\\"k" == \'yes\'', ["backslash"]),
         ('config."t\\tk".x == 2', ["backslash"]),  # a key holding a tab, then a nested key
-        ('config."t\\tk".x is null', ["plain", "percent", "looks-like-json"]),  # text is never walked
+        (
+            'config."t\\tk".x is null',
+            ["plain", "percent", "looks-like-json", "escape-text"],
+        ),  # text is never walked
         ("config.dir startswith 'C:\\\\data\\\\'", ["backslash"]),
         ("config.dir contains '%'", ["percent"]),
         ("config.dir contains '_'", ["plain", "percent"]),
         ("config.dir startswith '50%'", ["percent"]),
         ("config.dir endswith '%_off'", ["percent"]),
         ("config.dir endswith '_off'", ["plain", "percent"]),
-        ("config.dir contains '\\\\'", ["backslash"]),
+        ("config.dir contains '\\\\'", ["backslash", "escape-text"]),
         ("notes endswith '%'", ["percent"]),
         ("notes contains '_'", ["plain"]),
         ("'50%' in tags", ["percent"]),
         ("'5_%' in tags", []),
+        # the text \u0000 (PostgreSQL reads a NUL in a document as U+0001, and must not touch this text)
+        ("config.dir == '\\\\u0000'", ["escape-text"]),
+        ("config.esc endswith '\\\\u0000'", ["escape-text"]),
     ],
 )
 def test_backslash_percent_underscore_match_as_written(odd_store, where, expected):
@@ -585,7 +592,9 @@ def test_backslash_percent_underscore_match_as_written(odd_store, where, expecte
 def test_deep_or_long_expressions_are_query_errors(store, where, message):
     with pytest.raises(QueryError, match=message) as info:
         nbtrack.runs(where=where, store=store.location)
-    assert len(str(info.value)) < 600  # the message quotes the part around the position, not 20,000 conditions
+    assert (
+        len(str(info.value)) < 600
+    )  # the message quotes the part around the position, not 20,000 conditions
 
 
 def test_expressions_at_the_bounds_run_on_every_backend(store):

@@ -159,10 +159,12 @@ def _pg_text(value: str) -> str:
 
 def pg_json_column(column: str) -> str:
     """A JSON column that PostgreSQL can walk: its JSON functions fail on a document holding ``\\u0000`` (text cannot
-    hold NUL), so in such a (rare) document NUL reads as U+0001."""
+    hold NUL), so in such a (rare) document NUL reads as U+0001. Only an escape is replaced: in ``\\\\u0000`` (a
+    backslash, then the text u0000) the backslash is escaped, so an even run of backslashes comes before a NUL."""
     return (
         f"(CASE WHEN strpos({column}::text, '\\u0000') > 0 "
-        f"THEN replace({column}::text, '\\u0000', '\\u0001')::json ELSE {column} END)"
+        f"THEN regexp_replace({column}::text, '(?<!\\\\)((?:\\\\\\\\)*)\\\\u0000', '\\1\\\\u0001', 'g')::json "
+        f"ELSE {column} END)"
     )
 
 
