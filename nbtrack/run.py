@@ -481,11 +481,14 @@ class Run:
         target = self._file_target(name or source.name, "run.save")
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.resolve() != target.resolve():
-            shutil.copy2(source, target)
+            _copy_file(source, target)
         return target
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
         """Copy a file or a folder into the run's ``artifacts/`` (copied, never referenced in place).
+
+        The file or folder named is copied as `cp -r` does: symlinks inside a folder are copied as links,
+        never their targets (a link to ``~/.ssh`` stays a link, which the Files pane and exports never follow).
 
         Args:
             path: the file or folder to keep with the run.
@@ -497,12 +500,11 @@ class Run:
         target = self._file_target(f"artifacts/{name or source.name}", "run.log_artifact")
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
+            _copy_tree(source, target)
         else:
-            shutil.copy2(source, target)
-        self.event(
-            "artifact", f"artifact {target.relative_to(self.dir)}", name=str(target.relative_to(self.dir))
-        )
+            _copy_file(source, target)
+        relative = target.relative_to(self.dir.resolve()).as_posix()  # `target` is resolved
+        self.event("artifact", f"artifact {relative}", name=relative)
         return target
 
     def _file_target(self, name: str, where: str) -> Path:
@@ -790,6 +792,33 @@ def _provisional_name(store: Store, project: str) -> str:
     except NbtrackError:
         count = 0
     return new_display_name(count + 1)
+
+
+def _copy_file(source: Path | str, target: Path) -> None:
+    """Copy a file's content to `target`; a symlink already at `target` is replaced, never written through."""
+    if target.is_symlink():
+        target.unlink()
+    shutil.copy2(source, target)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy a folder into the run: links are copied as links, never followed, and nothing is written through a
+    link already in the run's folder (it is replaced). Sockets and FIFOs are left out."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        target.unlink()
+    target.mkdir(exist_ok=True)
+    for entry in os.scandir(source):
+        destination = target / entry.name
+        if entry.is_symlink():
+            if destination.is_symlink() or destination.is_file():
+                destination.unlink()
+            elif destination.is_dir():
+                shutil.rmtree(destination)
+            os.symlink(os.readlink(entry.path), destination)
+        elif entry.is_dir(follow_symlinks=False):
+            _copy_tree(Path(entry.path), destination)
+        elif entry.is_file(follow_symlinks=False):
+            _copy_file(entry.path, destination)
 
 
 def _warn_files(run: Run, exc: BaseException) -> None:

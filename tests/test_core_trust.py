@@ -267,3 +267,182 @@ def test_lock_held_past_finish_keeps_the_run_in_a_spill_file(
     assert record.id == run.id and record.state == "finished" and record.ended == run.ended
     assert open_store(str(store_dir)).history(run.id, "acc").value.tolist() == [i / 50 for i in range(50)]
     assert not spill.exists()
+
+
+# -- 7: symlinks in a run's folder are never followed out of it -------------------------------------
+SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- fake-secret-7f3a"
+
+
+@pytest.fixture
+def fake_home(tmp_path):
+    """A stand-in for ~/.ssh/id_rsa and a private folder, under tmp_path (the real home is never read)."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_bytes(SECRET)
+    (home / "private").mkdir()
+    (home / "private" / "notes.txt").write_bytes(SECRET + b" (folder)")
+    return home
+
+
+def plant_links(folder, home):
+    """Every kind of link that points out of `folder`, plus one that stays inside and one that dangles."""
+    import os
+
+    (folder / "real.txt").write_text("a real file")
+    os.symlink(home / ".ssh" / "id_rsa", folder / "id_rsa.txt")  # a link to a file outside
+    os.symlink(home / "private", folder / "private")  # a link to a folder outside
+    os.symlink(home / ".ssh" / "id_rsa", folder / ".hop2")
+    os.symlink(folder / ".hop2", folder / "chain.txt")  # a chain: link -> link -> outside
+    os.symlink("real.txt", folder / "inside.txt")  # relative, stays inside
+    os.symlink(home / "missing", folder / "dangling.txt")
+    os.symlink("../../../home/.ssh/id_rsa", folder / "dotdot.txt")  # '..' inside the link
+
+
+def send_from_browser(view, **content):
+    """What js/files.js sends on a click, delivered through the widget's comm handler."""
+    view._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+def comm_bytes() -> bytes:
+    from tests.widget_helpers import RecordingComm
+
+    out = b""
+    for message in RecordingComm.log:
+        out += json.dumps(message.data).encode()
+        out += b"".join(bytes(memoryview(b).cast("B")) for b in message.buffers)
+    return out
+
+
+def all_bytes_under(root) -> bytes:
+    """Every byte of every regular file under `root`, links not followed."""
+    import os
+
+    data = b""
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                with open(path, "rb") as file:
+                    data += file.read()
+    return data
+
+
+def test_files_pane_never_serves_a_link_target(notebook, store_dir, fake_home):
+    import os
+
+    from tests.widget_helpers import RecordingComm
+
+    run = nbtrack.init(project="p")
+    plant_links(run.dir, fake_home)
+    (run.dir / "swap.txt").write_text("listed while it was a file")
+    pane = run._dashboard().files
+    pane.refresh(force=True)
+    listed = {f["name"] for f in pane.view.files}
+    assert {"real.txt", "swap.txt"} <= listed
+    assert not listed & {
+        "id_rsa.txt",
+        "private/notes.txt",
+        "chain.txt",
+        "inside.txt",
+        "dangling.txt",
+        ".hop2",
+    }
+    RecordingComm.log.clear()
+    send_from_browser(pane.view, request="download", name="real.txt")
+    assert RecordingComm.log[-1].buffers and bytes(RecordingComm.log[-1].buffers[0]) == b"a real file"
+    names = ["id_rsa.txt", "private/notes.txt", "chain.txt", "dotdot.txt", "../home/.ssh/id_rsa", ".hop2"]
+    names += [str(fake_home / ".ssh" / "id_rsa"), "real.txt/../id_rsa.txt", "./id_rsa.txt"]
+    for name in names:
+        for request in ("download", "preview"):
+            send_from_browser(pane.view, request=request, name=name)
+    # A file listed a moment ago and then replaced by a link is refused when the request arrives.
+    (run.dir / "swap.txt").unlink()
+    os.symlink(fake_home / ".ssh" / "id_rsa", run.dir / "swap.txt")
+    send_from_browser(pane.view, request="download", name="swap.txt")
+    send_from_browser(pane.view, request="preview", name="swap.txt")
+    assert b"fake-secret" not in comm_bytes() and "fake-secret" not in pane.view.preview
+    run.finish()
+
+
+def test_open_run_file_refuses_every_way_out(tmp_path, fake_home):
+    """The check the pane makes when a request arrives (after its listing): through no link, at no step."""
+    import os
+
+    from nbtrack.store.base import open_run_file
+
+    root = tmp_path / "run"
+    (root / "sub").mkdir(parents=True)
+    plant_links(root, fake_home)
+    (root / "sub" / "ok.txt").write_text("ok")
+    os.symlink(root / "sub", root / "linked-sub")  # a link to a folder inside: still a link
+    os.mkfifo(root / "fifo")
+    with open_run_file(root, "sub/ok.txt") as file:
+        assert file.read() == b"ok"
+    refused = ["id_rsa.txt", "private/notes.txt", "chain.txt", "inside.txt", "dangling.txt", "dotdot.txt"]
+    refused += ["linked-sub/ok.txt", "../run/real.txt", "sub/../real.txt", "/etc/passwd", "", "sub", "fifo"]
+    for name in refused:
+        with pytest.raises(FileNotFoundError):
+            open_run_file(root, name).close()
+
+
+def test_stored_dashboard_never_reads_through_links(notebook, store_dir, fake_home):
+    import os
+
+    from nbtrack.ui.stored import stored_dashboard
+
+    run = nbtrack.init(project="p")
+    run.log({"loss": 1.0})
+    run.finish()
+    for name in ("output.log", "model.json"):
+        (run.dir / name).unlink(missing_ok=True)
+        os.symlink(fake_home / ".ssh" / "id_rsa", run.dir / name)
+    plant_links(run.dir, fake_home)
+    dashboard = stored_dashboard(nbtrack.get_run(run.id))
+    pane = dashboard.files
+    assert "output.log" not in {f["name"] for f in pane.view.files}
+    for name in ("output.log", "model.json", "id_rsa.txt", "private/notes.txt", "chain.txt"):
+        send_from_browser(pane.view, request="download", name=name)
+        send_from_browser(pane.view, request="preview", name=name)
+    assert b"fake-secret" not in comm_bytes()
+    assert b"fake-secret" not in dashboard.snapshot_html().encode()
+    dashboard.close("finished")
+
+
+def test_log_artifact_copies_links_as_links_never_their_targets(store_dir, fake_home, tmp_path):
+    import os
+
+    source = tmp_path / "data"
+    source.mkdir()
+    plant_links(source, fake_home)
+    (source / "sub").mkdir()
+    (source / "sub" / "deep.txt").write_text("deep")
+    run = nbtrack.init(project="p")
+    target = run.log_artifact(source)
+    assert (target / "real.txt").read_text() == "a real file" and (target / "sub" / "deep.txt").is_file()
+    for link in ("id_rsa.txt", "private", "chain.txt", "inside.txt", "dangling.txt", "dotdot.txt"):
+        assert (target / link).is_symlink(), link  # the link itself, as cp -r copies it
+        assert os.readlink(target / link) == os.readlink(source / link)
+    assert SECRET not in all_bytes_under(run.dir)
+    files = {f.name for f in run.store.list_files(run.id)}
+    assert "artifacts/data/real.txt" in files and not any("id_rsa" in f or "private" in f for f in files)
+    # A second artifact under the same name never writes through a link the first one left.
+    again = tmp_path / "again" / "data"
+    again.mkdir(parents=True)
+    (again / "id_rsa.txt").write_text("replaced")
+    (again / "private").mkdir()
+    (again / "private" / "notes.txt").write_text("replaced too")
+    run.log_artifact(again)
+    assert (fake_home / ".ssh" / "id_rsa").read_bytes() == SECRET
+    assert (fake_home / "private" / "notes.txt").read_bytes() == SECRET + b" (folder)"
+    assert (target / "id_rsa.txt").read_text() == "replaced" and not (target / "id_rsa.txt").is_symlink()
+    # run.save onto a link in the run's folder replaces the link, not its target.
+    os.symlink(fake_home / ".ssh" / "id_rsa", run.dir / "saved.txt")
+    note = tmp_path / "note.txt"
+    note.write_text("saved")
+    with pytest.raises(ValueError, match="outside the run's folder"):
+        run.save(note, name="saved.txt")  # the name resolves through the link to outside
+    for bad in ("../escape.txt", "a/../../escape.txt", str(tmp_path / "abs.txt")):
+        with pytest.raises(ValueError, match="leave the run's folder"):
+            run.log_artifact(note, name=bad)
+    assert (fake_home / ".ssh" / "id_rsa").read_bytes() == SECRET and not (tmp_path / "escape.txt").exists()
+    run.finish()

@@ -18,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from nbtrack.errors import StoreError
 from nbtrack.query import Node, OrderKey
@@ -189,6 +190,49 @@ class WriteBatch:
                 v is None for v in (self.config, self.summary, self.environment, self.heartbeat, self.state)
             )
         )
+
+
+def open_run_file(root: Path, name: str) -> BinaryIO:
+    """Open `name` (``a/b.txt``) in a run's folder `root` for reading, through no symlink and only if it is a
+    regular file; else `FileNotFoundError`. Each folder is opened relative to the last without following links,
+    so a link swapped in after a listing is not followed either."""
+    parts = name.split("/")
+    if (
+        not name
+        or os.path.isabs(name)
+        or (os.sep == "\\" and "\\" in name)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise FileNotFoundError(f"{name!r} is not a file name inside the run's folder")
+    nofollow = (
+        os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    )  # a FIFO must not block
+    try:
+        if os.open in os.supports_dir_fd:
+            folder = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                for part in parts[:-1]:
+                    inner = os.open(part, nofollow | getattr(os, "O_DIRECTORY", 0), dir_fd=folder)
+                    os.close(folder)
+                    folder = inner
+                fd = os.open(parts[-1], nofollow, dir_fd=folder)
+            finally:
+                os.close(folder)
+        else:  # no dir_fd (Windows): check every step with lstat first
+            path = root
+            for part in parts:
+                path = path / part
+                if path.is_symlink():
+                    raise FileNotFoundError(f"{name!r} is reached through a symlink")
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError as exc:  # ELOOP (a link), ENOTDIR, ENOENT...
+        raise FileNotFoundError(f"{name!r} is not a regular file of the run ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotFoundError(f"{name!r} is not a regular file of the run")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def effective_state(
@@ -370,14 +414,19 @@ class Store(ABC):
         """A local directory for the run's files (created on demand)."""
 
     def list_files(self, run_id: str) -> list[FileInfo]:
+        """The regular files in the run's folder; symlinks are never followed (a link to ~/.ssh is not a file
+        of the run)."""
         root = self.run_dir(run_id)
         if not root.is_dir():
             return []
-        return [
-            FileInfo(str(p.relative_to(root)), p.stat().st_size)
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
-        ]
+        found = []
+        for folder, _dirs, names in os.walk(root):  # os.walk does not descend into linked folders
+            for name in names:
+                path = Path(folder, name)
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode):
+                    found.append(FileInfo(path.relative_to(root).as_posix(), info.st_size))
+        return sorted(found, key=lambda f: f.name.split("/"))
 
     # -- lifetime -----------------------------------------------------------------------------------
     def release_thread(self) -> None:  # noqa: B027 - optional: backends without per-thread connections skip it
