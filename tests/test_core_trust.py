@@ -446,3 +446,63 @@ def test_log_artifact_copies_links_as_links_never_their_targets(store_dir, fake_
             run.log_artifact(note, name=bad)
     assert (fake_home / ".ssh" / "id_rsa").read_bytes() == SECRET and not (tmp_path / "escape.txt").exists()
     run.finish()
+
+
+def test_a_fit_that_starts_its_own_run_trains_under_another_process_lock(locked_store, store_dir):
+    from nbtrack.keras import NbtrackCallback
+    from nbtrack.writer import NbtrackWarning
+
+    from .keras_helpers import keras, tiny_data, tiny_model
+
+    seen = []
+
+    class Releaser(keras.callbacks.Callback):
+        """Notes, each epoch, that the other process still holds the lock; lets it go as training ends
+        (it runs before the nbtrack callback, which then finishes the run)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, locked_store.still_holds(), tracker.run.step))
+
+        def on_train_end(self, logs=None):
+            locked_store.release()
+
+    tracker = NbtrackCallback(display=False)
+    x, y = tiny_data(64)
+    with pytest.warns(NbtrackWarning, match="locked by another process"):
+        tiny_model().fit(x, y, batch_size=16, epochs=3, callbacks=[Releaser(), tracker], verbose=0)
+    assert [(epoch, held) for epoch, held, _ in seen] == [(0, True), (1, True), (2, True)]
+    assert [step for *_, step in seen] == [4, 8, 12]  # it was logging every batch while the lock was held
+    run = tracker.run
+    record = open_store(str(store_dir)).get_run(run.id)
+    assert record.state == "finished" and record.config["epochs"] == 3
+    assert open_store(str(store_dir)).history(run.id, "batch/loss").step.tolist() == list(range(12))
+    assert open_store(str(store_dir)).history(run.id, "epoch").value.tolist() == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.slow
+def test_init_starts_while_a_postgres_session_locks_the_tables(pg_server, monkeypatch, tmp_path):
+    import psycopg
+
+    from nbtrack.writer import NbtrackWarning
+
+    monkeypatch.setenv("NBTRACK_FILES", str(tmp_path / "files"))
+    url = pg_server.new_database()
+    open_store(url).close()  # the schema exists before the other session locks it
+    holder = psycopg.connect(url)
+    holder.execute("LOCK TABLE runs, projects IN EXCLUSIVE MODE")  # reads go on, writes wait
+    try:
+        with pytest.warns(NbtrackWarning, match="locked by another session"):
+            run = init_guarded(project="p", store=url)
+        for i in range(20):
+            run.log({"loss": float(i)})
+        assert not run.flush(timeout=3)
+        assert holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS  # still holding
+    finally:
+        holder.commit()
+        holder.close()
+    assert run.flush(timeout=60)  # a hang guard only
+    run.finish()
+    store = open_store(url)
+    assert store.get_run(run.id).state == "finished"
+    assert store.history(run.id, "loss").value.tolist() == [float(i) for i in range(20)]
+    store.close()
