@@ -283,6 +283,7 @@ class Run:
         self._tags: tuple[str, ...] = record.tags
         self._notes: str | None = record.notes
         self._labels_dirty: dict[str, Any] = {}  # name, notes, tags assigned since the last flush
+        self._labels_lock = threading.Lock()  # assigned on the user's thread, taken by the writer's
         self.created: float = created
         self.ended: float | None = None
 
@@ -446,7 +447,8 @@ class Run:
     def _set_label(self, field: str, value: Any) -> None:
         self._check_open(f"change the run's {field}")
         setattr(self, f"_{field}", value)
-        self._labels_dirty[field] = value
+        with self._labels_lock:
+            self._labels_dirty[field] = value
         if self._views:
             self.refresh_views()  # the dashboard's header shows the name
 
@@ -622,8 +624,9 @@ class Run:
     def _dirty_metadata(self, new_points: bool) -> dict[str, Any]:
         """Called by the writer thread: config/summary snapshots changed since the last flush."""
         meta: dict[str, Any] = {}
-        if self._labels_dirty:
-            meta["labels"], self._labels_dirty = self._labels_dirty, {}
+        with self._labels_lock:
+            if self._labels_dirty:
+                meta["labels"], self._labels_dirty = self._labels_dirty, {}
         if self._events:
             events, self._events = self._events, []
             meta["events"] = events

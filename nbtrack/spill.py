@@ -124,6 +124,8 @@ def _creation(create: dict[str, Any], path: str | os.PathLike[str]) -> dict[str,
         if not isinstance(value, kind) or isinstance(value, bool):
             raise SpillError(f"{path}: the run's creation record has a bad {key!r} ({value!r}).")
         out[key] = value
-    if not math.isfinite(out["created"]) or not all(isinstance(tag, str) for tag in out["tags"]):
+    if not math.isfinite(out["created"]):
+        raise SpillError(f"{path}: the run's creation record has a bad 'created' ({out['created']!r}).")
+    if not all(isinstance(tag, str) for tag in out["tags"]):
         raise SpillError(f"{path}: the run's creation record has tags that are not strings.")
     return out

@@ -63,9 +63,8 @@ class RunWriter:
     ) -> None:
         self.store = store
         self.run_id = run_id
-        self._create = (
-            create  # `create_run`'s arguments while the run is not in the store yet (it was locked)
-        )
+        # `create_run`'s arguments while the run is not in the store yet (its write lock was held at `init`)
+        self._create = create
         # Per-metric columns (steps, times, values), grouped as they are logged so this thread does no
         # per-point Python work and commits on time even while the training thread keeps the GIL busy. The
         # lock makes "append to the columns" and "take the columns" exclusive: no point is lost between them.
