@@ -506,3 +506,16 @@ def test_init_starts_while_a_postgres_session_locks_the_tables(pg_server, monkey
     assert store.get_run(run.id).state == "finished"
     assert store.history(run.id, "loss").value.tolist() == [float(i) for i in range(20)]
     store.close()
+
+
+def test_init_in_a_notebook_shows_its_dashboard_under_the_lock(notebook, locked_store, store_dir):
+    from nbtrack.writer import NbtrackWarning
+
+    with pytest.warns(NbtrackWarning, match="locked by another process"):
+        run = init_guarded(project="p", name="nb-run")
+    assert len(notebook) == 1 and "nb-run" in run._dashboard().header.value  # shown while the lock is held
+    run.log({"loss": 0.5})
+    assert locked_store.still_holds()
+    locked_store.release()
+    run.finish()
+    assert open_store(str(store_dir)).get_run("nb-run").state == "finished"
