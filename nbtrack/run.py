@@ -704,6 +704,11 @@ class Run:
             state = "failed" if exit_code else "finished"
         if state not in _END_STATES:
             raise ValueError(f"finish(state=...): expected one of {', '.join(_END_STATES)}, got {state!r}.")
+        self._end(state)
+
+    def _end(self, state: str, background: bool = False) -> None:
+        """`finish`; with `background`, a final write that takes more than a moment (another process holds the
+        store's lock) goes on in the writer's thread, and the process waits for it at exit."""
         global _current
         with _lock:
             if self._finished:
@@ -719,7 +724,7 @@ class Run:
                 self._capture.stop()
             else:
                 self.output.close()
-            self._writer.close(state, self.ended)
+            self._writer.close(state, self.ended, background=background)
             self._write_record_files()
             self._close_views()
             _active.discard(self)
@@ -926,7 +931,7 @@ def init(
     global _current
     with _lock:
         if _current is not None:
-            _current.finish()
+            _current._end("finished", background=True)  # never held up by another process's lock
         opened = open_store(store)
         run = Run(
             opened,
@@ -1077,3 +1082,6 @@ def _finish_at_exit() -> None:
             run.finish(state=state)
         except Exception:
             pass
+    from nbtrack.writer import wait_for_background_writers
+
+    wait_for_background_writers()

@@ -44,6 +44,19 @@ def final_flush_seconds() -> float:
         return FINAL_FLUSH_SECONDS
 
 
+BACKGROUND_JOIN_SECONDS = (
+    1.0  # how long `close(background=True)` waits before leaving the flush to its thread
+)
+_background: set[RunWriter] = set()  # writers whose final flush went on in the background
+
+
+def wait_for_background_writers() -> None:
+    """Wait for final flushes left to run in the background (each keeps to its own deadline, then spills)."""
+    for writer in list(_background):
+        writer._thread.join(final_flush_seconds() + 2 * LOCK_WAIT_SECONDS + 10.0)
+        _background.discard(writer)
+
+
 class NbtrackWarning(UserWarning):
     """Something went wrong inside nbtrack; training goes on."""
 
@@ -130,14 +143,25 @@ class RunWriter:
                 self._flushed.wait(min(remaining, 0.05))
         return self.error is None
 
-    def close(self, state: str, ended: float, timeout: float | None = None) -> None:
-        """Final flush with the run's end state, then stop the thread (by the final flush's deadline)."""
+    def close(
+        self, state: str, ended: float, timeout: float | None = None, *, background: bool = False
+    ) -> None:
+        """Final flush with the run's end state, then stop the thread (by the final flush's deadline).
+
+        With `background`, return after a moment even if the flush is still trying; the thread goes on, and
+        `wait_for_background_writers` (at exit) waits for it."""
         if timeout is None:
             timeout = final_flush_seconds() + 2 * LOCK_WAIT_SECONDS + 10.0
         if self._side is not None:
             self._side.join(timeout)
         self._final = {"state": state, "ended": ended}
         self._wake.set()
+        if background:
+            self._thread.join(BACKGROUND_JOIN_SECONDS)
+            if self._thread.is_alive():
+                _background.difference_update([w for w in _background if not w.alive])
+                _background.add(self)
+            return
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._warn(TimeoutError(f"the final flush took longer than {timeout:.0f} s"))

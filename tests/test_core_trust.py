@@ -519,3 +519,28 @@ def test_init_in_a_notebook_shows_its_dashboard_under_the_lock(notebook, locked_
     locked_store.release()
     run.finish()
     assert open_store(str(store_dir)).get_run("nb-run").state == "finished"
+
+
+def test_init_does_not_wait_to_finish_the_previous_run_under_the_lock(store_dir, python_env, monkeypatch):
+    from nbtrack.writer import NbtrackWarning, wait_for_background_writers
+
+    monkeypatch.setenv("NBTRACK_FINAL_FLUSH_SECONDS", "300")  # finish's patience, far past init's hang guard
+    first = nbtrack.init(project="p", name="first")
+    first.log({"loss": 1.0})
+    assert first.flush()
+    holder = LockHolder(store_dir / "nbtrack.db", python_env)
+    try:
+        first.log({"loss": 0.5})  # logged while the lock is held: first's final write must wait for it
+        with pytest.warns(NbtrackWarning, match="locked by another process"):
+            second = init_guarded(project="p", name="second")  # finishes `first` on the way
+        assert first.state == "finished" and holder.still_holds()
+        assert open_store(str(store_dir)).get_run("first").state == "running"  # its end is still pending
+        second.log({"loss": 2.0})
+    finally:
+        holder.release()
+    wait_for_background_writers()  # what the process does at exit
+    second.finish()
+    store = open_store(str(store_dir))
+    assert store.get_run("first").state == "finished"
+    assert store.history(first.id, "loss").value.tolist() == [1.0, 0.5]
+    assert store.get_run("second").state == "finished"
