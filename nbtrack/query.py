@@ -41,6 +41,12 @@ _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false", *MATCHES}
 NAN_MARKER = {"$float": "NaN"}  # how stores keep a NaN inside JSON (``1e999`` stands for infinity)
 
 
+# Bounds that keep parsing and the SQL a store runs finite (SQLite refuses expressions over 1000 levels deep): far
+# beyond what anyone writes by hand, and a clear error instead of a RecursionError for what a program generates.
+MAX_DEPTH = 100  # nested parentheses and 'not'
+MAX_CONDITIONS = 1000  # comparisons, plus each value of an 'in [...]' list
+
+
 class QueryError(NbtrackError, ValueError):
     """A ``where`` or ``order_by`` expression that cannot be understood."""
 
@@ -144,6 +150,15 @@ class _Token:
 
 
 def _error(source: str, pos: int, message: str) -> QueryError:
+    start = 0
+    if len(source) > 120:  # a long (generated) expression: the part around the position
+        start = max(0, pos - 60)
+        source = (
+            ("..." if start else "")
+            + source[start : start + 120]
+            + ("..." if start + 120 < len(source) else "")
+        )
+        pos = pos - start + (3 if start else 0)
     caret = " " * pos + "^"
     return QueryError(f"{message}\n  {source}\n  {caret}")
 
@@ -211,6 +226,8 @@ class _Parser:
         self.source = source
         self.tokens = _tokens(source)
         self.i = 0
+        self.depth = 0  # parentheses and 'not' open around the current token
+        self.conditions = 0
 
     @property
     def token(self) -> _Token:
@@ -261,15 +278,38 @@ class _Parser:
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
     def unary(self) -> Node:
-        if self.is_keyword("not"):
-            self.take()
-            return Not(self.unary())
-        if self.is_op("("):
-            self.take()
+        if not self.is_keyword("not") and not self.is_op("("):
+            node = self.predicate()
+            self.count(node)
+            return node
+        self.deeper()
+        try:
+            if self.take().text == "not":
+                return Not(self.unary())
             node = self.or_()
             self.expect_op(")", "')' to close the '('")
             return node
-        return self.predicate()
+        finally:
+            self.depth -= 1
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _error(
+                self.source,
+                self.token.pos,
+                f"The expression nests more than {MAX_DEPTH} parentheses and 'not's deep at position "
+                f"{self.token.pos}. Write it flatter: 'a and b and c' needs no parentheses, and 'not not x' is x.",
+            )
+
+    def count(self, node: Node) -> None:
+        self.conditions += len(node.values) if isinstance(node, InList) else 1
+        if self.conditions > MAX_CONDITIONS:
+            raise QueryError(
+                f"The expression holds more than {MAX_CONDITIONS} conditions (comparisons and values of "
+                "'in' lists). Select fewer runs at a time, or filter on a shared field (a tag, config.group) "
+                "instead of listing runs one by one."
+            )
 
     def predicate(self) -> Node:
         token = self.token

@@ -265,26 +265,33 @@ class Run:
         self._config_dirty = False
         self.summary = Summary(self)
         created = time.time()
-        record = store.create_run(
-            run_id=new_run_id(),
-            project=project,
-            name=name,
-            config=self.config.as_dict(),
-            tags=tuple(tags),
-            notes=notes,
-            created=created,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-        )
+        creation = {
+            "run_id": new_run_id(),
+            "project": project,
+            "name": name,
+            "config": self.config.as_dict(),
+            "tags": tuple(tags),
+            "notes": notes,
+            "created": created,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        record, pending = _create_record(store, creation)
         self.id: str = record.id
-        self.name: str = record.name
+        self._name: str = record.name
         self.project: str = record.project
-        self.tags: tuple[str, ...] = record.tags
-        self.notes: str | None = record.notes
+        self._tags: tuple[str, ...] = record.tags
+        self._notes: str | None = record.notes
+        self._labels_dirty: dict[str, Any] = {}  # name, notes, tags assigned since the last flush
+        self._labels_lock = threading.Lock()  # assigned on the user's thread, taken by the writer's
         self.created: float = created
         self.ended: float | None = None
 
         self.seed_info: dict[str, Any] = dict(seed_info or {})  # the seed in effect, for replicate
+        try:  # W&B's run.dir exists at once: code may save files there before the first log
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _warn_files(self, exc)
 
         def environment() -> dict[str, Any]:
             env = capture(created)
@@ -315,6 +322,7 @@ class Run:
             on_first_flush=environment,
             after_flush=self._append_output,
             unwritten_output=self._take_output,
+            create=pending,
         )
         self._system_live: deque[Any] = deque()  # samples for the live views, drained on the main thread
         self._system = _start_system_sampler(self, system_interval)
@@ -406,6 +414,44 @@ class Run:
         self._goals[key] = goal
         self._summary_dirty = True
 
+    # -- name, notes and tags: assignable while the run is live, stored with the next flush (as in W&B) --
+    @property
+    def name(self) -> str:
+        """The display name; ``run.name = "baseline"`` renames the run in the store."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._set_label("name", _check_name(value, "run.name"))
+
+    @property
+    def notes(self) -> str | None:
+        """Free text about the run; ``run.notes = "..."`` is stored (None or "" clears it)."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"run.notes must be a string or None, got {type(value).__name__}.")
+        self._set_label("notes", value or None)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's tags; ``run.tags = ["a"]`` or ``run.tags += ("b",)`` is stored."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Sequence[str]) -> None:
+        self._set_label("tags", _check_tags(value, "run.tags"))
+
+    def _set_label(self, field: str, value: Any) -> None:
+        self._check_open(f"change the run's {field}")
+        setattr(self, f"_{field}", value)
+        with self._labels_lock:
+            self._labels_dirty[field] = value
+        if self._views:
+            self.refresh_views()  # the dashboard's header shows the name
+
     @property
     def step(self) -> int:
         """The step the next `log` call without `step=` will use."""
@@ -437,11 +483,14 @@ class Run:
         target = self._file_target(name or source.name, "run.save")
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.resolve() != target.resolve():
-            shutil.copy2(source, target)
+            _copy_file(source, target)
         return target
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
         """Copy a file or a folder into the run's ``artifacts/`` (copied, never referenced in place).
+
+        The file or folder named is copied as `cp -r` does: symlinks inside a folder are copied as links,
+        never their targets (a link to ``~/.ssh`` stays a link, which the Files pane and exports never follow).
 
         Args:
             path: the file or folder to keep with the run.
@@ -453,12 +502,11 @@ class Run:
         target = self._file_target(f"artifacts/{name or source.name}", "run.log_artifact")
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
+            _copy_tree(source, target)
         else:
-            shutil.copy2(source, target)
-        self.event(
-            "artifact", f"artifact {target.relative_to(self.dir)}", name=str(target.relative_to(self.dir))
-        )
+            _copy_file(source, target)
+        relative = target.relative_to(self.dir.resolve()).as_posix()  # `target` is resolved
+        self.event("artifact", f"artifact {relative}", name=relative)
         return target
 
     def _file_target(self, name: str, where: str) -> Path:
@@ -497,7 +545,8 @@ class Run:
         if self.live is None:
             from nbtrack.live import LiveHistory
 
-            self.flush()
+            if self._last:  # nothing to read back before the first log (and the store may be locked)
+                self.flush()
             self.live = LiveHistory.from_store(self._store, self.id)  # what was logged before a view existed
             self._live_points = []
 
@@ -575,6 +624,9 @@ class Run:
     def _dirty_metadata(self, new_points: bool) -> dict[str, Any]:
         """Called by the writer thread: config/summary snapshots changed since the last flush."""
         meta: dict[str, Any] = {}
+        with self._labels_lock:
+            if self._labels_dirty:
+                meta["labels"], self._labels_dirty = self._labels_dirty, {}
         if self._events:
             events, self._events = self._events, []
             meta["events"] = events
@@ -633,13 +685,7 @@ class Run:
                 if code.get("ipynb"):
                     _write_whole(directory / "code.ipynb", code["ipynb"])
         except Exception as exc:  # the run is already safe in the store; its file copies are a convenience
-            import warnings
-
-            from nbtrack.writer import NbtrackWarning
-
-            warnings.warn(
-                f"nbtrack could not write the files of run {self.name}: {exc}", NbtrackWarning, stacklevel=3
-            )
+            _warn_files(self, exc)
 
     def _check_open(self, action: str) -> None:
         if self._finished:
@@ -658,6 +704,11 @@ class Run:
             state = "failed" if exit_code else "finished"
         if state not in _END_STATES:
             raise ValueError(f"finish(state=...): expected one of {', '.join(_END_STATES)}, got {state!r}.")
+        self._end(state)
+
+    def _end(self, state: str, background: bool = False) -> None:
+        """`finish`; with `background`, a final write that takes more than a moment (another process holds the
+        store's lock) goes on in the writer's thread, and the process waits for it at exit."""
         global _current
         with _lock:
             if self._finished:
@@ -673,7 +724,7 @@ class Run:
                 self._capture.stop()
             else:
                 self.output.close()
-            self._writer.close(state, self.ended)
+            self._writer.close(state, self.ended, background=background)
             if self._writer.deleted:  # `nbtrack rm --force` took it while it ran: files written since go too
                 shutil.rmtree(self.dir, ignore_errors=True)
             else:
@@ -709,6 +760,84 @@ class Run:
             f"<code>{escape(self.project)}</code>: <b>{escape(self._state)}</b>, stored in "
             f"<code>{escape(self._store.location)}</code></div>"
         )
+
+
+INIT_LOCK_SECONDS = (
+    1.0  # the most `init` waits for another process's write lock before starting the run anyway
+)
+
+
+def _create_record(store: Store, creation: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """The new run's record, and None; or, while another process holds the store's write lock, a record made
+    here and the arguments the writer creates the run with once the lock frees (training does not wait)."""
+    from nbtrack.store.base import RunRecord, StoreLockedError
+
+    try:
+        with store.waiting_at_most(INIT_LOCK_SECONDS):
+            return store.create_run(**creation), None
+    except StoreLockedError as exc:
+        reason = str(exc)
+        pending = {**creation, "name": creation["name"] or _provisional_name(store, creation["project"])}
+    import warnings
+
+    from nbtrack.writer import NbtrackWarning
+
+    warnings.warn(
+        f"nbtrack: {reason} Run {pending['name']} ({pending['run_id']}) starts anyway: what it logs is kept in "
+        "memory and written when the lock frees (or kept in a local file for `nbtrack push` if it is still held "
+        "when the run finishes).",
+        NbtrackWarning,
+        stacklevel=4,
+    )
+    fields = {k: v for k, v in pending.items() if k != "run_id"}
+    return RunRecord(id=pending["run_id"], state="running", heartbeat=pending["created"], **fields), pending
+
+
+def _provisional_name(store: Store, project: str) -> str:
+    """``adjective-noun-N`` with N one more than the project's runs, read without the lock (a number another
+    process takes meanwhile repeats; the random words keep the names apart)."""
+    from nbtrack.names import new_display_name
+
+    try:
+        count = next((p.runs for p in store.projects() if p.name == project), 0)
+    except NbtrackError:
+        count = 0
+    return new_display_name(count + 1)
+
+
+def _copy_file(source: Path | str, target: Path) -> None:
+    """Copy a file's content to `target`; a symlink already at `target` is replaced, never written through."""
+    if target.is_symlink():
+        target.unlink()
+    shutil.copy2(source, target)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy a folder into the run: links are copied as links, never followed, and nothing is written through a
+    link already in the run's folder (it is replaced). Sockets and FIFOs are left out."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        target.unlink()
+    target.mkdir(exist_ok=True)
+    for entry in os.scandir(source):
+        destination = target / entry.name
+        if entry.is_symlink():
+            if destination.is_symlink() or destination.is_file():
+                destination.unlink()
+            elif destination.is_dir():
+                shutil.rmtree(destination)
+            os.symlink(os.readlink(entry.path), destination)
+        elif entry.is_dir(follow_symlinks=False):
+            _copy_tree(Path(entry.path), destination)
+        elif entry.is_file(follow_symlinks=False):
+            _copy_file(entry.path, destination)
+
+
+def _warn_files(run: Run, exc: BaseException) -> None:
+    import warnings
+
+    from nbtrack.writer import NbtrackWarning
+
+    warnings.warn(f"nbtrack could not write the files of run {run.name}: {exc}", NbtrackWarning, stacklevel=4)
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -786,16 +915,11 @@ def init(
     project = project if project is not None else os.environ.get("NBTRACK_PROJECT") or DEFAULT_PROJECT
     if not isinstance(project, str) or not project.strip():
         raise ValueError(f"init(project=...): project must be a non-empty string, got {project!r}.")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ValueError(f"init(name=...): name must be a non-empty string or None, got {name!r}.")
+    if name is not None:
+        name = _check_name(name, "init(name=...)")
     if notes is not None and not isinstance(notes, str):
         raise TypeError(f"init(notes=...): notes must be a string, got {type(notes).__name__}.")
-    if isinstance(tags, str):
-        tags = (tags,)
-    tags = tuple(tags or ())
-    bad = [t for t in tags if not isinstance(t, str) or not t]
-    if bad:
-        raise TypeError(f"init(tags=...): tags must be non-empty strings, got {bad!r}.")
+    tags = _check_tags(tags, "init(tags=...)")
     if seed is None and os.environ.get("NBTRACK_SEED"):
         seed = _env_seed(os.environ["NBTRACK_SEED"])
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
@@ -810,7 +934,7 @@ def init(
     global _current
     with _lock:
         if _current is not None:
-            _current.finish()
+            _current._end("finished", background=True)  # never held up by another process's lock
         opened = open_store(store)
         run = Run(
             opened,
@@ -834,6 +958,23 @@ def init(
         if dashboard is not None:
             dashboard.show()
     return run
+
+
+def _check_name(name: Any, where: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: name must be a non-empty string, got {name!r}.")
+    return name
+
+
+def _check_tags(tags: Any, where: str) -> tuple[str, ...]:
+    """Tags as a tuple of non-empty strings; one string is one tag."""
+    if isinstance(tags, str):
+        tags = (tags,)
+    tags = tuple(tags or ())
+    bad = [t for t in tags if not isinstance(t, str) or not t]
+    if bad:
+        raise TypeError(f"{where}: tags must be non-empty strings, got {bad!r}.")
+    return tags
 
 
 def _env_seed(text: str) -> int:
@@ -944,3 +1085,6 @@ def _finish_at_exit() -> None:
             run.finish(state=state)
         except Exception:
             pass
+    from nbtrack.writer import wait_for_background_writers
+
+    wait_for_background_writers()

@@ -3,11 +3,13 @@ longer than the writer's patience), kept in a local JSON file until ``nbtrack pu
 
 The file (``~/.nbtrack/spill/<run id>-<time>.json``, or under $NBTRACK_SPILL_DIR) holds the run id, the store's
 location (password masked), every point not yet written (per metric: steps, wall times, values; NaN and ±inf kept),
-the run's pending config, summary, events, state and end time, and the output lines not yet in its output.log.
+the run's pending config, summary, events, state and end time, and the output lines not yet in its output.log;
+and, when another process held the store's write lock from `init` to `finish`, what creates the run itself.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -76,19 +78,22 @@ def push_spill(path: str | os.PathLike[str], store: Store) -> WriteBatch:
     remove the file."""
     payload = read_spill(path)
     run_id = payload["run_id"]
-    store.get_run(run_id)  # the run must be there: the spill holds only what came after its last good flush
     meta = dict(payload["meta"])
+    create = meta.pop("create", None)  # the run's store was locked from init to finish: it was never created
+    if isinstance(create, dict) and not _exists(store, run_id):
+        store.create_run(**{**_creation(create, path), "run_id": run_id})
+    store.get_run(run_id)  # the run must be there: the spill holds only what came after its last good flush
     output = meta.pop("output", [])
     events = [
         RunEvent(e["time"], e["kind"], e["message"], e.get("step"), e.get("data") or {})
         for e in meta.pop("events", [])
     ]
-    known = {"config", "summary", "environment", "heartbeat", "state", "ended"}
+    known = {"config", "summary", "environment", "heartbeat", "state", "ended", "labels"}
     batch = WriteBatch(
         run_id,
         series=[SeriesBatch(key, *columns) for key, columns in payload["series"].items()],
         events=events,
-        **{k: v for k, v in meta.items() if k in known},
+        **{k: v for k, v in meta.items() if k in known and (k != "labels" or isinstance(v, dict))},
     )
     store.write_batch(batch)
     if output:
@@ -98,3 +103,29 @@ def push_spill(path: str | os.PathLike[str], store: Store) -> WriteBatch:
             log.write("\n".join(output) + "\n")
     Path(path).unlink()
     return batch
+
+
+def _exists(store: Store, run_id: str) -> bool:
+    from nbtrack.errors import RunNotFoundError
+
+    try:
+        return store.get_run(run_id).id == run_id
+    except RunNotFoundError:
+        return False
+
+
+def _creation(create: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
+    """`create_run`'s arguments as the spill file holds them, checked (the file is data, not trusted code)."""
+    fields = {"project": str, "name": str, "config": dict, "tags": list, "notes": (str, type(None))}
+    numbers = {"created": (int, float), "pid": int}
+    out: dict[str, Any] = {}
+    for key, kind in {**fields, **numbers, "host": str}.items():
+        value = create.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SpillError(f"{path}: the run's creation record has a bad {key!r} ({value!r}).")
+        out[key] = value
+    if not math.isfinite(out["created"]):
+        raise SpillError(f"{path}: the run's creation record has a bad 'created' ({out['created']!r}).")
+    if not all(isinstance(tag, str) for tag in out["tags"]):
+        raise SpillError(f"{path}: the run's creation record has tags that are not strings.")
+    return out

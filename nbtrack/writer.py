@@ -22,7 +22,7 @@ from typing import Any
 
 from nbtrack.errors import RunNotFoundError
 from nbtrack.series import append_columns
-from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, WriteBatch
+from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, StoreLockedError, WriteBatch
 
 FLUSH_SECONDS = 0.5
 # While a flush is under way and more than this many `log` calls have queued behind it, each call gives
@@ -31,6 +31,9 @@ FLUSH_SECONDS = 0.5
 BACKLOG_CALLS = 100_000
 MAX_BACKOFF_SECONDS = 5.0
 FINAL_FLUSH_SECONDS = 60.0  # $NBTRACK_FINAL_FLUSH_SECONDS overrides
+# One flush waits at most this long for a write lock another process holds (a long import, a user's sqlite3
+# shell), then keeps its points and retries: `finish` must keep to its own deadline, not the lock holder's.
+LOCK_WAIT_SECONDS = 2.0
 
 
 def final_flush_seconds() -> float:
@@ -40,6 +43,19 @@ def final_flush_seconds() -> float:
         return float(os.environ.get("NBTRACK_FINAL_FLUSH_SECONDS", FINAL_FLUSH_SECONDS))
     except ValueError:
         return FINAL_FLUSH_SECONDS
+
+
+BACKGROUND_JOIN_SECONDS = (
+    1.0  # how long `close(background=True)` waits before leaving the flush to its thread
+)
+_background: set[RunWriter] = set()  # writers whose final flush went on in the background
+
+
+def wait_for_background_writers() -> None:
+    """Wait for final flushes left to run in the background (each keeps to its own deadline, then spills)."""
+    for writer in list(_background):
+        writer._thread.join(final_flush_seconds() + 2 * LOCK_WAIT_SECONDS + 10.0)
+        _background.discard(writer)
 
 
 class NbtrackWarning(UserWarning):
@@ -57,9 +73,12 @@ class RunWriter:
         after_flush: Callable[[], None] | None = None,
         unwritten_output: Callable[[], list[str]] | None = None,
         interval: float | None = None,
+        create: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
+        # `create_run`'s arguments while the run is not in the store yet (its write lock was held at `init`)
+        self._create = create
         # Per-metric columns (steps, times, values), grouped as they are logged so this thread does no
         # per-point Python work and commits on time even while the training thread keeps the GIL busy. The
         # lock makes "append to the columns" and "take the columns" exclusive: no point is lost between them.
@@ -126,12 +145,25 @@ class RunWriter:
                 self._flushed.wait(min(remaining, 0.05))
         return self.error is None
 
-    def close(self, state: str, ended: float, timeout: float = 60.0) -> None:
-        """Final flush with the run's end state, then stop the thread."""
+    def close(
+        self, state: str, ended: float, timeout: float | None = None, *, background: bool = False
+    ) -> None:
+        """Final flush with the run's end state, then stop the thread (by the final flush's deadline).
+
+        With `background`, return after a moment even if the flush is still trying; the thread goes on, and
+        `wait_for_background_writers` (at exit) waits for it."""
+        if timeout is None:
+            timeout = final_flush_seconds() + 2 * LOCK_WAIT_SECONDS + 10.0
         if self._side is not None:
             self._side.join(timeout)
         self._final = {"state": state, "ended": ended}
         self._wake.set()
+        if background:
+            self._thread.join(BACKGROUND_JOIN_SECONDS)
+            if self._thread.is_alive():
+                _background.difference_update([w for w in _background if not w.alive])
+                _background.add(self)
+            return
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._warn(TimeoutError(f"the final flush took longer than {timeout:.0f} s"))
@@ -197,6 +229,8 @@ class RunWriter:
             fresh = self._collect_metadata(bool(columns))
             if "events" in meta and "events" in fresh:  # events of a failed flush go first
                 fresh["events"] = meta["events"] + fresh["events"]
+            if "labels" in meta and "labels" in fresh:  # a rename after a failed flush keeps its tags change
+                fresh["labels"] = {**meta["labels"], **fresh["labels"]}
             meta.update(fresh)
             series = [SeriesBatch(key, *column) for key, column in columns.items()]
             batch = WriteBatch(self.run_id, series=series, **meta)
@@ -205,7 +239,11 @@ class RunWriter:
                 batch.state, batch.ended, batch.heartbeat = final["state"], final["ended"], now
             elif now - self._last_heartbeat >= HEARTBEAT_SECONDS:
                 batch.heartbeat = now
-            self.store.write_batch(batch)
+            with self.store.waiting_at_most(LOCK_WAIT_SECONDS):
+                if self._create is not None:
+                    self.store.create_run(**self._create)
+                    self._create = None
+                self.store.write_batch(batch)
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
         except RunNotFoundError:
@@ -262,6 +300,8 @@ class RunWriter:
 
         meta = dict(self._carry_meta)
         meta.update(final)
+        if self._create is not None:  # the run itself never reached the store: `nbtrack push` creates it
+            meta["create"] = {**self._create, "tags": list(self._create["tags"])}
         output = self._unwritten_output() if self._unwritten_output is not None else []
         if output:
             meta["output"] = output
@@ -314,6 +354,8 @@ class RunWriter:
     def _warn(self, exc: BaseException, what: str | None = None) -> None:
         if self._warned:
             return
+        if isinstance(exc, StoreLockedError) and self._failures < 2:
+            return  # another process's transaction a little longer than one wait: ordinary, not worth a warning
         self._warned = True
         what = what or f"run {self.run_id} to {self.store.location}"
         full = getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc)

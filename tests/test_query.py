@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import nbtrack
 from nbtrack.query import (
+    Field,
     QueryError,
     dump_json,
     evaluate,
@@ -315,27 +316,35 @@ def test_json_encoding_round_trips_non_finite_numbers():
 
 
 # -- property tests: the SQL a backend runs equals the Python reference over random runs --------------
-KEYS = ["lr", "opt", "flag", "layers"]
+# Keys and text holding what SQL spells specially: a backslash (JSON path escapes), '"' (ends a path label),
+# '%' and '_' (LIKE wildcards), a tab (a JSON escape).
+ODD_TEXT = ["a\\b", "\\", "50%", "a_b", "%", "_", "t\tab", 'q"x\\', "\\u0000"]
+KEYS = ["lr", "opt", "flag", "layers", "a\\b", 'q"k', "t\tk", "50%_"]
 scalar = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-3, 3),
     st.sampled_from([0.5, -1.25, 0.001, 2.0, float("nan"), float("inf"), -float("inf")]),
-    st.sampled_from(["adam", "sgd", "", "a'b", 'q"x', "ünï", "'; DROP TABLE runs; --", "2"]),
+    st.sampled_from(["adam", "sgd", "", "a'b", 'q"x', "ünï", "'; DROP TABLE runs; --", "2", *ODD_TEXT]),
 )
 json_value = st.one_of(scalar, st.lists(scalar, max_size=3))
-config_strategy = st.dictionaries(st.sampled_from(KEYS), json_value, max_size=4)
+config_strategy = st.dictionaries(
+    st.sampled_from(KEYS),
+    st.one_of(json_value, st.dictionaries(st.just("x"), scalar, max_size=1)),
+    max_size=4,
+)
 run_strategy = st.tuples(
-    st.sampled_from(["alpha", "beta-1", "a'b", "ünï", "'; DROP TABLE runs; --"]),
+    st.sampled_from(["alpha", "beta-1", "a'b", "ünï", "'; DROP TABLE runs; --", "a\\b", "50%_x"]),
     config_strategy,
     st.dictionaries(st.sampled_from(["acc", "loss"]), scalar, max_size=2),
     st.sampled_from(["finished", "failed", "interrupted", "running", "crashed"]),
-    st.lists(st.sampled_from(["baseline", "x", "ünï"]), max_size=2, unique=True),
-    st.one_of(st.none(), st.sampled_from(["note", "ünï note"])),
+    st.lists(st.sampled_from(["baseline", "x", "ünï", "50%", "a\\b"]), max_size=2, unique=True),
+    st.one_of(st.none(), st.sampled_from(["note", "ünï note", "a\\b_50%"])),
 )
 literal = scalar.filter(lambda v: not (isinstance(v, float) and not math.isfinite(v)))
 field_names = st.sampled_from(
-    [f"config.{k}" for k in KEYS]
+    [Field("config", (k,)).text for k in KEYS]
+    + ['config."a\\\\b".x']
     + ["config.missing", "summary.acc", "summary.loss", "name", "state", "notes", "tags", "duration"]
 )
 
@@ -355,7 +364,7 @@ def condition(draw):
             else "'ünï' in tags"
         )
     if field in ("name", "notes"):  # text fields take text
-        literal_of = st.sampled_from(["a", "ünï", "note", "alpha", "'; DROP TABLE runs; --"])
+        literal_of = st.sampled_from(["a", "ünï", "note", "alpha", "'; DROP TABLE runs; --", *ODD_TEXT])
         if form == 0:
             return f"{field} {draw(st.sampled_from(['==', '!=', '<', '>=']))} {unparse_literal(draw(literal_of))}"
         if form == 2:
@@ -371,7 +380,11 @@ def condition(draw):
     if form == 1:
         op = draw(st.sampled_from(["<", "<=", ">", ">="]))
         value = draw(
-            st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 0.001]), st.sampled_from(["a", "sgd", "ü"]))
+            st.one_of(
+                st.integers(-3, 3),
+                st.sampled_from([0.5, 0.001]),
+                st.sampled_from(["a", "sgd", "ü", *ODD_TEXT]),
+            )
         )
         return f"{field} {op} {unparse_literal(value)}"
     if form == 2:
@@ -382,7 +395,7 @@ def condition(draw):
     if form == 4:
         return f"{field} is {draw(st.sampled_from(['', 'not ']))}null"
     word = draw(st.sampled_from(["startswith", "endswith", "contains"]))
-    value = draw(st.sampled_from(["a", "", "ünï", "sg", "'"]))
+    value = draw(st.sampled_from(["a", "", "ünï", "sg", "'", *ODD_TEXT]))
     return f"{field} {word} {unparse_literal(value)}"
 
 
@@ -503,3 +516,95 @@ def test_a_version_1_store_is_migrated_and_its_nan_values_become_queryable(tmp_p
         assert store.search_runs(RunQuery(where=parse("config.mom > 0 or config.mom <= 0"))) == []
     finally:
         store.close()
+
+
+# -- keys and text that SQL spells specially, on every backend ---------------------------------------
+ODD_RUNS = [
+    (
+        "backslash",
+        {"a\\b": 1, "dir": "C:\\data\\x", 'q"k': "yes", "t\tk": {"x": 2}},
+        {},
+        "finished",
+        [],
+        None,
+    ),
+    ("percent", {"a\\b": 2, "dir": "50%_off", "ab": 9}, {}, "finished", ["50%"], "100%"),
+    ("plain", {"ab": 1, "a\\\\b": 3, "dir": "50x_off"}, {}, "finished", ["50"], "a_b"),
+    ("looks-like-json", {"a\\b": '{"x": 1}', "t\tk": '{"x": 2}'}, {}, "finished", [], None),
+    ("escape-text", {"dir": "\\u0000", "esc": "b\\\\\\u0000"}, {}, "finished", [], None),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def odd_store(request, tmp_path):
+    store = open_store(new_location(request, request.param, tmp_path))
+    populate(store, ODD_RUNS)
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ('config."a\\\\b" == 1', ["backslash"]),  # the key a\b, not ab nor a\\b
+        ('config."a\\\\b" >= 1', ["percent", "backslash"]),
+        ('config."a\\\\\\\\b" == 3', ["plain"]),
+        ('config."a\\\\b" is null', ["plain", "escape-text"]),
+        ('config."q\\"k" == \'yes\'', ["backslash"]),
+        ('config."t\\tk".x == 2', ["backslash"]),  # a key holding a tab, then a nested key
+        (
+            'config."t\\tk".x is null',
+            ["plain", "percent", "looks-like-json", "escape-text"],
+        ),  # text is never walked
+        ("config.dir startswith 'C:\\\\data\\\\'", ["backslash"]),
+        ("config.dir contains '%'", ["percent"]),
+        ("config.dir contains '_'", ["plain", "percent"]),
+        ("config.dir startswith '50%'", ["percent"]),
+        ("config.dir endswith '%_off'", ["percent"]),
+        ("config.dir endswith '_off'", ["plain", "percent"]),
+        ("config.dir contains '\\\\'", ["backslash", "escape-text"]),
+        ("notes endswith '%'", ["percent"]),
+        ("notes contains '_'", ["plain"]),
+        ("'50%' in tags", ["percent"]),
+        ("'5_%' in tags", []),
+        # the text \u0000 (PostgreSQL reads a NUL in a document as U+0001, and must not touch this text)
+        ("config.dir == '\\\\u0000'", ["escape-text"]),
+        ("config.esc endswith '\\\\u0000'", ["escape-text"]),
+    ],
+)
+def test_backslash_percent_underscore_match_as_written(odd_store, where, expected):
+    assert names(odd_store, where, "name") == sorted(expected), where
+    assert reference(odd_store, where, "name") == sorted(expected), where
+
+
+# -- deep and long expressions: a clear QueryError past explicit bounds, and correct SQL up to them ----
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("(" * 5000 + "config.lr < 1" + ")" * 5000, "nests more than 100 parentheses"),
+        ("not " * 5000 + "config.lr < 1", "nests more than 100 parentheses and 'not'"),
+        ("(not " * 3000 + "config.lr < 1" + ")" * 3000, "nests more than 100"),
+        (" and ".join(["config.lr < 1"] * 20000), "more than 1000 conditions"),
+        (" or ".join(["config.lr < 1"] * 1001), "more than 1000 conditions"),
+        ("config.lr in [" + ", ".join(["1"] * 1001) + "]", "more than 1000 conditions"),
+    ],
+)
+def test_deep_or_long_expressions_are_query_errors(store, where, message):
+    with pytest.raises(QueryError, match=message) as info:
+        nbtrack.runs(where=where, store=store.location)
+    assert (
+        len(str(info.value)) < 600
+    )  # the message quotes the part around the position, not 20,000 conditions
+
+
+def test_expressions_at_the_bounds_run_on_every_backend(store):
+    nested = "(" * 99 + "not " + "config.lr < 0.01" + ")" * 99  # 100 levels: the most allowed
+    assert names(store, nested, "name") == reference(store, nested, "name")
+    assert len(names(store, nested)) == 4
+    long_and = " and ".join(f"config.lr != {i}" for i in range(1000))
+    assert names(store, long_and, "name") == reference(store, long_and, "name")
+    assert len(names(store, long_and)) == 7  # every run with an lr (none equals 0..999)
+    long_or = " or ".join(f"name == 'x{i}'" for i in range(999)) + " or name == 'sgd'"
+    assert names(store, long_or) == ["sgd"]
+    listed = "name in [" + ", ".join(f"'x{i}'" for i in range(999)) + ", 'dead']"
+    assert names(store, listed) == ["dead"]

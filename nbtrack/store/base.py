@@ -15,18 +15,27 @@ Errors: every failure is a `StoreError` (or `RunNotFoundError`) whose message na
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
+import stat
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from nbtrack.errors import StoreError
 from nbtrack.query import Node, OrderKey
 from nbtrack.series import History
+
+
+class StoreLockedError(StoreError):
+    """Another process held the store's write lock for longer than the caller chose to wait."""
+
 
 SCHEMA_VERSION = 3
 HEARTBEAT_SECONDS = 2.0
@@ -175,11 +184,13 @@ class WriteBatch:
     state: str | None = None
     ended: float | None = None
     events: list[RunEvent] = field(default_factory=list)
+    labels: dict[str, Any] = field(default_factory=dict)  # name, notes, tags assigned on the live run
 
     def is_empty(self) -> bool:
         return (
             not self.series
             and not self.events
+            and not self.labels
             and all(
                 v is None for v in (self.config, self.summary, self.environment, self.heartbeat, self.state)
             )
@@ -196,6 +207,49 @@ class SweepMerge:
 
     def is_empty(self) -> bool:
         return self.sweep is None and not self.trials and self.state is None
+
+
+def open_run_file(root: Path, name: str) -> BinaryIO:
+    """Open `name` (``a/b.txt``) in a run's folder `root` for reading, through no symlink and only if it is a
+    regular file; else `FileNotFoundError`. Each folder is opened relative to the last without following links,
+    so a link swapped in after a listing is not followed either."""
+    parts = name.split("/")
+    if (
+        not name
+        or os.path.isabs(name)
+        or (os.sep == "\\" and "\\" in name)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise FileNotFoundError(f"{name!r} is not a file name inside the run's folder")
+    nofollow = (
+        os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    )  # a FIFO must not block
+    try:
+        if os.open in os.supports_dir_fd:
+            folder = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                for part in parts[:-1]:
+                    inner = os.open(part, nofollow | getattr(os, "O_DIRECTORY", 0), dir_fd=folder)
+                    os.close(folder)
+                    folder = inner
+                fd = os.open(parts[-1], nofollow, dir_fd=folder)
+            finally:
+                os.close(folder)
+        else:  # no dir_fd (Windows): check every step with lstat first
+            path = root
+            for part in parts:
+                path = path / part
+                if path.is_symlink():
+                    raise FileNotFoundError(f"{name!r} is reached through a symlink")
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError as exc:  # ELOOP (a link), ENOTDIR, ENOENT...
+        raise FileNotFoundError(f"{name!r} is not a regular file of the run ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotFoundError(f"{name!r} is not a regular file of the run")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def effective_state(
@@ -236,6 +290,24 @@ class Store(ABC):
 
     #: Human-readable location (a directory, a URL without password) used in every message.
     location: str
+
+    # -- how long a write waits for another process's lock ------------------------------------------
+    @contextlib.contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """Writes of this thread inside the block wait at most `seconds` for a lock another process holds,
+        then raise `StoreLockedError` (`init` and the run's writer; everything else waits as long as it takes)."""
+        local = self.__dict__.setdefault("_lock_waits", threading.local())
+        previous = getattr(local, "seconds", None)
+        local.seconds = seconds
+        try:
+            yield
+        finally:
+            local.seconds = previous
+
+    def lock_wait(self) -> float | None:
+        """The bound `waiting_at_most` set for this thread, None outside it."""
+        local = self.__dict__.get("_lock_waits")
+        return getattr(local, "seconds", None) if local is not None else None
 
     # -- runs ---------------------------------------------------------------------------------------
     @abstractmethod
@@ -365,14 +437,19 @@ class Store(ABC):
         """A local directory for the run's files (created on demand)."""
 
     def list_files(self, run_id: str) -> list[FileInfo]:
+        """The regular files in the run's folder; symlinks are never followed (a link to ~/.ssh is not a file
+        of the run)."""
         root = self.run_dir(run_id)
         if not root.is_dir():
             return []
-        return [
-            FileInfo(str(p.relative_to(root)), p.stat().st_size)
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
-        ]
+        found = []
+        for folder, _dirs, names in os.walk(root):  # os.walk does not descend into linked folders
+            for name in names:
+                path = Path(folder, name)
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode):
+                    found.append(FileInfo(path.relative_to(root).as_posix(), info.st_size))
+        return sorted(found, key=lambda f: f.name.split("/"))
 
     # -- imports (nbtrack.bundle) ------------------------------------------------------------------
     def import_run(

@@ -61,6 +61,7 @@ from nbtrack.store.base import (
     RunRecord,
     SeriesBatch,
     Store,
+    StoreLockedError,
     SweepMerge,
     SweepRecord,
     TrialRecord,
@@ -219,7 +220,8 @@ class PostgresStore(Store):
 
     def _write(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run `fn(conn, *args)` in one transaction, retrying on serialization failures, deadlocks and a broken
-        connection (once)."""
+        connection (once). Inside `waiting_at_most`, a lock held longer by another session is `StoreLockedError`."""
+        wait = self.lock_wait()
         delay = 0.01
         deadline = time.monotonic() + 120.0
         reconnected = False
@@ -227,9 +229,16 @@ class PostgresStore(Store):
             conn = self._conn()
             try:
                 with conn.transaction():
+                    if wait is not None:
+                        conn.execute(f"SET LOCAL lock_timeout = '{max(1, int(wait * 1000))}ms'")
                     return fn(conn, *args)
             except StoreError:
                 raise
+            except psycopg.errors.LockNotAvailable:
+                raise StoreLockedError(
+                    f"The run store {self.location} is locked by another session (a lock it needs was held for "
+                    f"more than {wait:g} s)."
+                ) from None
             except _RETRYABLE as exc:
                 if time.monotonic() > deadline:
                     raise StoreError(
@@ -693,6 +702,16 @@ class PostgresStore(Store):
             if value is not None:
                 sets.append(f"{column} = %s")
                 params.append(value)
+        for column in (
+            "name",
+            "notes",
+        ):  # assigned on the live run (fixed names: a spill file holds the dict)
+            if column in batch.labels:
+                sets.append(f"{column} = %s")
+                params.append(batch.labels[column])
+        if "tags" in batch.labels:
+            sets.append("tags = %s::json")
+            params.append(_dumps(list(batch.labels["tags"])))
         if sets:
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = %s", (*params, rid))
         if batch.events:

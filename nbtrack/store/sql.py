@@ -46,11 +46,18 @@ _KIND_OF_JSON_TYPE = (
 )
 
 
+# A key SQLite's JSON path can name: SQLite (3.40 at least) compares a path label with the key's JSON text as
+# written, escapes included, and ends the label at the first '"', so keys holding '\\', '"' or control characters
+# are found by `json_each`, whose `key` column is the decoded key.
+_PATH_KEY = re.compile(r'[^"\\\x00-\x1f]*')
+
+
 @dataclass
 class SQLiteDialect:
     """SQLite's JSON1 functions. Paths are ``$."key"."sub"`` strings, passed as parameters."""
 
     params: dict[str, Any] = field(default_factory=dict)
+    _aliases: int = 0
 
     def bind(self, value: Any) -> str:
         """A named placeholder for `value` (named, so an expression can appear twice in the SQL)."""
@@ -67,16 +74,29 @@ class SQLiteDialect:
 
     def kind(self, column: str, keys: tuple[str, ...]) -> str:
         """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
-        nan_path = self.path((*keys, "$float"))
-        object_kind = (
-            f"(CASE WHEN json_extract({column}, {self.bind(nan_path)}) = 'NaN' THEN 'x' ELSE 'o' END)"
-        )
-        return _KIND_OF_JSON_TYPE.format(
-            t=f"json_type({column}, {self.bind(self.path(keys))})", object_kind=object_kind
-        )
+        nan = self.lookup(column, (*keys, "$float"), "value")
+        object_kind = f"(CASE WHEN {nan} = 'NaN' THEN 'x' ELSE 'o' END)"
+        return _KIND_OF_JSON_TYPE.format(t=self.lookup(column, keys, "type"), object_kind=object_kind)
 
     def value(self, column: str, keys: tuple[str, ...]) -> str:
-        return f"json_extract({column}, {self.bind(self.path(keys))})"
+        return self.lookup(column, keys, "value")
+
+    def lookup(self, document: str, keys: tuple[str, ...], what: str) -> str:
+        """The SQL ``value`` (as `json_extract`) or JSON ``type`` (as `json_type`) at `keys` in `document`."""
+        odd = next((i for i, key in enumerate(keys) if not _PATH_KEY.fullmatch(key)), None)
+        if odd is None:
+            function = "json_extract" if what == "value" else "json_type"
+            return f"{function}({document}, {self.bind(self.path(keys))})"
+        alias = f"k{self._aliases}"
+        self._aliases += 1
+        rest = keys[odd + 1 :]
+        # A member's value is its JSON text only when it is an object: text that looks like JSON is not walked.
+        inner = f"{alias}.{what}" if not rest else self.lookup(f"{alias}.value", rest, what)
+        guard = f" AND {alias}.type = 'object'" if rest else ""
+        return (
+            f"(SELECT {inner} FROM json_each({document}, {self.bind(self.path(keys[:odd]))}) AS {alias} "
+            f"WHERE {alias}.key = {self.bind(keys[odd])}{guard})"
+        )
 
     # SQLite compares values of any type, so these hooks only spell SQLite's functions.
     false = "0"
@@ -106,7 +126,13 @@ class SQLiteDialect:
 
     def elements(self, column: str, keys: tuple[str, ...]) -> tuple[str, str, str]:
         """A FROM clause over the array's elements, and the expressions of an element's kind and value."""
-        source = f"json_each({column}, {self.bind(self.path(keys))}) AS e"
+        if all(_PATH_KEY.fullmatch(key) for key in keys):
+            source = f"json_each({column}, {self.bind(self.path(keys))}) AS e"
+        else:
+            array = (
+                f"CASE WHEN {self.lookup(column, keys, 'type')} = 'array' THEN {self.value(column, keys)} END"
+            )
+            source = f"json_each({array}) AS e"
         kind = _KIND_OF_JSON_TYPE.format(t="e.type", object_kind="'o'")
         return source, kind, "e.value"
 
@@ -133,10 +159,12 @@ def _pg_text(value: str) -> str:
 
 def pg_json_column(column: str) -> str:
     """A JSON column that PostgreSQL can walk: its JSON functions fail on a document holding ``\\u0000`` (text cannot
-    hold NUL), so in such a (rare) document NUL reads as U+0001."""
+    hold NUL), so in such a (rare) document NUL reads as U+0001. Only an escape is replaced: in ``\\\\u0000`` (a
+    backslash, then the text u0000) the backslash is escaped, so an even run of backslashes comes before a NUL."""
     return (
         f"(CASE WHEN strpos({column}::text, '\\u0000') > 0 "
-        f"THEN replace({column}::text, '\\u0000', '\\u0001')::json ELSE {column} END)"
+        f"THEN regexp_replace({column}::text, '(?<!\\\\)((?:\\\\\\\\)*)\\\\u0000', '\\1\\\\u0001', 'g')::json "
+        f"ELSE {column} END)"
     )
 
 
@@ -286,9 +314,9 @@ class Compiler:
         if isinstance(node, And):
             # Cheap conditions first: SQLite stops at the first false one, and reading JSON is the cost.
             parts = sorted(node.parts, key=_cost)
-            return "(" + " AND ".join(self.where(p) for p in parts) + ")"
+            return _chain("AND", [self.where(p) for p in parts])
         if isinstance(node, Or):
-            return "(" + " OR ".join(self.where(p) for p in node.parts) + ")"
+            return _chain("OR", [self.where(p) for p in node.parts])
         if isinstance(node, Not):
             return f"(NOT {self.where(node.part)})"
         kind, value = self.operand(node.field)
@@ -302,7 +330,7 @@ class Compiler:
             want = "t" if isinstance(node.value, str) else "n"
             return f"({kind} = '{want}' AND {self.d.typed(value, want)} {node.op} {self.d.bind(node.value)})"
         if isinstance(node, InList):
-            hit = "(" + " OR ".join(self.equal(kind, value, v) for v in node.values) + ")"
+            hit = _chain("OR", [self.equal(kind, value, v) for v in node.values])
             return f"({self.present(kind)} AND NOT {hit})" if node.negate else hit
         if isinstance(node, Contains):
             hit = self.contains(node.field, kind, value, node.value)
@@ -334,6 +362,15 @@ class Compiler:
             terms += self.d.order_terms(value, "DESC" if key.descending else "ASC")
         terms += ["created DESC", "id ASC"]
         return ", ".join(terms)
+
+
+def _chain(word: str, terms: list[str]) -> str:
+    """`terms` joined by AND or OR, nested as a balanced tree: SQLite parses ``a AND b AND c ...`` as a chain one
+    level deeper per term and refuses expressions over 1000 levels deep."""
+    if len(terms) <= 16:
+        return "(" + f" {word} ".join(terms) + ")"
+    half = len(terms) // 2
+    return f"({_chain(word, terms[:half])} {word} {_chain(word, terms[half:])})"
 
 
 def _cost(node: Node) -> int:

@@ -39,6 +39,7 @@ from nbtrack.store.base import (
     RunRecord,
     SeriesBatch,
     Store,
+    StoreLockedError,
     SweepMerge,
     SweepRecord,
     TrialRecord,
@@ -266,10 +267,24 @@ class SQLiteStore(Store):
                 time.sleep(0.05 * (1 + random.random()))
 
     def _write(self, fn, *args):  # type: ignore[no-untyped-def]
-        """Run `fn(conn, *args)` in one IMMEDIATE transaction, retrying briefly while another process holds the lock."""
+        """Run `fn(conn, *args)` in one IMMEDIATE transaction, retrying briefly while another process holds the lock.
+
+        Inside `waiting_at_most(seconds)`, give up after that long with `StoreLockedError` (a new run must not
+        hang behind another process's long transaction: its writer keeps the points until the lock frees)."""
+        wait = self.lock_wait()
+        if wait is None:
+            return self._write_until(fn, args, 120.0, None)
+        conn = self._conn()
+        conn.execute(f"PRAGMA busy_timeout = {max(1, int(wait * 1000))}")
+        try:
+            return self._write_until(fn, args, wait, wait)
+        finally:
+            conn.execute("PRAGMA busy_timeout = 60000")
+
+    def _write_until(self, fn, args, patience: float, wait: float | None):  # type: ignore[no-untyped-def]
         conn = self._conn()
         delay = 0.01
-        deadline = time.monotonic() + 120.0
+        deadline = time.monotonic() + patience
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -283,6 +298,11 @@ class SQLiteStore(Store):
                     raise
             except sqlite3.OperationalError as exc:
                 message = str(exc)
+                if ("locked" in message or "busy" in message) and wait is not None:
+                    raise StoreLockedError(
+                        f"The run store {self.location} is locked by another process (its write lock was held "
+                        f"for more than {wait:g} s)."
+                    ) from None
                 if ("locked" in message or "busy" in message) and time.monotonic() < deadline:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 0.5)
@@ -713,6 +733,16 @@ class SQLiteStore(Store):
             if value is not None:
                 sets.append(f"{column} = ?")
                 params.append(value)
+        for column in (
+            "name",
+            "notes",
+        ):  # assigned on the live run (fixed names: a spill file holds the dict)
+            if column in batch.labels:
+                sets.append(f"{column} = ?")
+                params.append(batch.labels[column])
+        if "tags" in batch.labels:
+            sets.append("tags = ?")
+            params.append(_dumps(list(batch.labels["tags"])))
         if sets:
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, rid))
         if batch.events:

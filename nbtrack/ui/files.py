@@ -92,14 +92,23 @@ class FilesPane:
 
     # Requests arrive on another thread while fit runs (JupyterLab >= 4.4); they only read files and reply.
     def _on_message(self, widget: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+        import os
+
+        from nbtrack.store.base import open_run_file
+
         name = content.get("name") if isinstance(content, dict) else None
         known = {f.name for f in self.listing()}
         if not isinstance(name, str) or name not in known:
             return  # only the run's own files are served
-        path = self.run.store.run_dir(self.run.id) / name
-        if content.get("request") == "download":
-            self.view.send({"kind": "file", "name": name}, buffers=[path.read_bytes()])
-        elif content.get("request") == "preview":
-            with open(path, "rb") as file:
-                head = file.read(PREVIEW_BYTES)
-            self.view.preview = preview_text(head, path.stat().st_size)
+        request = content.get("request")
+        try:  # never through a symlink, even one swapped in since the listing
+            with open_run_file(self.run.store.run_dir(self.run.id), name) as file:
+                if request == "download":
+                    self.view.send({"kind": "file", "name": name}, buffers=[file.read()])
+                elif request == "preview":
+                    self.view.preview = preview_text(
+                        file.read(PREVIEW_BYTES), os.fstat(file.fileno()).st_size
+                    )
+        except FileNotFoundError as exc:
+            if request == "preview":
+                self.view.preview = f"Not shown: {exc}."

@@ -3,6 +3,7 @@ metrics, system samples, the model graph (model.json), the log's tail (output.lo
 
 from __future__ import annotations
 
+import io
 from collections import deque
 from typing import Any
 
@@ -37,7 +38,7 @@ class StoredRunSource:
             self.progress.epoch = int(last.get("epochs") or 0)
         self.output = RunLog()
         try:
-            with open(stored.file("output.log"), encoding="utf-8", errors="replace") as log:
+            with self._open("output.log") as log:
                 tail = deque(log, maxlen=KEEP_LINES)
             self.output.recent.extend(line.rstrip("\n") for line in tail)
             self.output.count = len(tail)
@@ -45,9 +46,17 @@ class StoredRunSource:
             pass
         self.output.drain()
 
+    def _open(self, name: str) -> io.TextIOWrapper:
+        """One of the run's own files as text: a symlink in its place is never followed."""
+        from nbtrack.store.base import open_run_file
+
+        binary = open_run_file(self.store.run_dir(self.id), name)
+        return io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
+
     def model_graph(self) -> ModelGraph | None:
         try:
-            return ModelGraph.from_json(self.stored.file("model.json").read_text(encoding="utf-8"))
+            with self._open("model.json") as file:
+                return ModelGraph.from_json(file.read())
         except FileNotFoundError:
             return None
 
