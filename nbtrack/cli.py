@@ -793,10 +793,22 @@ def _main(argv: Sequence[str] | None = None) -> int:
             print(f"nbtrack: {exc}", file=sys.stderr)
             return 1
     if args.command == "push":
-        from nbtrack.spill import push_spill, read_spill
+        from nbtrack.spill import push_command, push_spill, read_spill, spill_store_matches
+        from nbtrack.store import mask_password, resolve_location
 
         try:
-            location = args.store or read_spill(args.spill)["store"]
+            # The store is the one the user chose, never the one the file names: a spill file mailed to
+            # someone must not make nbtrack connect to (and send PGPASSWORD to) its author's server.
+            location = resolve_location(args.store)
+            spilled = str(read_spill(args.spill).get("store") or "")
+            if spilled and not spill_store_matches(spilled, location):
+                print(
+                    f"nbtrack: {args.spill} holds a run of the store {mask_password(spilled)}, not of "
+                    f"{mask_password(location)} (the store this command uses). nbtrack writes only to the store "
+                    f"you name; to write it there: {push_command(spilled, args.spill)}",
+                    file=sys.stderr,
+                )
+                return 1
             with open_store(location, create=False) as store:
                 batch = push_spill(args.spill, store)
         except NbtrackError as exc:
@@ -804,7 +816,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return 1
         points = sum(len(s.value) for s in batch.series)
         print(
-            f"Wrote {points} points{f', state {batch.state}' if batch.state else ''} of run {batch.run_id} to {location}."
+            f"Wrote {points} points{f', state {batch.state}' if batch.state else ''} of run {batch.run_id} to {mask_password(location)}."
         )
         return 0
     if args.command == "replicate":

@@ -56,6 +56,22 @@ def write_spill(location: str, run_id: str, series: dict[str, Any], meta: dict[s
     return path
 
 
+def push_command(location: str, path: str | os.PathLike[str]) -> str:
+    """The command that writes spill file `path` back to the store at `location` (its password masked)."""
+    import shlex
+
+    from nbtrack.store import mask_password
+
+    return f"nbtrack --store {shlex.quote(mask_password(location))} push {shlex.quote(str(path))}"
+
+
+def spill_store_matches(spilled: str, chosen: str) -> bool:
+    """Whether the store a spill file was written for is the one the user chose (passwords aside)."""
+    from nbtrack.store import mask_password, resolve_location
+
+    return mask_password(resolve_location(spilled)) == mask_password(resolve_location(chosen))
+
+
 def read_spill(path: str | os.PathLike[str]) -> dict[str, Any]:
     source = Path(path)
     try:

@@ -296,7 +296,7 @@ class RunWriter:
 
     def _spill(self, final: dict[str, Any]) -> None:
         """The store stayed away past the final flush's patience: keep what it could not take in a local file."""
-        from nbtrack.spill import write_spill
+        from nbtrack.spill import push_command, write_spill
 
         meta = dict(self._carry_meta)
         meta.update(final)
@@ -320,14 +320,14 @@ class RunWriter:
         warnings.warn(
             f"nbtrack could not write to {self.store.location} for {final_flush_seconds():g} s ({self.error}). "
             f"The end of run {self.run_id} ({self._carry_calls} log calls{lines}, its state and summary) is kept "
-            f"in {path}; when the store is back, write it there with: nbtrack push {path}",
+            f"in {path}; when the store is back, write it there with: {push_command(self.store.location, path)}",
             NbtrackWarning,
             stacklevel=1,
         )
 
     def _spill_output(self, error: BaseException) -> None:
         """The run ended in the store, but its last output lines could not be appended: keep them in a file."""
-        from nbtrack.spill import write_spill
+        from nbtrack.spill import push_command, write_spill
 
         output = self._unwritten_output() if self._unwritten_output is not None else []
         if not output:
@@ -346,7 +346,7 @@ class RunWriter:
         self.spilled = str(path)
         warnings.warn(
             f"nbtrack could not append {len(output)} lines to {where} ({error}). They are kept in {path}; when "
-            f"there is room, add them with: nbtrack push {path}",
+            f"there is room, add them with: {push_command(self.store.location, path)}",
             NbtrackWarning,
             stacklevel=1,
         )

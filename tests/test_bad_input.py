@@ -261,7 +261,7 @@ def test_writer_that_never_recovers_spills_to_a_file_that_push_writes_later(stor
         run.finish()
         assert time.monotonic() - started < 10  # the final flush's patience, then it gives up
     messages = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
-    spilled = [m for m in messages if "nbtrack push" in m]
+    spilled = [m for m in messages if "nbtrack --store" in m and " push " in m]
     assert len(spilled) == 1 and "2 log calls" in spilled[0], messages
     (path,) = (tmp_path / "spill").glob("*.json")
     assert str(path) in spilled[0]

@@ -372,7 +372,7 @@ DISK_FULL_DRIVER = textwrap.dedent("""
         free()
         report["spills"] = sorted(glob.glob(os.path.join(spill, "*.json")))
         pushes = [
-            subprocess.run([sys.executable, "-m", "nbtrack", "push", path], env=env, capture_output=True, text=True)
+            subprocess.run([sys.executable, "-m", "nbtrack", "--store", store, "push", path], env=env, capture_output=True, text=True)
             for path in report["spills"]
         ]
         report["push"] = [(p.returncode, p.stdout, p.stderr) for p in pushes]
@@ -518,7 +518,7 @@ def test_disk_full_until_training_ends_spills_outside_the_disk_and_push_writes_i
     (spill,) = report["spills"]
     assert Path(spill).parent == tmp_path / "spill"  # outside the full disk
     (spilled,) = [w for w in warned if spill in w]
-    assert f"nbtrack push {spill}" in spilled, spilled
+    assert f"nbtrack --store {disk_store} push {spill}" in spilled, spilled
     assert [code for code, _, _ in report["push"]] == [0], report["push"]
     _assert_every_point_and_line_is_there(report, disk_store)
 

@@ -359,3 +359,42 @@ def test_a_notebook_report_neutralises_navigation_in_markdown_outputs_and_snapsh
         '<img alt="No description has been provided for this image" src="data:image/png;base64,' in document
     )
     assert ".cell{margin:10px 0;contain:paint}" in document
+
+
+def test_push_writes_only_to_the_store_the_user_chose_never_the_one_a_spill_file_names(
+    tmp_path, store_dir, fake_postgres, capsys
+):
+    """A spill file is a file too: `nbtrack push` of one naming someone's server connects nowhere, and says
+    which command would write it there."""
+    from nbtrack.cli import main
+    from nbtrack.spill import write_spill
+
+    url = f"postgresql://u:in-the-file@127.0.0.1:{fake_postgres.port}/db"
+    spill = write_spill(url, "abcd1234", {"loss": ([1], [1.0], [0.5])}, {"state": "finished"})
+    assert main(["push", str(spill)]) == 1
+    err = capsys.readouterr().err
+    assert fake_postgres.connections == 0 and fake_postgres.passwords == []
+    assert (
+        f"holds a run of the store postgresql://u:***@127.0.0.1:{fake_postgres.port}/db, not of {store_dir}"
+        in err
+    )
+    assert f"nbtrack --store 'postgresql://u:***@127.0.0.1:{fake_postgres.port}/db' push {spill}" in err
+    assert "in-the-file" not in err
+    assert spill.exists()  # nothing was consumed
+
+
+def test_push_to_the_store_a_spill_file_was_written_for(store_dir, capsys):
+    """The usual case is unchanged: the spill names the store the user uses ($NBTRACK_STORE here)."""
+    import time
+
+    import nbtrack
+    from nbtrack.cli import main
+    from nbtrack.spill import write_spill
+
+    run = nbtrack.init(project="p")
+    run.log({"loss": 1.0})
+    run.finish()
+    spill = write_spill(str(store_dir), run.id, {"loss": ([7], [time.time()], [0.5])}, {})
+    assert main(["push", str(spill)]) == 0
+    assert f"Wrote 1 points of run {run.id} to {store_dir}." in capsys.readouterr().out
+    assert open_store(store_dir).history(run.id, "loss").value.tolist() == [1.0, 0.5]
