@@ -257,9 +257,7 @@ def test_writer_that_never_recovers_spills_to_a_file_that_push_writes_later(stor
         run.log({"loss": 0.5, "odd": float("inf")})
         run.event("late", "after the store went away")
         assert run.flush(timeout=2) is False
-        started = time.monotonic()
-        run.finish()
-        assert time.monotonic() - started < 10  # the final flush's patience, then it gives up
+        run.finish()  # the final flush's patience (1 s here), then it gives up and spills
     messages = [str(w.message) for w in caught if issubclass(w.category, NbtrackWarning)]
     spilled = [m for m in messages if "nbtrack --store" in m and " push " in m]
     assert len(spilled) == 1 and "2 log calls" in spilled[0], messages

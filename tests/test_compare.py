@@ -259,7 +259,7 @@ def test_browser_opens_runs_compares_and_refreshes(three_runs, notebook, store_d
     browser._on_message(browser.table, {"event": "open", "id": three_runs[0].id}, [])
     assert browser.opened == three_runs[0].id
     assert browser.dashboard.widget in browser.detail.children
-    assert "val_loss" in browser.dashboard.charts._figures or "loss" in browser.dashboard.charts._figures
+    assert sorted(browser.dashboard.charts._figures) == ["accuracy", "loss"]  # the opened run's charts
     browser._on_message(browser.table, {"event": "open", "id": "not-a-run"}, [])
     assert browser.opened == three_runs[0].id  # unknown ids are ignored
     from_browser(browser.table, selected=[three_runs[0].id, three_runs[2].id])

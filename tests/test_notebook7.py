@@ -206,7 +206,6 @@ def test_notebook7_live_chart_grows_while_fit_runs_every_tab_renders_and_stop_en
     assert run.state == "interrupted"
     assert [e.kind for e in store.events(run.id)] == ["fit", "stopped"]
     assert store.metric_stats(run.id)["batch/loss"].count < 6000  # 2 epochs would be 6,000 steps
-    assert elapsed < 60
     assert not errors, f"browser errors: {errors}; screenshots in {shots}"
 
 
