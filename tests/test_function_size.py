@@ -1,4 +1,4 @@
-"""Every function in nbtrack/ reads at once: none is longer than about 80 lines (issue 15, item 4)."""
+"""Every function in nbtrack/ and benchmarks/ reads at once: none is longer than about 80 lines (issue 15, item 4)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,10 @@ def _long_functions(folder: Path) -> list[str]:
 def test_no_function_in_nbtrack_is_longer_than_80_lines():
     long = _long_functions(ROOT / "nbtrack")
     assert not long, f"split these into small named pieces (at most {LIMIT} lines each):\n" + "\n".join(long)
+
+
+def test_no_function_in_the_benchmarks_is_longer_than_80_lines():
+    long = _long_functions(ROOT / "benchmarks")
+    assert not long, (
+        f"split these into one function per measurement (at most {LIMIT} lines each):\n" + "\n".join(long)
+    )
