@@ -702,16 +702,13 @@ def thread_cpu_seconds(prefix: str) -> dict[str, float]:
     return found
 
 
-def diagnose(data: Data, args: argparse.Namespace, root: Path, baseline: list[float]) -> None:
-    """One fit with the widget, the callback's hooks timed by a thin subclass; optionally under cProfile.
+DIAGNOSED_HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
 
-    Wall-clock differences between fits are only as good as the machine is quiet; the time spent inside
-    nbtrack's hooks on the training thread is a direct measure of what nbtrack adds there, whatever the noise.
-    `baseline`: the fit times of the no-callback baseline, to put that time in proportion."""
+
+def timed_callback(hooks: dict[str, list[float]], threads: dict[str, float]) -> type:
+    """NbtrackCallback with each hook of DIAGNOSED_HOOKS timed into `hooks`; `threads` gets the CPU time of
+    nbtrack's own threads just before finish() stops them."""
     from nbtrack.keras import NbtrackCallback
-
-    hooks: dict[str, list[float]] = {}
-    threads: dict[str, float] = {}
 
     def timed(name: str) -> Callable[..., None]:
         base = getattr(NbtrackCallback, name)
@@ -725,8 +722,18 @@ def diagnose(data: Data, args: argparse.Namespace, root: Path, baseline: list[fl
 
         return hook
 
-    names = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
-    TimedCallback = type("TimedCallback", (NbtrackCallback,), {n: timed(n) for n in names})
+    return type("TimedCallback", (NbtrackCallback,), {n: timed(n) for n in DIAGNOSED_HOOKS})
+
+
+def diagnose(data: Data, args: argparse.Namespace, root: Path, baseline: list[float]) -> None:
+    """One fit with the widget, the callback's hooks timed by a thin subclass; optionally under cProfile.
+
+    Wall-clock differences between fits are only as good as the machine is quiet; the time spent inside
+    nbtrack's hooks on the training thread is a direct measure of what nbtrack adds there, whatever the noise.
+    `baseline`: the fit times of the no-callback baseline, to put that time in proportion."""
+    hooks: dict[str, list[float]] = {}
+    threads: dict[str, float] = {}
+    TimedCallback = timed_callback(hooks, threads)
     job = FitJob(data, args.batch_size, args.epochs, root / "diagnose")
     job.workdir.mkdir(parents=True)
     profiler = cProfile.Profile() if args.profile else None
@@ -745,31 +752,7 @@ def diagnose(data: Data, args: argparse.Namespace, root: Path, baseline: list[fl
         f"\n## Where nbtrack's time goes on the training thread (one fit with the widget, {fit_s:.2f} s"
         f"{' under cProfile' if profiler else ''})\n"
     )
-    rows = []
-    for name in names:
-        times = hooks.get(name, [])
-        rows.append(
-            [
-                name,
-                f"{len(times):,}",
-                fmt_seconds(sum(times)),
-                fmt_seconds(median(times)),
-                fmt_seconds(max(times, default=float("nan"))),
-            ]
-        )
-    total = sum(sum(v) for v in hooks.values())
-    refresh_total = sum(r.seconds for r in notebook.refreshes)
-    rows.append(["all hooks", "", fmt_seconds(total), "", ""])
-    rows.append(
-        [
-            "  of which Run.refresh_views (widget)",
-            f"{len(notebook.refreshes):,}",
-            fmt_seconds(refresh_total),
-            fmt_seconds(median([r.seconds for r in notebook.refreshes])),
-            fmt_seconds(max((r.seconds for r in notebook.refreshes), default=float("nan"))),
-        ]
-    )
-    print(table(["hook", "calls", "total", "median", "max"], rows))
+    total = print_hooks(hooks, notebook.refreshes)
     print(
         f"\nhooks total = {100 * total / fit_s:.2f} % of this fit's wall time"
         + (
@@ -792,6 +775,41 @@ def diagnose(data: Data, args: argparse.Namespace, root: Path, baseline: list[fl
             )
             + ")"
         )
+    print_capture_time()
+    if profiler is not None:
+        print_profile(profiler)
+
+
+def print_hooks(hooks: dict[str, list[float]], refreshes: list[Any]) -> float:
+    """The table of the timed hooks and the widget's refreshes among them; returns the hooks' total time."""
+    rows = []
+    for name in DIAGNOSED_HOOKS:
+        times = hooks.get(name, [])
+        rows.append(
+            [
+                name,
+                f"{len(times):,}",
+                fmt_seconds(sum(times)),
+                fmt_seconds(median(times)),
+                fmt_seconds(max(times, default=float("nan"))),
+            ]
+        )
+    total = sum(sum(v) for v in hooks.values())
+    rows.append(["all hooks", "", fmt_seconds(total), "", ""])
+    rows.append(
+        [
+            "  of which Run.refresh_views (widget)",
+            f"{len(refreshes):,}",
+            fmt_seconds(sum(r.seconds for r in refreshes)),
+            fmt_seconds(median([r.seconds for r in refreshes])),
+            fmt_seconds(max((r.seconds for r in refreshes), default=float("nan"))),
+        ]
+    )
+    print(table(["hook", "calls", "total", "median", "max"], rows))
+    return total
+
+
+def print_capture_time() -> None:
     try:
         from nbtrack.environment import capture
 
@@ -802,13 +820,15 @@ def diagnose(data: Data, args: argparse.Namespace, root: Path, baseline: list[fl
         )
     except Exception as exc:  # an internal helper: its absence is not an error of the benchmark
         print(f"environment capture not timed: {short_reason(exc)}")
-    if profiler is not None:
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("cumulative").print_stats(r"nbtrack", 25)
-        print("\ncProfile, nbtrack functions by cumulative time:\n```")
-        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
-        print("```")
+
+
+def print_profile(profiler: cProfile.Profile) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(r"nbtrack", 25)
+    print("\ncProfile, nbtrack functions by cumulative time:\n```")
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+    print("```")
 
 
 # -- part 1: report ---------------------------------------------------------------------------------
@@ -832,36 +852,47 @@ def overhead(entry: Contestant, base: Contestant | None) -> tuple[float, float, 
 
 def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
     by_key = {c.key: c for c in entries}
-    noop = by_key.get("noop")
-    rows = []
+    print_fit_table(entries, args)
     for entry in entries:
         if not entry.samples:
-            rows.append([entry.label, f"{entry.steps:,}", "unavailable", *["-"] * 9, 0])
-            continue
-        fits = [s.fit_s for s in entry.samples]
-        is_base = entry.key in ("baseline", "baseline-short")
-        over, paired, of_min = overhead(entry, None if is_base else by_key.get(entry.baseline))
-        vs_noop = float("nan")
-        if entry.baseline == "baseline" and not is_base and entry is not noop:
-            vs_noop = overhead(entry, noop)[0]
-        outside = median([s.outside_s for s in entry.samples])
-        rows.append(
-            [
-                entry.label,
-                f"{entry.steps:,}",
-                fmt_seconds(median(fits)),
-                f"{fmt_seconds(min(fits))} - {fmt_seconds(max(fits))}",
-                f"{1000 * median(fits) / (entry.steps * args.epochs):.3f} ms",
-                pct(over),
-                pct(paired),
-                pct(of_min),
-                pct(vs_noop),
-                fmt_seconds(median([s.cpu_s for s in entry.samples])),
-                fmt_seconds(median([s.others_s for s in entry.samples])),
-                fmt_seconds(outside) if outside else "-",
-                len(entry.samples),
-            ]
-        )
+            print(f"{entry.label} unavailable: {entry.unavailable or 'not measured'}")
+    print_mlflow_scaled(by_key)
+    print_widget_during_fits(entries)
+    print_fit_targets(by_key)
+
+
+def fit_row(entry: Contestant, by_key: dict[str, Contestant], epochs: int) -> list[Any]:
+    """One contestant's row of the fit table."""
+    if not entry.samples:
+        return [entry.label, f"{entry.steps:,}", "unavailable", *["-"] * 9, 0]
+    noop = by_key.get("noop")
+    fits = [s.fit_s for s in entry.samples]
+    is_base = entry.key in ("baseline", "baseline-short")
+    over, paired, of_min = overhead(entry, None if is_base else by_key.get(entry.baseline))
+    vs_noop = float("nan")
+    if entry.baseline == "baseline" and not is_base and entry is not noop:
+        vs_noop = overhead(entry, noop)[0]
+    outside = median([s.outside_s for s in entry.samples])
+    return [
+        entry.label,
+        f"{entry.steps:,}",
+        fmt_seconds(median(fits)),
+        f"{fmt_seconds(min(fits))} - {fmt_seconds(max(fits))}",
+        f"{1000 * median(fits) / (entry.steps * epochs):.3f} ms",
+        pct(over),
+        pct(paired),
+        pct(of_min),
+        pct(vs_noop),
+        fmt_seconds(median([s.cpu_s for s in entry.samples])),
+        fmt_seconds(median([s.others_s for s in entry.samples])),
+        fmt_seconds(outside) if outside else "-",
+        len(entry.samples),
+    ]
+
+
+def print_fit_table(entries: list[Contestant], args: argparse.Namespace) -> None:
+    by_key = {c.key: c for c in entries}
+    rows = [fit_row(entry, by_key, args.epochs) for entry in entries]
     print(
         f"\n## Fit overhead: seed MLP, batch size {args.batch_size}, {args.epochs} epoch(s), "
         f"{args.samples:,} + {args.val_samples:,} validation samples, medians of {args.repeats} repeats\n"
@@ -895,24 +926,27 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
         "the machine used meanwhile (/proc/stat; noise). outside fit = tracker setup + teardown\n"
         "that is not inside fit and not timed (wandb.init + run.finish; MLflow set_tracking_uri/set_experiment/autolog)."
     )
-    for entry in entries:
-        if not entry.samples:
-            print(f"{entry.label} unavailable: {entry.unavailable or 'not measured'}")
-    if "mlflow" in by_key and by_key["mlflow"].baseline == "baseline-short" and by_key["mlflow"].samples:
-        full = by_key.get("baseline")
-        short = by_key.get("baseline-short")
-        if full and full.samples and short and short.samples:
-            base_full = median([s.fit_s for s in full.samples])
-            extra = median([s.fit_s for s in by_key["mlflow"].samples]) - median(
-                [s.fit_s for s in short.samples]
-            )
-            scaled = extra * full.steps / by_key["mlflow"].steps
-            print(
-                f"\nMLflow ran {by_key['mlflow'].steps:,} of {full.steps:,} steps (--mlflow-steps); its overhead is "
-                f"against a baseline of the same steps. Scaled to the full epoch (extra time x {full.steps / by_key['mlflow'].steps:.2f}): "
-                f"{fmt_seconds(base_full + scaled)} per fit, {pct(scaled / base_full)} (extrapolated, not measured)."
-            )
 
+
+def print_mlflow_scaled(by_key: dict[str, Contestant]) -> None:
+    """MLflow on fewer steps (--mlflow-steps): its extra time scaled to the full epoch."""
+    mlflow = by_key.get("mlflow")
+    if mlflow is None or mlflow.baseline != "baseline-short" or not mlflow.samples:
+        return
+    full = by_key.get("baseline")
+    short = by_key.get("baseline-short")
+    if full and full.samples and short and short.samples:
+        base_full = median([s.fit_s for s in full.samples])
+        extra = median([s.fit_s for s in mlflow.samples]) - median([s.fit_s for s in short.samples])
+        scaled = extra * full.steps / mlflow.steps
+        print(
+            f"\nMLflow ran {mlflow.steps:,} of {full.steps:,} steps (--mlflow-steps); its overhead is "
+            f"against a baseline of the same steps. Scaled to the full epoch (extra time x {full.steps / mlflow.steps:.2f}): "
+            f"{fmt_seconds(base_full + scaled)} per fit, {pct(scaled / base_full)} (extrapolated, not measured)."
+        )
+
+
+def print_widget_during_fits(entries: list[Contestant]) -> None:
     widget_rows = []
     for entry in entries:
         stats = [s.widget for s in entry.samples if s.widget]
@@ -938,32 +972,36 @@ def report_fits(entries: list[Contestant], args: argparse.Namespace) -> None:
                 fmt_bytes(med("bytes")),
             ]
         )
-    if widget_rows:
-        print("\n### The live widget during these fits (recording comm), medians\n")
-        print(
-            table(
-                [
-                    "contestant",
-                    "refreshes",
-                    "refreshes/s",
-                    "time in refresh_views",
-                    "of fit",
-                    "updates by refreshes",
-                    "updates/s",
-                    "bytes/refresh",
-                    "all messages",
-                    "all updates",
-                    "all bytes",
-                ],
-                widget_rows,
-            )
+    if not widget_rows:
+        return
+    print("\n### The live widget during these fits (recording comm), medians\n")
+    print(
+        table(
+            [
+                "contestant",
+                "refreshes",
+                "refreshes/s",
+                "time in refresh_views",
+                "of fit",
+                "updates by refreshes",
+                "updates/s",
+                "bytes/refresh",
+                "all messages",
+                "all updates",
+                "all bytes",
+            ],
+            widget_rows,
         )
-        print(
-            "\nrefreshes = Run.refresh_views calls (throttled from run.log, plus one at finish), timed on the training "
-            "thread. all = also the widgets' creation\n(comm_open) and the full-state resend of every widget at finish "
-            "(Dashboard.close), which happen once per fit."
-        )
+    )
+    print(
+        "\nrefreshes = Run.refresh_views calls (throttled from run.log, plus one at finish), timed on the training "
+        "thread. all = also the widgets' creation\n(comm_open) and the full-state resend of every widget at finish "
+        "(Dashboard.close), which happen once per fit."
+    )
 
+
+def print_fit_targets(by_key: dict[str, Contestant]) -> None:
+    noop = by_key.get("noop")
     print("\n### Targets and references\n")
     for key in ("nbtrack-widget", "nbtrack", "nbtrack-patch"):
         entry = by_key.get(key)
@@ -1106,6 +1144,26 @@ def report_traffic(results: list[Traffic], epoch_every: int, seconds: float) -> 
         f"\n## Widget traffic without a browser: run.log loop (2 batch metrics per step, 5 epoch metrics every "
         f"{epoch_every:,} steps, {pacing}), dashboard on a recording comm\n"
     )
+    print_traffic_table(results)
+    print("\n### Targets\n")
+    for t in results:
+        # The throttle: a refresh, then none for max(0.25 s, messages sent / 20 per s); so over a loop of T seconds
+        # at most 1 + 4 T refreshes and 20 T comm updates plus the last refresh's.
+        refresh_bound = 1 + MAX_REFRESH_HZ * t.loop_s
+        update_bound = MESSAGE_BUDGET * t.loop_s + max(t.updates_per_refresh, default=0)
+        print(
+            f"- {t.steps:,} steps in {fmt_seconds(t.loop_s)}: refreshes <= 1 + {MAX_REFRESH_HZ:g}/s x loop = "
+            f"{refresh_bound:.0f}: {len(t.refreshes)} -> {verdict(len(t.refreshes) <= refresh_bound)}; "
+            f"comm updates <= {MESSAGE_BUDGET:g}/s x loop + one refresh's = {update_bound:.0f}: {t.updates} -> "
+            f"{verdict(t.updates <= update_bound)}"
+        )
+    if results:
+        print_refresh_bound(results)
+    if len(results) >= 2:
+        print_refresh_trend(results)
+
+
+def print_traffic_table(results: list[Traffic]) -> None:
     rows = []
     for t in results:
         refresh_times = [r.seconds for r in t.refreshes]
@@ -1161,50 +1219,45 @@ def report_traffic(results: list[Traffic], epoch_every: int, seconds: float) -> 
         )
         + "."
     )
-    print("\n### Targets\n")
-    for t in results:
-        # The throttle: a refresh, then none for max(0.25 s, messages sent / 20 per s); so over a loop of T seconds
-        # at most 1 + 4 T refreshes and 20 T comm updates plus the last refresh's.
-        refresh_bound = 1 + MAX_REFRESH_HZ * t.loop_s
-        update_bound = MESSAGE_BUDGET * t.loop_s + max(t.updates_per_refresh, default=0)
-        print(
-            f"- {t.steps:,} steps in {fmt_seconds(t.loop_s)}: refreshes <= 1 + {MAX_REFRESH_HZ:g}/s x loop = "
-            f"{refresh_bound:.0f}: {len(t.refreshes)} -> {verdict(len(t.refreshes) <= refresh_bound)}; "
-            f"comm updates <= {MESSAGE_BUDGET:g}/s x loop + one refresh's = {update_bound:.0f}: {t.updates} -> "
-            f"{verdict(t.updates <= update_bound)}"
-        )
-    if results:
-        # A series update sends x and y as float64 arrays of at most MAX_POINTS points, plus its JSON.
-        cap = max(t.max_points for t in results)
-        per_message = 2 * cap * 8 + JSON_SLACK
-        series = max(t.series for t in results)
-        per_refresh = series * per_message + 2 * JSON_SLACK  # + the header and the progress bar
-        points_ok = all(t.points_per_series <= cap for t in results)
-        message_ok = all(t.max_message_bytes <= per_message for t in results)
-        refresh_ok = all(max(t.bytes_per_refresh, default=0) <= per_refresh for t in results)
-        sizes = ", ".join(
-            f"{t.steps:,}: {t.points_per_series:,} points, {fmt_bytes(t.max_message_bytes)}/msg, "
-            f"{fmt_bytes(max(t.bytes_per_refresh, default=0))}/refresh"
-            for t in results
-        )
-        print(
-            f"- bytes/refresh bounded independently of run length (points per series <= {cap:,}; bytes per message "
-            f"<= 2 x {cap:,} x 8 B + {fmt_bytes(JSON_SLACK)} = {fmt_bytes(per_message)}; bytes per refresh <= "
-            f"{series} series x that + header and bar = {fmt_bytes(per_refresh)}), max at each size: {sizes} -> "
-            f"{verdict(points_ok and message_ok and refresh_ok)}"
-        )
-    if len(results) >= 2:
-        first, last = results[0], results[-1]
-        a, b = median(first.bytes_per_refresh[-10:]), median(last.bytes_per_refresh[-10:])
-        print(
-            f"- for information: median bytes/refresh of the last 10 refreshes {fmt_bytes(a)} at {first.steps:,} steps, "
-            f"{fmt_bytes(b)} at {last.steps:,} steps ({b / a if a else float('nan'):.2f}x). A refresh sends only the "
-            f"series that changed since the last one (median {median(first.updates_per_refresh):.0f} vs "
-            f"{median(last.updates_per_refresh):.0f} updates per refresh here: the epoch series change in every refresh "
-            "once epochs end faster than refreshes), each reduced to <= "
-            f"{cap:,} points; the reduced size cycles between about {cap // 3:,} and {2 * cap // 3:,} points as "
-            "buckets merge, so it moves with the run length but has no trend."
-        )
+
+
+def print_refresh_bound(results: list[Traffic]) -> None:
+    """Target: bytes per refresh bounded independently of the run's length."""
+    # A series update sends x and y as float64 arrays of at most MAX_POINTS points, plus its JSON.
+    cap = max(t.max_points for t in results)
+    per_message = 2 * cap * 8 + JSON_SLACK
+    series = max(t.series for t in results)
+    per_refresh = series * per_message + 2 * JSON_SLACK  # + the header and the progress bar
+    points_ok = all(t.points_per_series <= cap for t in results)
+    message_ok = all(t.max_message_bytes <= per_message for t in results)
+    refresh_ok = all(max(t.bytes_per_refresh, default=0) <= per_refresh for t in results)
+    sizes = ", ".join(
+        f"{t.steps:,}: {t.points_per_series:,} points, {fmt_bytes(t.max_message_bytes)}/msg, "
+        f"{fmt_bytes(max(t.bytes_per_refresh, default=0))}/refresh"
+        for t in results
+    )
+    print(
+        f"- bytes/refresh bounded independently of run length (points per series <= {cap:,}; bytes per message "
+        f"<= 2 x {cap:,} x 8 B + {fmt_bytes(JSON_SLACK)} = {fmt_bytes(per_message)}; bytes per refresh <= "
+        f"{series} series x that + header and bar = {fmt_bytes(per_refresh)}), max at each size: {sizes} -> "
+        f"{verdict(points_ok and message_ok and refresh_ok)}"
+    )
+
+
+def print_refresh_trend(results: list[Traffic]) -> None:
+    """For information: bytes per refresh of the shortest run against the longest."""
+    cap = max(t.max_points for t in results)
+    first, last = results[0], results[-1]
+    a, b = median(first.bytes_per_refresh[-10:]), median(last.bytes_per_refresh[-10:])
+    print(
+        f"- for information: median bytes/refresh of the last 10 refreshes {fmt_bytes(a)} at {first.steps:,} steps, "
+        f"{fmt_bytes(b)} at {last.steps:,} steps ({b / a if a else float('nan'):.2f}x). A refresh sends only the "
+        f"series that changed since the last one (median {median(first.updates_per_refresh):.0f} vs "
+        f"{median(last.updates_per_refresh):.0f} updates per refresh here: the epoch series change in every refresh "
+        "once epochs end faster than refreshes), each reduced to <= "
+        f"{cap:,} points; the reduced size cycles between about {cap // 3:,} and {2 * cap // 3:,} points as "
+        "buckets merge, so it moves with the run length but has no trend."
+    )
 
 
 # -- --json -----------------------------------------------------------------------------------------
@@ -1320,7 +1373,7 @@ def record_traffic(runs: list[Traffic], results: Results, seconds: float) -> Non
 
 
 # -- main -------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -1382,66 +1435,77 @@ def main(argv: list[str] | None = None) -> int:
         "--tmp", default=None, help="directory for the runs' files (default: the system temp dir)"
     )
     args = parser.parse_args(argv)
-    if (
-        min(
-            args.samples,
-            args.val_samples,
-            args.batch_size,
-            args.epochs,
-            args.repeats,
-            args.warmup_steps,
-            args.epoch_every,
-            args.traffic_repeats,
-        )
-        <= 0
-    ):
-        parser.error("sizes, --repeats, --warmup-steps and --epoch-every must be positive")
-    traffic_steps = [int(s.replace("_", "")) for s in args.traffic_steps.split(",") if s.strip()]
-
-    print("# bench_fit\n")
-    print(
-        "\n".join(
-            machine_lines(
-                [
-                    "nbtrack",
-                    "numpy",
-                    "keras",
-                    "tensorflow-cpu",
-                    "ipywidgets",
-                    "bqplot",
-                    "wandb",
-                    "tensorboard",
-                    "mlflow",
-                ]
-            )
-        )
+    counts = (
+        args.samples,
+        args.val_samples,
+        args.batch_size,
+        args.epochs,
+        args.repeats,
+        args.warmup_steps,
+        args.epoch_every,
+        args.traffic_repeats,
     )
+    if min(counts) <= 0:
+        parser.error("sizes, --repeats, --warmup-steps and --epoch-every must be positive")
+    return args
+
+
+def print_header() -> None:
+    print("# bench_fit\n")
+    packages = [
+        "nbtrack",
+        "numpy",
+        "keras",
+        "tensorflow-cpu",
+        "ipywidgets",
+        "bqplot",
+        "wandb",
+        "tensorboard",
+        "mlflow",
+    ]
+    print("\n".join(machine_lines(packages)))
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"nbtrack:  {source_state()}")
+
+
+def measure_fits(args: argparse.Namespace, root: Path, results: Results) -> None:
+    """Part 1: every contestant's fits, their report, and the diagnosing fit with nbtrack's hooks timed."""
+    full_steps = -(-args.samples // args.batch_size)
+    entries = contestants(args, full_steps)
+    print("\ncontestants:")
+    probe_all(entries)
+    data = make_data(args.samples, args.val_samples)
+    run_fits(entries, data, args, root)
+    report_fits(entries, args)
+    record_fits(entries, args, results)
+    if not args.no_diagnose and any(c.key.startswith("nbtrack") and c.samples for c in entries):
+        base = next((c for c in entries if c.key == "baseline"), None)
+        diagnose(data, args, root, [s.fit_s for s in base.samples] if base else [])
+
+
+def measure_traffic(args: argparse.Namespace, steps_list: list[int], root: Path, results: Results) -> None:
+    """Part 2: --traffic-repeats logging loops of each length, the dashboard on a recording comm."""
+    runs = []
+    for steps in steps_list:
+        for repeat in range(args.traffic_repeats):
+            print(f"\ntraffic: {steps:,} steps, run {repeat + 1}/{args.traffic_repeats}", flush=True)
+            runs.append(traffic(steps, args.epoch_every, args.traffic_seconds, root))
+    report_traffic(runs, args.epoch_every, args.traffic_seconds)
+    record_traffic(runs, results, args.traffic_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    traffic_steps = [int(s.replace("_", "")) for s in args.traffic_steps.split(",") if s.strip()]
+    print_header()
     results = Results("bench_fit")
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-fit-", dir=args.tmp) as tmp:
         root = Path(tmp)
         print(f"working directory: {tmp}")
         if not args.skip_fit:
-            full_steps = -(-args.samples // args.batch_size)
-            entries = contestants(args, full_steps)
-            print("\ncontestants:")
-            probe_all(entries)
-            data = make_data(args.samples, args.val_samples)
-            run_fits(entries, data, args, root)
-            report_fits(entries, args)
-            record_fits(entries, args, results)
-            if not args.no_diagnose and any(c.key.startswith("nbtrack") and c.samples for c in entries):
-                base = next((c for c in entries if c.key == "baseline"), None)
-                diagnose(data, args, root, [s.fit_s for s in base.samples] if base else [])
+            measure_fits(args, root, results)
         if not args.skip_traffic and traffic_steps:
-            runs = []
-            for steps in traffic_steps:
-                for repeat in range(args.traffic_repeats):
-                    print(f"\ntraffic: {steps:,} steps, run {repeat + 1}/{args.traffic_repeats}", flush=True)
-                    runs.append(traffic(steps, args.epoch_every, args.traffic_seconds, root))
-            report_traffic(runs, args.epoch_every, args.traffic_seconds)
-            record_traffic(runs, results, args.traffic_seconds)
+            measure_traffic(args, traffic_steps, root, results)
     results.write(args.json)
     return 0
 

@@ -113,7 +113,7 @@ def one_run(calls: int, poll: float, root: Path) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -126,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tmp", default=None)
     parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    print("# bench_lag\n")
-    print("\n".join(machine_lines(["nbtrack", "numpy"])))
-    print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}\n")
+
+def measure(args: argparse.Namespace) -> list[dict[str, float]]:
+    """--repeats runs of the logging loop, each watched by a poller in another process."""
     results = []
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-lag-", dir=args.tmp) as tmp:
         for repeat in range(args.repeats):
@@ -141,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"the loop, max lag {result['max_lag_s']:.2f} s, longest gap between commits {result['max_gap_s']:.2f} s",
                 flush=True,
             )
+    return results
+
+
+def print_results(results: list[dict[str, float]], poll: float) -> None:
     rows = [
         [
             f"{r['calls']:,}",
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in results
     ]
     print(
-        f"\n## Durability lag, {KEYS} scalars per call, polled every {args.poll * 1000:.0f} ms from another process\n"
+        f"\n## Durability lag, {KEYS} scalars per call, polled every {poll * 1000:.0f} ms from another process\n"
     )
     print(
         table(
@@ -184,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"- every logged call durable after finish(): {len(results) - len(lost)}/{len(results)} repeats -> {verdict(not lost)}"
     )
+
+
+def record(results: list[dict[str, float]], args: argparse.Namespace) -> Results:
     out = Results("bench_lag")
     size = f"{args.calls:,} calls of 2 scalars as fast as Python goes, polled every {args.poll * 1000:.0f} ms"
     out.add(
@@ -207,7 +214,17 @@ def main(argv: list[str] | None = None) -> int:
         "calls",
         [r["calls"] - r["durable_calls"] for r in results],
     )
-    out.write(args.json)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print("# bench_lag\n")
+    print("\n".join(machine_lines(["nbtrack", "numpy"])))
+    print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}\n")
+    results = measure(args)
+    print_results(results, args.poll)
+    record(results, args).write(args.json)
     return 0
 
 

@@ -411,6 +411,28 @@ def summarize(entry: Contestant) -> Summary | None:
 
 def report(entries: list[Contestant], args: argparse.Namespace) -> None:
     summaries = {c.key: summarize(c) for c in entries}
+    print_throughput(entries, summaries, args.repeats)
+    nb = summaries.get("nbtrack")
+    if nb is None:
+        print("\nnbtrack was not measured; no ratios.")
+        return
+    ratio_rows = []
+    for entry in entries:
+        s = summaries[entry.key]
+        if entry.key == "nbtrack":
+            continue
+        if s is None:
+            ratio_rows.append([entry.label, "-", "-"])
+            continue
+        ratio_rows.append(
+            [entry.label, fmt_ratio(nb.loop_rate / s.loop_rate), fmt_ratio(nb.durable_rate / s.durable_rate)]
+        )
+    print("\n## nbtrack relative to each contestant (nbtrack / contestant; > 1 means nbtrack is faster)\n")
+    print(table(["contestant", "loop calls/s ratio", "durable calls/s ratio"], ratio_rows))
+    print_targets(entries, summaries, nb)
+
+
+def print_throughput(entries: list[Contestant], summaries: dict[str, Summary | None], repeats: int) -> None:
     rows = []
     for entry in entries:
         s = summaries[entry.key]
@@ -430,7 +452,7 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
                 len(entry.samples),
             ]
         )
-    print(f"\n## Logging throughput: 2 float scalars per call, medians of {args.repeats} repeats\n")
+    print(f"\n## Logging throughput: 2 float scalars per call, medians of {repeats} repeats\n")
     print(
         table(
             [
@@ -456,24 +478,8 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
         "end-to-end.\nEnd-to-end excludes init. Peers with fewer calls pay their fixed close cost over fewer calls."
     )
 
-    nb = summaries.get("nbtrack")
-    if nb is None:
-        print("\nnbtrack was not measured; no ratios.")
-        return
-    ratio_rows = []
-    for entry in entries:
-        s = summaries[entry.key]
-        if entry.key == "nbtrack":
-            continue
-        if s is None:
-            ratio_rows.append([entry.label, "-", "-"])
-            continue
-        ratio_rows.append(
-            [entry.label, fmt_ratio(nb.loop_rate / s.loop_rate), fmt_ratio(nb.durable_rate / s.durable_rate)]
-        )
-    print("\n## nbtrack relative to each contestant (nbtrack / contestant; > 1 means nbtrack is faster)\n")
-    print(table(["contestant", "loop calls/s ratio", "durable calls/s ratio"], ratio_rows))
 
+def print_targets(entries: list[Contestant], summaries: dict[str, Summary | None], nb: Summary) -> None:
     print("\n## Targets\n")
     print(
         f"- nbtrack >= {TARGET_CALLS_PER_S:,} calls/s (loop): {fmt_rate(nb.loop_rate)} calls/s -> "
@@ -492,18 +498,18 @@ def report(entries: list[Contestant], args: argparse.Namespace) -> None:
     raw = summaries.get("raw-sqlite")
     if raw is None:
         print(f"- nbtrack >= {TARGET_VS_RAW_SQLITE:g}x raw SQLite: raw SQLite not measured")
-    else:
-        durable = nb.durable_rate / raw.durable_rate
-        loop = nb.loop_rate / raw.loop_rate
-        line = (
-            f"- nbtrack >= {TARGET_VS_RAW_SQLITE:g}x the raw SQLite floor (durable calls/s, loop+finish): "
-            f"{fmt_ratio(durable)} -> {verdict(durable >= TARGET_VS_RAW_SQLITE)}; loop calls/s: {fmt_ratio(loop)} -> "
-            f"{verdict(loop >= TARGET_VS_RAW_SQLITE)}"
-        )
-        flush = summaries.get("nbtrack-flush")
-        if flush is not None:
-            line += f"; durable to flush(): {fmt_ratio(flush.durable_rate / raw.durable_rate)}"
-        print(line)
+        return
+    durable = nb.durable_rate / raw.durable_rate
+    loop = nb.loop_rate / raw.loop_rate
+    line = (
+        f"- nbtrack >= {TARGET_VS_RAW_SQLITE:g}x the raw SQLite floor (durable calls/s, loop+finish): "
+        f"{fmt_ratio(durable)} -> {verdict(durable >= TARGET_VS_RAW_SQLITE)}; loop calls/s: {fmt_ratio(loop)} -> "
+        f"{verdict(loop >= TARGET_VS_RAW_SQLITE)}"
+    )
+    flush = summaries.get("nbtrack-flush")
+    if flush is not None:
+        line += f"; durable to flush(): {fmt_ratio(flush.durable_rate / raw.durable_rate)}"
+    print(line)
 
 
 def record(entries: list[Contestant], results: Results) -> None:

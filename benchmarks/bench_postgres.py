@@ -222,6 +222,14 @@ def bench_logging(server: Any, args: argparse.Namespace, root: Path, out: Result
         entries.append(
             LogEntry("mlflow-pg", "MLflow, PostgreSQL backend", args.mlflow_calls, mlflow_bench(server))
         )
+    measure_logging(entries, args, root)
+    stats = print_logging(entries, args.repeats)
+    print_logging_ratios(stats)
+    record_logging(entries, args.calls, out)
+
+
+def measure_logging(entries: list[LogEntry], args: argparse.Namespace, root: Path) -> None:
+    """A warm-up of each contestant, then --repeats runs of each, the order reversed every other repeat."""
     payload = Payload.make(max(e.calls for e in entries))
     warm = Payload.make(args.warmup_calls, seed=1)
     print(f"\n(1) logging: warm-up {args.warmup_calls} calls each", flush=True)
@@ -243,6 +251,9 @@ def bench_logging(server: Any, args: argparse.Namespace, root: Path, out: Result
                     flush=True,
                 )
 
+
+def print_logging(entries: list[LogEntry], repeats: int) -> dict[str, dict[str, float]]:
+    """The throughput table; returns each contestant's medians (loop, durable, close, init) by key."""
     stats: dict[str, dict[str, float]] = {}
     rows = []
     for e in entries:
@@ -271,7 +282,7 @@ def bench_logging(server: Any, args: argparse.Namespace, root: Path, out: Result
                 len(e.samples),
             ]
         )
-    print(f"\n## (1) `run.log` throughput: 2 float scalars per call, medians of {args.repeats} repeats\n")
+    print(f"\n## (1) `run.log` throughput: 2 float scalars per call, medians of {repeats} repeats\n")
     print(
         table(
             [
@@ -292,46 +303,40 @@ def bench_logging(server: Any, args: argparse.Namespace, root: Path, out: Result
         "\ninit (not in the rates) includes opening the store: schema creation on the fresh database/directory; "
         "MLflow's includes its alembic migrations.\nMLflow logs fewer calls; its rates are per call all the same."
     )
-    ratio_rows = []
-    pg, lite, ml = stats.get("nb-postgres"), stats.get("nb-sqlite"), stats.get("mlflow-pg")
-    if pg and lite:
-        ratio_rows.append(
-            [
-                "nbtrack-PostgreSQL / nbtrack-SQLite",
-                fmt_ratio(pg["loop"] / lite["loop"]),
-                fmt_ratio(pg["durable"] / lite["durable"]),
-            ]
-        )
-    if pg and ml:
-        ratio_rows.append(
-            [
-                "nbtrack-PostgreSQL / MLflow-PostgreSQL",
-                fmt_ratio(pg["loop"] / ml["loop"]),
-                fmt_ratio(pg["durable"] / ml["durable"]),
-            ]
-        )
-    if lite and ml:
-        ratio_rows.append(
-            [
-                "nbtrack-SQLite / MLflow-PostgreSQL",
-                fmt_ratio(lite["loop"] / ml["loop"]),
-                fmt_ratio(lite["durable"] / ml["durable"]),
-            ]
-        )
+    return stats
+
+
+def print_logging_ratios(stats: dict[str, dict[str, float]]) -> None:
+    pairs = (
+        ("nbtrack-PostgreSQL / nbtrack-SQLite", "nb-postgres", "nb-sqlite"),
+        ("nbtrack-PostgreSQL / MLflow-PostgreSQL", "nb-postgres", "mlflow-pg"),
+        ("nbtrack-SQLite / MLflow-PostgreSQL", "nb-sqlite", "mlflow-pg"),
+    )
+    ratio_rows = [
+        [
+            label,
+            fmt_ratio(stats[a]["loop"] / stats[b]["loop"]),
+            fmt_ratio(stats[a]["durable"] / stats[b]["durable"]),
+        ]
+        for label, a, b in pairs
+        if stats.get(a) and stats.get(b)
+    ]
     if ratio_rows:
         print("\n## (1) ratios (> 1: the first is faster)\n")
         print(table(["ratio", "loop calls/s", "durable calls/s"], ratio_rows))
+
+
+def record_logging(entries: list[LogEntry], calls: int, out: Results) -> None:
+    """The PostgreSQL store's loop and durable rates as --json measurements, the others beside them."""
     by_key = {e.key: e for e in entries}
     for what, rate in (
         ("loop", lambda x: x.calls / x.loop_s),
         ("durable", lambda x: x.calls / x.end_to_end_s),
     ):
         pg_entry = by_key["nb-postgres"]
-        name = f"`run.log` {what} calls/s on a PostgreSQL store ({args.calls:,} calls of 2 scalars)"
+        name = f"`run.log` {what} calls/s on a PostgreSQL store ({calls:,} calls of 2 scalars)"
         if not pg_entry.samples:
-            entry = out.unavailable(
-                f"postgres.log_{what}", name, "calls/s", pg_entry.unavailable or "no samples"
-            )
+            out.unavailable(f"postgres.log_{what}", name, "calls/s", pg_entry.unavailable or "no samples")
             continue
         entry = out.add(
             f"postgres.log_{what}", name, "calls/s", [rate(x) for x in pg_entry.samples], better="higher"
@@ -341,7 +346,7 @@ def bench_logging(server: Any, args: argparse.Namespace, root: Path, out: Result
             if peer is None:
                 out.compare(entry, "MLflow, PostgreSQL backend", unavailable="skipped (--skip-mlflow)")
             elif peer.samples:
-                note = f"{peer.calls:,} calls" if peer.calls != args.calls else ""
+                note = f"{peer.calls:,} calls" if peer.calls != calls else ""
                 out.compare(entry, peer.label, [rate(x) for x in peer.samples], note=note)
             else:
                 out.compare(entry, peer.label, unavailable=peer.unavailable or "no samples")
@@ -393,8 +398,42 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, li
     return times
 
 
-def bench_query(server: Any, args: argparse.Namespace, root: Path, out: Results) -> None:
+@dataclass
+class QueryStores:
+    """The same generated runs in a SQLite and a PostgreSQL store, and each store opened once."""
+
+    gen: list[GenRun]
+    sqlite_dir: Path
+    pg_url: str
+    opened: dict[str, Any]
+    want_main: list[GenRun]
+    want_peer: list[GenRun]
+
+
+def query(where: str, store: Any, limit: int | None = 20) -> Callable[[], Any]:
     import nbtrack
+
+    return lambda: nbtrack.runs(project="bench", where=where, order_by=MAIN_ORDER, limit=limit, store=store)
+
+
+def bench_query(server: Any, args: argparse.Namespace, root: Path, out: Results) -> None:
+    stores = build_query_stores(server, args, root)
+    check_backends(stores)
+    search = time_backends(stores, args, out)
+    if args.skip_mlflow:
+        print("\nMLflow: skipped (--skip-mlflow)")
+    else:
+        try:
+            beside_mlflow(server, stores, args, root, out)
+        except Exception as exc:
+            print(f"\nMLflow on PostgreSQL failed: {short_reason(exc)}")
+            traceback.print_exc(limit=4)
+            out.compare(search, "MLflow `search_runs`, PostgreSQL backend", unavailable=exc)
+    for store in stores.opened.values():
+        store.close()
+
+
+def build_query_stores(server: Any, args: argparse.Namespace, root: Path) -> QueryStores:
     from nbtrack.store import open_store
 
     started = time.perf_counter()
@@ -409,21 +448,20 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path, out: Results)
         f"({args.runs / build_sqlite:,.0f} runs/s), PostgreSQL {build_pg:.1f} s ({args.runs / build_pg:,.0f} runs/s)",
         flush=True,
     )
-    want_main = expected(gen, main_filter, "val_accuracy")
-    want_peer = expected(gen, peer_filter, "val_accuracy")
     locations: dict[str, Any] = {"SQLite": sqlite_dir, "PostgreSQL": pg_url}
     opened = {name: open_store(loc, create=False) for name, loc in locations.items()}
+    want_main = expected(gen, main_filter, "val_accuracy")
+    want_peer = expected(gen, peer_filter, "val_accuracy")
+    return QueryStores(gen, sqlite_dir, pg_url, opened, want_main, want_peer)
 
-    def query(where: str, store: Any, limit: int | None = 20) -> Callable[[], Any]:
-        return lambda: nbtrack.runs(
-            project="bench", where=where, order_by=MAIN_ORDER, limit=limit, store=store
-        )
 
-    # Correctness first: each against the pure-Python filter, then against each other.
+def check_backends(stores: QueryStores) -> None:
+    """Correctness first: each store against the pure-Python filter, then the two against each other."""
+    locations = {"SQLite": stores.sqlite_dir, "PostgreSQL": stores.pg_url}
     results = {}
     for name in locations:
-        for label, store in (("per call", locations[name]), ("open", opened[name])):
-            for where, want in ((MAIN_WHERE, want_main), (PEER_WHERE, want_peer)):
+        for label, store in (("per call", locations[name]), ("open", stores.opened[name])):
+            for where, want in ((MAIN_WHERE, stores.want_main), (PEER_WHERE, stores.want_peer)):
                 for limit in (20, None):
                     result = query(where, store, limit)()
                     check_runs(result, want, limit, f"{name} ({label}), {where!r}, limit {limit}")
@@ -436,12 +474,36 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path, out: Results)
                 f"SQLite and PostgreSQL disagree on {where!r} limit {limit}",
             )
     print(
-        f"checked: SQLite and PostgreSQL return the same ids in the same order (issue query: {len(want_main)} "
-        f"matches; MLflow-comparable query: {len(want_peer)} matches), both equal to a pure-Python filter",
+        f"checked: SQLite and PostgreSQL return the same ids in the same order (issue query: {len(stores.want_main)} "
+        f"matches; MLflow-comparable query: {len(stores.want_peer)} matches), both equal to a pure-Python filter",
         flush=True,
     )
 
-    rows = []
+
+def _pair(a: list[float], b: list[float]) -> list[str]:
+    """'median (min - max)' of a and of b, and b's median over a's."""
+    return [
+        f"{fmt_seconds(median(a))} ({spread(a)})",
+        f"{fmt_seconds(median(b))} ({spread(b)})",
+        fmt_ratio(median(b) / median(a)),
+    ]
+
+
+def time_opens(location: Any, repeats: int) -> list[float]:
+    """`open_store(location, create=False)` + close, `repeats` times."""
+    from nbtrack.store import open_store
+
+    opens = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        open_store(location, create=False).close()
+        opens.append(time.perf_counter() - started)
+    return opens
+
+
+def time_backends(stores: QueryStores, args: argparse.Namespace, out: Results) -> dict[str, Any]:
+    """The issue's query on SQLite and on PostgreSQL, interleaved; returns the --json measurement of the search."""
+    sqlite_dir, pg_url, opened = stores.sqlite_dir, stores.pg_url, stores.opened
     fns = {
         "SQLite per call": query(MAIN_WHERE, sqlite_dir),
         "PostgreSQL per call": query(MAIN_WHERE, pg_url),
@@ -451,47 +513,18 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path, out: Results)
         "PostgreSQL open, no limit": query(MAIN_WHERE, opened["PostgreSQL"], None),
     }
     times = interleaved(fns, args.query_repeats)
-    for what, sqlite_key, pg_key in (
-        (
-            "`nbtrack.runs(..., limit=20, store=<location>)` (store opened per call)",
-            "SQLite per call",
-            "PostgreSQL per call",
-        ),
-        ("same, on an already-open `Store`", "SQLite open", "PostgreSQL open"),
-        (
-            f"same, open store, no limit ({len(want_main)} runs)",
-            "SQLite open, no limit",
-            "PostgreSQL open, no limit",
-        ),
-    ):
-        a, b = times[sqlite_key], times[pg_key]
-        rows.append(
-            [
-                what,
-                f"{fmt_seconds(median(a))} ({spread(a)})",
-                f"{fmt_seconds(median(b))} ({spread(b)})",
-                fmt_ratio(median(b) / median(a)),
-            ]
+    rows = [
+        [what, *_pair(times[f"SQLite {how}"], times[f"PostgreSQL {how}"])]
+        for what, how in (
+            ("`nbtrack.runs(..., limit=20, store=<location>)` (store opened per call)", "per call"),
+            ("same, on an already-open `Store`", "open"),
+            (f"same, open store, no limit ({len(stores.want_main)} runs)", "open, no limit"),
         )
+    ]
     # Where the PostgreSQL time goes: opening (connect + schema check) vs the query on an open store.
-    pg_opens = []
-    for _ in range(args.query_repeats):
-        started = time.perf_counter()
-        open_store(pg_url, create=False).close()
-        pg_opens.append(time.perf_counter() - started)
-    lite_opens = []
-    for _ in range(args.query_repeats):
-        started = time.perf_counter()
-        open_store(sqlite_dir, create=False).close()
-        lite_opens.append(time.perf_counter() - started)
-    rows.append(
-        [
-            "of which `open_store(location, create=False)` + close",
-            f"{fmt_seconds(median(lite_opens))} ({spread(lite_opens)})",
-            f"{fmt_seconds(median(pg_opens))} ({spread(pg_opens)})",
-            fmt_ratio(median(pg_opens) / median(lite_opens)),
-        ]
-    )
+    pg_opens = time_opens(pg_url, args.query_repeats)
+    lite_opens = time_opens(sqlite_dir, args.query_repeats)
+    rows.append(["of which `open_store(location, create=False)` + close", *_pair(lite_opens, pg_opens)])
     print(
         f"\n## (2) issue #5's query at {args.runs:,} runs: nbtrack SQLite vs PostgreSQL, median (min - max) of "
         f"{args.query_repeats} interleaved calls after a warm-up\n"
@@ -505,100 +538,94 @@ def bench_query(server: Any, args: argparse.Namespace, root: Path, out: Results)
         times["PostgreSQL per call"],
     )
     out.compare(search, "nbtrack, SQLite store (opened per call)", times["SQLite per call"])
+    return search
 
-    if args.skip_mlflow:
-        print("\nMLflow: skipped (--skip-mlflow)")
-    else:
-        try:
-            import mlflow
-            from mlflow import MlflowClient
 
-            uri = mlflow_url(server, server.new_database())
-            started = time.perf_counter()
-            experiment_id, how = populate_mlflow(uri, gen, root, args.mlflow_populate)
-            print(
-                f"\nMLflow {mlflow.__version__} on PostgreSQL populated in {time.perf_counter() - started:.1f} s: {how}"
-            )
-            client = MlflowClient(uri)
+def beside_mlflow(
+    server: Any, stores: QueryStores, args: argparse.Namespace, root: Path, out: Results
+) -> None:
+    """The MLflow-comparable query on both stores and through MLflow `search_runs` on PostgreSQL, interleaved."""
+    import mlflow
+    from mlflow import MlflowClient
 
-            def ml_search(limit: int | None) -> Callable[[], Any]:
-                return lambda: client.search_runs(
-                    experiment_ids=[experiment_id],
-                    filter_string=PEER_FILTER,
-                    order_by=PEER_ORDER,
-                    max_results=limit if limit is not None else 50_000,
-                )
+    uri = mlflow_url(server, server.new_database())
+    started = time.perf_counter()
+    experiment_id, how = populate_mlflow(uri, stores.gen, root, args.mlflow_populate)
+    print(
+        f"\nMLflow {mlflow.__version__} on PostgreSQL populated in {time.perf_counter() - started:.1f} s: {how}"
+    )
+    client = MlflowClient(uri)
 
-            peer_rows = []
-            peer_entries = []
-            for limit in (20, None):
-                shown = want_peer if limit is None else want_peer[:limit]
-                names = [r.info.run_name for r in ml_search(limit)()]
-                check(
-                    names == [f"bench-{r.index}" for r in shown],
-                    f"MLflow returned {len(names)} runs, not the {len(shown)} expected (limit {limit})",
-                )
-                t = interleaved(
-                    {
-                        "sqlite": query(PEER_WHERE, sqlite_dir, limit),
-                        "pg": query(PEER_WHERE, pg_url, limit),
-                        "mlflow": ml_search(limit),
-                    },
-                    args.mlflow_repeats,
-                )
-                what = "top 20" if limit else f"all {len(shown)} matches"
-                entry = out.add(
-                    f"postgres.peer_{'top20' if limit else 'all'}",
-                    f"`nbtrack.runs` with MLflow's closest filter, {what}, PostgreSQL store, {args.runs:,} runs",
-                    "s",
-                    t["pg"],
-                )
-                out.compare(
-                    entry, "MLflow `search_runs`, PostgreSQL backend", t["mlflow"], note="same filter"
-                )
-                peer_entries.append(entry)
-                peer_rows.append(
-                    [
-                        "top 20" if limit else f"all {len(shown)} matches",
-                        f"{fmt_seconds(median(t['sqlite']))} ({spread(t['sqlite'])})",
-                        f"{fmt_seconds(median(t['pg']))} ({spread(t['pg'])})",
-                        f"{fmt_seconds(median(t['mlflow']))} ({spread(t['mlflow'])})",
-                        fmt_ratio(median(t["mlflow"]) / median(t["pg"])),
-                        fmt_ratio(median(t["mlflow"]) / median(t["sqlite"])),
-                    ]
-                )
-            print(
-                f"\n## (2) side by side with MLflow `search_runs` on PostgreSQL, same filter, median (min - max) of "
-                f"{args.mlflow_repeats} interleaved calls\n"
-            )
-            print(
-                table(
-                    [
-                        "query",
-                        "nbtrack SQLite (per call)",
-                        "nbtrack PostgreSQL (per call)",
-                        "MLflow PostgreSQL",
-                        "MLflow / nbtrack-PG",
-                        "MLflow / nbtrack-SQLite",
-                    ],
-                    peer_rows,
-                )
-            )
-            print(
-                f'\n- nbtrack: where="{PEER_WHERE}", order_by="{MAIN_ORDER}", store=<location> (opened per call)'
-            )
-            print(
-                f'- MLflow:  MlflowClient(uri).search_runs(filter_string="{PEER_FILTER}", order_by={PEER_ORDER}, '
-                "max_results=20 / 50000); MLflow params are strings, so `config.lr < 0.01` has no MLflow filter and "
-                "both sides filter on `optimizer == 'adam'` instead. MLflow's results were checked to be the "
-                "expected runs in the expected order."
-            )
-        except Exception as exc:
-            print(f"\nMLflow on PostgreSQL failed: {short_reason(exc)}")
-            traceback.print_exc(limit=4)
-            out.compare(search, "MLflow `search_runs`, PostgreSQL backend", unavailable=exc)
-    for store in opened.values():
-        store.close()
+    def ml_search(limit: int | None) -> Callable[[], Any]:
+        return lambda: client.search_runs(
+            experiment_ids=[experiment_id],
+            filter_string=PEER_FILTER,
+            order_by=PEER_ORDER,
+            max_results=limit if limit is not None else 50_000,
+        )
+
+    peer_rows = []
+    for limit in (20, None):
+        shown = stores.want_peer if limit is None else stores.want_peer[:limit]
+        names = [r.info.run_name for r in ml_search(limit)()]
+        check(
+            names == [f"bench-{r.index}" for r in shown],
+            f"MLflow returned {len(names)} runs, not the {len(shown)} expected (limit {limit})",
+        )
+        t = interleaved(
+            {
+                "sqlite": query(PEER_WHERE, stores.sqlite_dir, limit),
+                "pg": query(PEER_WHERE, stores.pg_url, limit),
+                "mlflow": ml_search(limit),
+            },
+            args.mlflow_repeats,
+        )
+        what = "top 20" if limit else f"all {len(shown)} matches"
+        entry = out.add(
+            f"postgres.peer_{'top20' if limit else 'all'}",
+            f"`nbtrack.runs` with MLflow's closest filter, {what}, PostgreSQL store, {args.runs:,} runs",
+            "s",
+            t["pg"],
+        )
+        out.compare(entry, "MLflow `search_runs`, PostgreSQL backend", t["mlflow"], note="same filter")
+        peer_rows.append(
+            [
+                what,
+                f"{fmt_seconds(median(t['sqlite']))} ({spread(t['sqlite'])})",
+                f"{fmt_seconds(median(t['pg']))} ({spread(t['pg'])})",
+                f"{fmt_seconds(median(t['mlflow']))} ({spread(t['mlflow'])})",
+                fmt_ratio(median(t["mlflow"]) / median(t["pg"])),
+                fmt_ratio(median(t["mlflow"]) / median(t["sqlite"])),
+            ]
+        )
+    print_beside_mlflow(peer_rows, args.mlflow_repeats)
+
+
+def print_beside_mlflow(peer_rows: list[list[str]], repeats: int) -> None:
+    print(
+        f"\n## (2) side by side with MLflow `search_runs` on PostgreSQL, same filter, median (min - max) of "
+        f"{repeats} interleaved calls\n"
+    )
+    print(
+        table(
+            [
+                "query",
+                "nbtrack SQLite (per call)",
+                "nbtrack PostgreSQL (per call)",
+                "MLflow PostgreSQL",
+                "MLflow / nbtrack-PG",
+                "MLflow / nbtrack-SQLite",
+            ],
+            peer_rows,
+        )
+    )
+    print(f'\n- nbtrack: where="{PEER_WHERE}", order_by="{MAIN_ORDER}", store=<location> (opened per call)')
+    print(
+        f'- MLflow:  MlflowClient(uri).search_runs(filter_string="{PEER_FILTER}", order_by={PEER_ORDER}, '
+        "max_results=20 / 50000); MLflow params are strings, so `config.lr < 0.01` has no MLflow filter and "
+        "both sides filter on `optimizer == 'adam'` instead. MLflow's results were checked to be the "
+        "expected runs in the expected order."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

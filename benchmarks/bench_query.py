@@ -454,7 +454,42 @@ class Row:
     ok: bool | None = None  # None: informational
 
 
-def main(argv: list[str] | None = None) -> int:
+def row(
+    what: str, first: float, times: list[float], result: str, target: str = "-", limit_s: float | None = None
+) -> Row:
+    """A timed row; with `limit_s` it has a verdict (median <= limit_s), else it is informational."""
+    ok = None if limit_s is None else median(times) <= limit_s
+    return Row(what, target, median(times), times, first, result, ok)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    n_runs: int
+    repeats: int
+    peer_repeats: int
+    history_points: int
+    compare_runs: int
+    compare_points: int
+    quick: bool
+
+
+@dataclass
+class Setup:
+    """What every measurement reads: the generated runs, the store holding them, the function timed."""
+
+    sizes: Sizes
+    gen: list[GenRun]
+    store_dir: Path
+    runs_fn: Callable[..., Any]
+    runs_name: str
+    history_values: Any = None
+
+    @property
+    def path(self) -> str:
+        return str(self.store_dir)
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Sizes]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -503,18 +538,42 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
-    quick = args.quick
-    n_runs = args.runs if args.runs is not None else 500 if quick else 10_000
-    repeats = args.repeats if args.repeats is not None else 5 if quick else 15
-    peer_repeats = args.mlflow_repeats if args.mlflow_repeats is not None else 3 if quick else 7
-    history_points = (
-        args.history_points if args.history_points is not None else 100_000 if quick else 1_000_000
-    )
-    compare_runs = args.compare_runs if args.compare_runs is not None else 5 if quick else 50
-    compare_points = args.compare_points if args.compare_points is not None else 10_000 if quick else 100_000
-    if min(n_runs, repeats, peer_repeats, history_points, compare_runs, compare_points) <= 0:
+    sizes = sizes_of(args)
+    if (
+        min(
+            sizes.n_runs,
+            sizes.repeats,
+            sizes.peer_repeats,
+            sizes.history_points,
+            sizes.compare_runs,
+            sizes.compare_points,
+        )
+        <= 0
+    ):
         parser.error("sizes and repeats must be positive")
+    return args, sizes
 
+
+def sizes_of(args: argparse.Namespace) -> Sizes:
+    """The given sizes, else the --quick or full defaults."""
+    quick = args.quick
+
+    def given(value: int | None, small: int, full: int) -> int:
+        return value if value is not None else small if quick else full
+
+    return Sizes(
+        n_runs=given(args.runs, 500, 10_000),
+        repeats=given(args.repeats, 5, 15),
+        peer_repeats=given(args.mlflow_repeats, 3, 7),
+        history_points=given(args.history_points, 100_000, 1_000_000),
+        compare_runs=given(args.compare_runs, 5, 50),
+        compare_points=given(args.compare_points, 10_000, 100_000),
+        quick=quick,
+    )
+
+
+def print_header(sizes: Sizes) -> tuple[Callable[..., Any], str]:
+    """Print the machine and the sizes; returns the search function timed, and its name."""
     print("# bench_query\n")
     print("\n".join(machine_lines(["nbtrack", "numpy", "pandas", "mlflow", "sqlalchemy"])))
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
@@ -533,411 +592,345 @@ def main(argv: list[str] | None = None) -> int:
             "note:     `nbtrack.runs` is not exported by this nbtrack; timing `nbtrack.records.runs` (the same function)"
         )
     print(f"sqlite:   {sqlite3.sqlite_version}")
-    sizes = (
-        f"{n_runs:,} runs x 20 config keys x 10 summary metrics; history run {history_points:,} points; "
-        f"compare {compare_runs} runs x {compare_points:,} points x 2 metrics; {repeats} repeats"
+    described = (
+        f"{sizes.n_runs:,} runs x 20 config keys x 10 summary metrics; history run {sizes.history_points:,} points; "
+        f"compare {sizes.compare_runs} runs x {sizes.compare_points:,} points x 2 metrics; {sizes.repeats} repeats"
     )
-    print(f"sizes:    {sizes}{' (--quick: NOT the target sizes)' if quick else ''}")
+    print(f"sizes:    {described}{' (--quick: NOT the target sizes)' if sizes.quick else ''}")
+    return runs_fn, runs_name
 
+
+def build_stores(setup: Setup, seed: int) -> None:
+    """The search runs, the history run and the compare project, in one store; prints what it took."""
+    sizes, store_dir = setup.sizes, setup.store_dir
+    build_s = build_store(store_dir, setup.gen)
+    print(
+        f"nbtrack store: {sizes.n_runs:,} runs created + finished through the store API in {build_s:.1f} s "
+        f"({sizes.n_runs / build_s:,.0f} runs/s)"
+    )
+
+    from nbtrack.store import open_store
+
+    store = open_store(store_dir)
     started = time.perf_counter()
-    gen = generate_runs(n_runs, args.seed)
-    print(f"\ngenerated {n_runs:,} runs in {time.perf_counter() - started:.1f} s (seed {args.seed})")
-
-    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-query-", dir=args.tmp) as tmp_name:
-        tmp = Path(tmp_name)
-        store_dir = tmp / "store"
-        build_s = build_store(store_dir, gen)
-        print(
-            f"nbtrack store: {n_runs:,} runs created + finished through the store API in {build_s:.1f} s "
-            f"({n_runs / build_s:,.0f} runs/s)"
+    setup.history_values = noisy_curve(sizes.history_points, seed)
+    add_series_run(store, "history", "history1", T0 - 3600.0, {"loss": setup.history_values})
+    history_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for i in range(sizes.compare_runs):
+        add_series_run(
+            store,
+            "compare",
+            f"cmp{i:05d}",
+            T0 - 7200.0 + i * 10.0,
+            {
+                "loss": noisy_curve(sizes.compare_points, seed + 1 + 2 * i),
+                "val_loss": noisy_curve(sizes.compare_points, seed + 2 + 2 * i, scale=2.5),
+            },
         )
+    compare_build_s = time.perf_counter() - started
+    store.close()
+    print(
+        f"history run: {sizes.history_points:,} points written in {history_s:.1f} s; compare project: "
+        f"{sizes.compare_runs} x {sizes.compare_points:,} x 2 points written in {compare_build_s:.1f} s"
+    )
+    db_size = (store_dir / "nbtrack.db").stat().st_size + sum(
+        p.stat().st_size for p in store_dir.glob("nbtrack.db-*")
+    )
+    print(f"store size: {db_size / 2**20:,.1f} MiB (db + WAL)")
 
-        from nbtrack.store import open_store
 
-        store = open_store(store_dir)
-        started = time.perf_counter()
-        history_values = noisy_curve(history_points, args.seed)
-        add_series_run(store, "history", "history1", T0 - 3600.0, {"loss": history_values})
-        history_s = time.perf_counter() - started
-        started = time.perf_counter()
-        compare_ids = []
-        for i in range(compare_runs):
-            rid = f"cmp{i:05d}"
-            compare_ids.append(rid)
-            add_series_run(
-                store,
-                "compare",
-                rid,
-                T0 - 7200.0 + i * 10.0,
-                {
-                    "loss": noisy_curve(compare_points, args.seed + 1 + 2 * i),
-                    "val_loss": noisy_curve(compare_points, args.seed + 2 + 2 * i, scale=2.5),
-                },
-            )
-        compare_build_s = time.perf_counter() - started
-        store.close()
-        print(
-            f"history run: {history_points:,} points written in {history_s:.1f} s; compare project: "
-            f"{compare_runs} x {compare_points:,} x 2 points written in {compare_build_s:.1f} s"
+def mlflow_peer(args: argparse.Namespace, gen: list[GenRun], tmp: Path) -> Peer:
+    """The MLflow database of the same runs, or why there is none (printed either way)."""
+    if args.skip_mlflow:
+        return Peer(unavailable="skipped (--skip-mlflow)")
+    started = time.perf_counter()
+    cache = None if args.no_cache else Path(args.cache)
+    try:
+        peer = mlflow_database(
+            gen, args.seed, cache, tmp / "mlflow", args.mlflow_populate, args.mlflow_budget
         )
-        db_size = (store_dir / "nbtrack.db").stat().st_size + sum(
-            p.stat().st_size for p in store_dir.glob("nbtrack.db-*")
+    except Exception as exc:
+        peer = Peer(unavailable=f"failed: {short_reason(exc)}")
+    for note in peer.notes:
+        print(note)
+    if peer.unavailable:
+        print(f"MLflow: unavailable: {peer.unavailable}")
+    else:
+        print(f"MLflow {peer.version} database ready in {time.perf_counter() - started:.1f} s")
+    return peer
+
+
+# -- (a) search -----------------------------------------------------------------------------------
+def measure_search(setup: Setup) -> list[Row]:
+    """The issue's query through `runs` (limited, unlimited, on an open store) and where its time goes."""
+    runs_fn, path, repeats = setup.runs_fn, setup.path, setup.sizes.repeats
+    want_main = expected(setup.gen, main_filter, "val_accuracy")
+    want_config = expected(setup.gen, config_filter, None)
+    want_peer = expected(setup.gen, peer_filter, "val_accuracy")
+    print(
+        f"\nmatches in the generated data: issue query {len(want_main):,}, config-only {len(want_config):,}, "
+        f"MLflow-comparable query {len(want_peer):,} (of {setup.sizes.n_runs:,})"
+    )
+    rows = []
+    first, times, result = timed(
+        lambda: runs_fn(project="bench", where=MAIN_WHERE, order_by=MAIN_ORDER, limit=20, store=path), repeats
+    )
+    check_runs(result, want_main, 20, "issue query, limit 20")
+    what = f"`{setup.runs_name}(where=<issue query>, order_by='{MAIN_ORDER}', limit=20)`"
+    target = f"<= {TARGET_SEARCH_S * 1000:.0f} ms"
+    rows.append(
+        row(what, first, times, f"{len(result)} of {result.total:,} matches", target, TARGET_SEARCH_S)
+    )
+
+    first, times, result = timed(
+        lambda: runs_fn(project="bench", where=MAIN_WHERE, order_by=MAIN_ORDER, store=path), repeats
+    )
+    check_runs(result, want_main, None, "issue query, no limit")
+    rows.append(row("same, no limit (every match materialised)", first, times, f"{len(result):,} runs"))
+    rows += measure_open_store(setup, want_main)
+    first, times, result = timed(lambda: runs_fn(project="bench", where=CONFIG_WHERE, store=path), repeats)
+    check_runs(result, want_config, None, "config-only query")
+    rows.append(
+        row(f'`where="{CONFIG_WHERE}"` (config only, no limit)', first, times, f"{len(result):,} runs")
+    )
+    return rows + measure_all_runs(setup)
+
+
+def measure_open_store(setup: Setup, want_main: list[GenRun]) -> list[Row]:
+    """The issue's query on an already-open store, and its two halves: `runs` with a limit also counts every
+    match (RunList.total)."""
+    from nbtrack.query import parse, parse_order
+    from nbtrack.store import open_store
+    from nbtrack.store.base import RunQuery
+
+    repeats = setup.sizes.repeats
+    opened = open_store(setup.store_dir, create=False)
+    first, times, result = timed(
+        lambda: setup.runs_fn(project="bench", where=MAIN_WHERE, order_by=MAIN_ORDER, limit=20, store=opened),
+        repeats,
+    )
+    check_runs(result, want_main, 20, "issue query, open store")
+    rows = [
+        row(
+            "same as the first row, on an already-open `Store` (no open/migrate check per call)",
+            first,
+            times,
+            f"{len(result)} of {result.total:,}",
         )
-        print(f"store size: {db_size / 2**20:,.1f} MiB (db + WAL)")
-
-        peer = Peer(unavailable="skipped (--skip-mlflow)") if args.skip_mlflow else None
-        if peer is None:
-            started = time.perf_counter()
-            cache = None if args.no_cache else Path(args.cache)
-            try:
-                peer = mlflow_database(
-                    gen, args.seed, cache, tmp / "mlflow", args.mlflow_populate, args.mlflow_budget
-                )
-            except Exception as exc:
-                peer = Peer(unavailable=f"failed: {short_reason(exc)}")
-            for note in peer.notes:
-                print(note)
-            if peer.unavailable:
-                print(f"MLflow: unavailable: {peer.unavailable}")
-            else:
-                print(f"MLflow {peer.version} database ready in {time.perf_counter() - started:.1f} s")
-
-        path = str(store_dir)
-        rows: list[Row] = []
-
-        # (a) search
-        want_main = expected(gen, main_filter, "val_accuracy")
-        want_config = expected(gen, config_filter, None)
-        want_peer = expected(gen, peer_filter, "val_accuracy")
-        print(
-            f"\nmatches in the generated data: issue query {len(want_main):,}, config-only {len(want_config):,}, "
-            f"MLflow-comparable query {len(want_peer):,} (of {n_runs:,})"
+    ]
+    query = RunQuery(project="bench", where=parse(MAIN_WHERE), order=parse_order(MAIN_ORDER), limit=20)
+    first, times, records = timed(lambda: opened.search_runs(query), repeats)
+    check([r.id for r in records] == [r.id for r in want_main[:20]], "store.search_runs: unexpected runs")
+    rows.append(
+        row(
+            "of which `store.search_runs(query, limit=20)` (open store)", first, times, f"{len(records)} runs"
         )
+    )
+    first, times, count = timed(lambda: opened.count_runs(query), repeats)
+    check(count == len(want_main), f"store.count_runs: {count}, {len(want_main)} expected")
+    rows.append(
+        row("of which `store.count_runs(query)` (RunList.total, open store)", first, times, f"{count:,}")
+    )
+    return rows
 
-        def main_limited() -> Any:
-            return runs_fn(project="bench", where=MAIN_WHERE, order_by=MAIN_ORDER, limit=20, store=path)
 
-        first, times, result = timed(main_limited, repeats)
-        check_runs(result, want_main, 20, "issue query, limit 20")
-        rows.append(
-            Row(
-                f"`{runs_name}(where=<issue query>, order_by='{MAIN_ORDER}', limit=20)`",
-                f"<= {TARGET_SEARCH_S * 1000:.0f} ms",
-                median(times),
-                times,
-                first,
-                f"{len(result)} of {result.total:,} matches",
-                median(times) <= TARGET_SEARCH_S,
-            )
-        )
+def measure_all_runs(setup: Setup) -> list[Row]:
+    """Every run of the project, then the same as a pandas frame."""
+    n_runs, repeats = setup.sizes.n_runs, setup.sizes.repeats
 
-        first, times, result = timed(
-            lambda: runs_fn(project="bench", where=MAIN_WHERE, order_by=MAIN_ORDER, store=path), repeats
-        )
-        check_runs(result, want_main, None, "issue query, no limit")
-        rows.append(
-            Row(
-                "same, no limit (every match materialised)",
-                "-",
-                median(times),
-                times,
-                first,
-                f"{len(result):,} runs",
-                None,
-            )
-        )
+    def all_runs() -> Any:
+        return setup.runs_fn(project="bench", limit=None, store=setup.path)
 
-        opened = open_store(store_dir, create=False)
-        first, times, result = timed(
-            lambda: runs_fn(project="bench", where=MAIN_WHERE, order_by=MAIN_ORDER, limit=20, store=opened),
-            repeats,
-        )
-        check_runs(result, want_main, 20, "issue query, open store")
-        rows.append(
-            Row(
-                "same as the first row, on an already-open `Store` (no open/migrate check per call)",
-                "-",
-                median(times),
-                times,
-                first,
-                f"{len(result)} of {result.total:,}",
-                None,
-            )
-        )
+    first, times, result = timed(all_runs, repeats)
+    check(
+        len(result) == n_runs and result.total == n_runs,
+        f"all runs: {len(result)} returned, {n_runs} expected",
+    )
+    rows = [row("`runs(project='bench', limit=None)` (every run)", first, times, f"{len(result):,} runs")]
+    pandas_repeats = max(3, repeats // 3)
+    try:
+        first, times, frame = timed(lambda: all_runs().to_pandas(), pandas_repeats)
+    except ImportError as exc:
+        unavailable = f"unavailable: {short_reason(exc)}"
+        return [*rows, Row("same + `.to_pandas()`", "-", math.nan, [], math.nan, unavailable, None)]
+    config_cols = [c for c in frame.columns if c.startswith("config.")]
+    summary_cols = [c for c in frame.columns if c.startswith("summary.")]
+    check(
+        frame.shape[0] == n_runs and len(config_cols) == 20 and len(summary_cols) == 10,
+        f"to_pandas: shape {frame.shape}, {len(config_cols)} config and {len(summary_cols)} summary columns",
+    )
+    what = f"same + `.to_pandas()` (median of {pandas_repeats})"
+    return [*rows, row(what, first, times, f"{frame.shape[0]:,} x {frame.shape[1]} frame")]
 
-        # Where the time of the limited query goes: `runs` with a limit also counts every match (RunList.total).
-        from nbtrack.query import parse, parse_order
-        from nbtrack.store.base import RunQuery
 
-        query = RunQuery(project="bench", where=parse(MAIN_WHERE), order=parse_order(MAIN_ORDER), limit=20)
-        first, times, records = timed(lambda: opened.search_runs(query), repeats)
-        check([r.id for r in records] == [r.id for r in want_main[:20]], "store.search_runs: unexpected runs")
-        rows.append(
-            Row(
-                "of which `store.search_runs(query, limit=20)` (open store)",
-                "-",
-                median(times),
-                times,
-                first,
-                f"{len(records)} runs",
-                None,
-            )
-        )
-        first, times, count = timed(lambda: opened.count_runs(query), repeats)
-        check(count == len(want_main), f"store.count_runs: {count}, {len(want_main)} expected")
-        rows.append(
-            Row(
-                "of which `store.count_runs(query)` (RunList.total, open store)",
-                "-",
-                median(times),
-                times,
-                first,
-                f"{count:,}",
-                None,
-            )
-        )
+# -- (b) history ----------------------------------------------------------------------------------
+def measure_history(setup: Setup) -> Row:
+    """One metric of --history-points points reduced to SAMPLES for a chart."""
+    import nbtrack
 
-        first, times, result = timed(
-            lambda: runs_fn(project="bench", where=CONFIG_WHERE, store=path), repeats
-        )
-        check_runs(result, want_config, None, "config-only query")
-        rows.append(
-            Row(
-                f'`where="{CONFIG_WHERE}"` (config only, no limit)',
-                "-",
-                median(times),
-                times,
-                first,
-                f"{len(result):,} runs",
-                None,
-            )
-        )
+    def history() -> Any:
+        return nbtrack.get_run("history1", store=setup.path).history("loss", samples=SAMPLES)
 
-        def all_runs() -> Any:
-            return runs_fn(project="bench", limit=None, store=path)
+    first, times, reduced = timed(history, setup.sizes.repeats)
+    values = setup.history_values
+    check(0 < len(reduced) <= SAMPLES, f"history: {len(reduced)} points returned for samples={SAMPLES}")
+    check(
+        float(reduced.value.min()) == float(values.min())
+        and float(reduced.value.max()) == float(values.max()),
+        "history: the reduced series lost the minimum or the maximum",
+    )
+    what = f"`get_run(id, store=path).history('loss', samples={SAMPLES})` over {setup.sizes.history_points:,} points"
+    target = f"<= {TARGET_HISTORY_S * 1000:.0f} ms"
+    return row(what, first, times, f"{len(reduced):,} points", target, TARGET_HISTORY_S)
 
-        first, times, result = timed(all_runs, repeats)
-        check(
-            len(result) == n_runs and result.total == n_runs,
-            f"all runs: {len(result)} returned, {n_runs} expected",
-        )
-        rows.append(
-            Row(
-                "`runs(project='bench', limit=None)` (every run)",
-                "-",
-                median(times),
-                times,
-                first,
-                f"{len(result):,} runs",
-                None,
-            )
-        )
-        pandas_repeats = max(3, repeats // 3)
 
-        def to_pandas() -> Any:
-            return all_runs().to_pandas()
+# -- (c) compare ----------------------------------------------------------------------------------
+COMPARE_KEYS = ["loss", "val_loss"]
 
+
+def compare_prepare(setup: Setup) -> tuple[Callable[[], Any] | None, str]:
+    """`prepare` from nbtrack.comparison (or nbtrack.compare, its first name), and where it came from."""
+    import importlib
+
+    reasons = []
+    for module in ("nbtrack.comparison", "nbtrack.compare"):
         try:
-            first, times, frame = timed(to_pandas, pandas_repeats)
-            config_cols = [c for c in frame.columns if c.startswith("config.")]
-            summary_cols = [c for c in frame.columns if c.startswith("summary.")]
-            check(
-                frame.shape[0] == n_runs and len(config_cols) == 20 and len(summary_cols) == 10,
-                f"to_pandas: shape {frame.shape}, {len(config_cols)} config and {len(summary_cols)} summary columns",
+            prepare = importlib.import_module(module).prepare
+        except (ImportError, AttributeError, TypeError) as exc:
+            reasons.append(f"{module}: {short_reason(exc)}")
+            continue
+        return (
+            lambda prepare=prepare: prepare(
+                setup.runs_fn(project="compare", store=setup.path), keys=COMPARE_KEYS, samples=SAMPLES
             )
-            rows.append(
-                Row(
-                    f"same + `.to_pandas()` (median of {pandas_repeats})",
-                    "-",
-                    median(times),
-                    times,
-                    first,
-                    f"{frame.shape[0]:,} x {frame.shape[1]} frame",
-                    None,
-                )
-            )
-        except ImportError as exc:
-            rows.append(
-                Row(
-                    "same + `.to_pandas()`",
-                    "-",
-                    math.nan,
-                    [],
-                    math.nan,
-                    f"unavailable: {short_reason(exc)}",
-                    None,
-                )
-            )
+        ), module
+    return None, "; ".join(reasons)
 
-        # (b) history
-        def history() -> Any:
-            return nbtrack.get_run("history1", store=path).history("loss", samples=SAMPLES)
 
-        first, times, reduced = timed(history, repeats)
-        check(0 < len(reduced) <= SAMPLES, f"history: {len(reduced)} points returned for samples={SAMPLES}")
+def check_charts(charts: Any, compare_runs: int) -> None:
+    check(
+        len(charts) == len(COMPARE_KEYS),
+        f"compare.prepare: {len(charts)} charts, {len(COMPARE_KEYS)} expected",
+    )
+    for chart in charts:
         check(
-            float(reduced.value.min()) == float(history_values.min())
-            and float(reduced.value.max()) == float(history_values.max()),
-            "history: the reduced series lost the minimum or the maximum",
+            len(chart.lines) == compare_runs,
+            f"compare.prepare: {len(chart.lines)} lines in {chart.family}, {compare_runs} expected",
         )
-        rows.append(
-            Row(
-                f"`get_run(id, store=path).history('loss', samples={SAMPLES})` over {history_points:,} points",
-                f"<= {TARGET_HISTORY_S * 1000:.0f} ms",
-                median(times),
-                times,
-                first,
-                f"{len(reduced):,} points",
-                median(times) <= TARGET_HISTORY_S,
-            )
+        check(
+            all(0 < len(line.y) <= SAMPLES for line in chart.lines),
+            f"compare.prepare: a line of {chart.family} is empty or over {SAMPLES} points",
         )
 
-        # (c) compare
-        keys = ["loss", "val_loss"]
 
-        def compare_prepare() -> tuple[Callable[[], Any] | None, str]:
-            """`prepare` from nbtrack.comparison (or nbtrack.compare, its first name), and where it came from."""
-            import importlib
-
-            reasons = []
-            for module in ("nbtrack.comparison", "nbtrack.compare"):
-                try:
-                    prepare = importlib.import_module(module).prepare
-                except (ImportError, AttributeError, TypeError) as exc:
-                    reasons.append(f"{module}: {short_reason(exc)}")
-                    continue
-                return (
-                    lambda prepare=prepare: prepare(
-                        runs_fn(project="compare", store=path), keys=keys, samples=SAMPLES
-                    )
-                ), module
-            return None, "; ".join(reasons)
-
-        def compare_fallback() -> Any:
-            return [r.history(keys, samples=SAMPLES) for r in runs_fn(project="compare", store=path)]
-
-        def check_fallback(prepared: Any) -> None:
-            check(len(prepared) == compare_runs, f"compare: {len(prepared)} runs, {compare_runs} expected")
-            check(
-                all(0 < len(h[k]) <= SAMPLES for h in prepared for k in keys),
-                "compare: a history is empty or too long",
+def measure_compare(setup: Setup) -> list[Row]:
+    """The compare widget's data preparation, and reading the same histories without it."""
+    sizes, keys, repeats = setup.sizes, COMPARE_KEYS, setup.sizes.repeats
+    size = f"{sizes.compare_runs} runs x {sizes.compare_points:,} points x {len(keys)} metrics"
+    target = f"<= {TARGET_COMPARE_S:.0f} s"
+    prepare_fn, prepare_from = compare_prepare(setup)
+    print(
+        f"\ncompare data preparation: {prepare_from + '.prepare' if prepare_fn else 'unavailable (' + prepare_from + ')'}"
+    )
+    rows = []
+    if prepare_fn is not None:
+        try:
+            first, times, charts = timed(prepare_fn, repeats)
+            check_charts(charts, sizes.compare_runs)
+            what = (
+                f"`{prepare_from}.prepare(runs(project='compare'), keys={keys}, samples={SAMPLES})`, {size}"
+            )
+            charted = f"{len(charts)} charts x {sizes.compare_runs} lines"
+            rows.append(row(what, first, times, charted, target, TARGET_COMPARE_S))
+        except Exception as exc:
+            print(
+                f"\n{prepare_from}.prepare failed ({short_reason(exc)}); timing the fallback as the target row"
             )
 
-        size = f"{compare_runs} runs x {compare_points:,} points x {len(keys)} metrics"
-        fallback_label = f"`[r.history({keys}, samples={SAMPLES}) for r in runs(project='compare')]`"
-        prepare_fn, prepare_from = compare_prepare()
-        print(
-            f"\ncompare data preparation: {prepare_from + '.prepare' if prepare_fn else 'unavailable (' + prepare_from + ')'}"
+    def compare_fallback() -> Any:
+        return [r.history(keys, samples=SAMPLES) for r in setup.runs_fn(project="compare", store=setup.path)]
+
+    first, times, prepared = timed(compare_fallback, repeats)
+    check(
+        len(prepared) == sizes.compare_runs, f"compare: {len(prepared)} runs, {sizes.compare_runs} expected"
+    )
+    check(
+        all(0 < len(h[k]) <= SAMPLES for h in prepared for k in keys),
+        "compare: a history is empty or too long",
+    )
+    fallback_label = f"`[r.history({keys}, samples={SAMPLES}) for r in runs(project='compare')]`"
+    read = f"{sizes.compare_runs} runs x {len(keys)} series"
+    if rows:
+        return [
+            *rows,
+            row(f"reading the same histories without `prepare`: {fallback_label}", first, times, read),
+        ]
+    what = f"FALLBACK, no working `nbtrack.comparison.prepare`: {fallback_label}, {size}"
+    return [row(what, first, times, read, target, TARGET_COMPARE_S)]
+
+
+# -- (d) MLflow -----------------------------------------------------------------------------------
+PeerSample = tuple[int | None, int, list[float], list[float]]  # limit, matches, nbtrack times, MLflow times
+
+
+def measure_peer(setup: Setup, peer: Peer) -> tuple[list[list[str]], list[PeerSample]]:
+    """MLflow's `search_runs` and nbtrack's closest query side by side, interleaved: table rows and samples."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(peer.uri)
+    want_peer = expected(setup.gen, peer_filter, "val_accuracy")
+
+    def ml_search(limit: int | None) -> Any:
+        return client.search_runs(
+            experiment_ids=[peer.experiment_id],
+            filter_string=PEER_FILTER,
+            order_by=PEER_ORDER,
+            max_results=limit if limit is not None else 50_000,
         )
-        prepared_ok = False
-        if prepare_fn is not None:
-            try:
-                first, times, charts = timed(prepare_fn, repeats)
-                check(
-                    len(charts) == len(keys), f"compare.prepare: {len(charts)} charts, {len(keys)} expected"
-                )
-                for chart in charts:
-                    check(
-                        len(chart.lines) == compare_runs,
-                        f"compare.prepare: {len(chart.lines)} lines in {chart.family}, {compare_runs} expected",
-                    )
-                    check(
-                        all(0 < len(line.y) <= SAMPLES for line in chart.lines),
-                        f"compare.prepare: a line of {chart.family} is empty or over {SAMPLES} points",
-                    )
-                rows.append(
-                    Row(
-                        f"`{prepare_from}.prepare(runs(project='compare'), keys={keys}, samples={SAMPLES})`, {size}",
-                        f"<= {TARGET_COMPARE_S:.0f} s",
-                        median(times),
-                        times,
-                        first,
-                        f"{len(charts)} charts x {compare_runs} lines",
-                        median(times) <= TARGET_COMPARE_S,
-                    )
-                )
-                prepared_ok = True
-            except Exception as exc:
-                print(
-                    f"\n{prepare_from}.prepare failed ({short_reason(exc)}); timing the fallback as the target row"
-                )
-        first, times, prepared = timed(compare_fallback, repeats)
-        check_fallback(prepared)
-        if prepared_ok:
-            rows.append(
-                Row(
-                    f"reading the same histories without `prepare`: {fallback_label}",
-                    "-",
-                    median(times),
-                    times,
-                    first,
-                    f"{compare_runs} runs x {len(keys)} series",
-                    None,
-                )
-            )
-        else:
-            rows.append(
-                Row(
-                    f"FALLBACK, no working `nbtrack.comparison.prepare`: {fallback_label}, {size}",
-                    f"<= {TARGET_COMPARE_S:.0f} s",
-                    median(times),
-                    times,
-                    first,
-                    f"{compare_runs} runs x {len(keys)} series",
-                    median(times) <= TARGET_COMPARE_S,
-                )
-            )
 
-        # (d) MLflow side by side, interleaved
-        peer_rows: list[list[str]] = []
-        peer_samples: list[tuple[int | None, int, list[float], list[float]]] = []
-        if peer is not None and not peer.unavailable:
-            from mlflow import MlflowClient
+    def nb_search(limit: int | None) -> Any:
+        return setup.runs_fn(
+            project="bench", where=PEER_WHERE, order_by=MAIN_ORDER, limit=limit, store=setup.path
+        )
 
-            client = MlflowClient(peer.uri)
+    peer_rows, peer_samples = [], []
+    for limit in (20, None):
+        shown = want_peer if limit is None else want_peer[:limit]
+        ml_names = [run.info.run_name for run in ml_search(limit)]  # warm-up, and the check
+        check(
+            ml_names == [f"bench-{r.index}" for r in shown],
+            f"MLflow returned {len(ml_names)} runs, not the {len(shown)} expected (limit {limit})",
+        )
+        check_runs(nb_search(limit), want_peer, limit, f"MLflow-comparable query, limit {limit}")
+        nb_times, ml_times = interleaved(nb_search, ml_search, limit, setup.sizes.peer_repeats)
+        peer_samples.append((limit, len(shown), nb_times, ml_times))
+        peer_rows.append(
+            [
+                "top 20" if limit else f"all {len(shown):,} matches",
+                f"{fmt_seconds(median(nb_times))} ({spread(nb_times)})",
+                f"{fmt_seconds(median(ml_times))} ({spread(ml_times)})",
+                fmt_ratio(median(ml_times) / median(nb_times)),
+            ]
+        )
+    return peer_rows, peer_samples
 
-            def ml_search(limit: int | None) -> Any:
-                return client.search_runs(
-                    experiment_ids=[peer.experiment_id],
-                    filter_string=PEER_FILTER,
-                    order_by=PEER_ORDER,
-                    max_results=limit if limit is not None else 50_000,
-                )
 
-            def nb_search(limit: int | None) -> Any:
-                return runs_fn(
-                    project="bench", where=PEER_WHERE, order_by=MAIN_ORDER, limit=limit, store=path
-                )
+def interleaved(
+    ours: Callable[[Any], Any], theirs: Callable[[Any], Any], arg: Any, repeats: int
+) -> tuple[list[float], list[float]]:
+    """Times of `ours(arg)` and `theirs(arg)`, called in turn (which goes first alternates)."""
+    times: dict[Any, list[float]] = {ours: [], theirs: []}
+    for i in range(repeats):
+        for fn in (theirs, ours) if i % 2 else (ours, theirs):
+            started = time.perf_counter()
+            fn(arg)
+            times[fn].append(time.perf_counter() - started)
+    return times[ours], times[theirs]
 
-            for limit in (20, None):
-                ml_result = ml_search(limit)  # warm-up, and the check
-                nb_result = nb_search(limit)
-                shown = want_peer if limit is None else want_peer[:limit]
-                ml_names = [run.info.run_name for run in ml_result]
-                check(
-                    ml_names == [f"bench-{r.index}" for r in shown],
-                    f"MLflow returned {len(ml_names)} runs, not the {len(shown)} expected (limit {limit})",
-                )
-                check_runs(nb_result, want_peer, limit, f"MLflow-comparable query, limit {limit}")
-                ml_times, nb_times = [], []
-                for i in range(peer_repeats):
-                    order = (ml_search, nb_search) if i % 2 else (nb_search, ml_search)
-                    for fn in order:
-                        started = time.perf_counter()
-                        fn(limit)
-                        (ml_times if fn is ml_search else nb_times).append(time.perf_counter() - started)
-                ratio = median(ml_times) / median(nb_times)
-                peer_samples.append((limit, len(shown), nb_times, ml_times))
-                peer_rows.append(
-                    [
-                        "top 20" if limit else f"all {len(shown):,} matches",
-                        f"{fmt_seconds(median(nb_times))} ({spread(nb_times)})",
-                        f"{fmt_seconds(median(ml_times))} ({spread(ml_times)})",
-                        fmt_ratio(ratio),
-                    ]
-                )
-            client = None
 
+# -- printing -------------------------------------------------------------------------------------
+def print_rows(rows: list[Row], repeats: int) -> None:
     print(f"\n## (a)-(c) nbtrack: median of {repeats} calls after a warm-up (first call shown apart)\n")
     print(
         table(
@@ -963,45 +956,49 @@ def main(argv: list[str] | None = None) -> int:
         "(ids, order and totals)"
     )
 
+
+def print_peer(setup: Setup, peer: Peer, peer_rows: list[list[str]]) -> None:
     print(
-        f"\n## (d) side by side: MLflow (SQLite backend) on the same {n_runs:,} runs, median of {peer_repeats} "
-        "interleaved calls each\n"
+        f"\n## (d) side by side: MLflow (SQLite backend) on the same {setup.sizes.n_runs:,} runs, median of "
+        f"{setup.sizes.peer_repeats} interleaved calls each\n"
     )
-    if peer is None or peer.unavailable:
-        reason = peer.unavailable if peer is not None else "not run"
+    if peer.unavailable:
+        reason = peer.unavailable
         if reason.startswith(("ModuleNotFoundError", "ImportError")):
             reason = f"not installed ({reason})"
         print(
             table(
-                ["query", f"nbtrack ({runs_name})", "MLflow search_runs", "MLflow / nbtrack"],
+                ["query", f"nbtrack ({setup.runs_name})", "MLflow search_runs", "MLflow / nbtrack"],
                 [["-", "-", reason, "-"]],
             )
         )
-    else:
-        print(
-            table(
-                [
-                    "query (same filter both sides, ordered by val_accuracy desc)",
-                    f"nbtrack {runs_name}",
-                    "MLflow search_runs",
-                    "MLflow / nbtrack",
-                ],
-                peer_rows,
-            )
+        return
+    print(
+        table(
+            [
+                "query (same filter both sides, ordered by val_accuracy desc)",
+                f"nbtrack {setup.runs_name}",
+                "MLflow search_runs",
+                "MLflow / nbtrack",
+            ],
+            peer_rows,
         )
-        print(f'\n- nbtrack: where="{PEER_WHERE}", order_by="{MAIN_ORDER}", store=<path> (opened per call)')
-        print(
-            f'- MLflow:  MlflowClient().search_runs(filter_string="{PEER_FILTER}", order_by={PEER_ORDER}, '
-            "max_results=20 / 50000)"
-        )
-        print(
-            "- MLflow params are strings, so the issue's `config.lr < 0.01` has no MLflow filter; both sides filter on "
-            "`optimizer == 'adam'` instead. nbtrack's tag list ['baseline', 'sweep-a'] is MLflow tags "
-            "baseline=true, sweep-a=true; config is params (str(value)), summary is metrics (step 0), states are "
-            "FINISHED/FAILED/KILLED. Both return full runs (config/params, summary/metrics, tags); MLflow's were "
-            "checked to be the expected runs in the expected order."
-        )
+    )
+    print(f'\n- nbtrack: where="{PEER_WHERE}", order_by="{MAIN_ORDER}", store=<path> (opened per call)')
+    print(
+        f'- MLflow:  MlflowClient().search_runs(filter_string="{PEER_FILTER}", order_by={PEER_ORDER}, '
+        "max_results=20 / 50000)"
+    )
+    print(
+        "- MLflow params are strings, so the issue's `config.lr < 0.01` has no MLflow filter; both sides filter on "
+        "`optimizer == 'adam'` instead. nbtrack's tag list ['baseline', 'sweep-a'] is MLflow tags "
+        "baseline=true, sweep-a=true; config is params (str(value)), summary is metrics (step 0), states are "
+        "FINISHED/FAILED/KILLED. Both return full runs (config/params, summary/metrics, tags); MLflow's were "
+        "checked to be the expected runs in the expected order."
+    )
 
+
+def print_targets(rows: list[Row], peer_rows: list[list[str]], quick: bool) -> None:
     print("\n## Targets\n")
     for r in rows:
         if r.ok is not None:
@@ -1011,7 +1008,27 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"- MLflow search_runs / nbtrack, same filter: {peer_rows[0][3]} (top 20), {peer_rows[1][3]} (all matches)"
         )
-    record(rows, peer, peer_samples, n_runs, quick).write(args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, sizes = parse_args(argv)
+    runs_fn, runs_name = print_header(sizes)
+    started = time.perf_counter()
+    gen = generate_runs(sizes.n_runs, args.seed)
+    print(f"\ngenerated {sizes.n_runs:,} runs in {time.perf_counter() - started:.1f} s (seed {args.seed})")
+
+    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-query-", dir=args.tmp) as tmp_name:
+        tmp = Path(tmp_name)
+        setup = Setup(sizes, gen, tmp / "store", runs_fn, runs_name)
+        build_stores(setup, args.seed)
+        peer = mlflow_peer(args, gen, tmp)
+        rows = [*measure_search(setup), measure_history(setup), *measure_compare(setup)]
+        peer_rows, peer_samples = measure_peer(setup, peer) if not peer.unavailable else ([], [])
+
+    print_rows(rows, sizes.repeats)
+    print_peer(setup, peer, peer_rows)
+    print_targets(rows, peer_rows, sizes.quick)
+    record(rows, peer, peer_samples, sizes.n_runs, sizes.quick).write(args.json)
     return 0
 
 

@@ -210,7 +210,18 @@ def execute_quickstart(tmp: Path, epochs: int) -> tuple[Path, str, float]:
         store.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class Sizes:
+    repeats: int
+    epochs: int
+    compare_runs: int
+    compare_points: int
+    short_points: int
+    long_points: int
+    quick: bool
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Sizes]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -240,24 +251,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
     quick = args.quick
-    repeats = max(5, args.repeats if args.repeats is not None else 5 if quick else 7)
-    epochs = args.epochs if args.epochs is not None else 1 if quick else 5
-    compare_runs = args.compare_runs if args.compare_runs is not None else 5 if quick else 50
-    compare_points = args.compare_points if args.compare_points is not None else 10_000 if quick else 100_000
-    short_points = args.short_points if args.short_points is not None else 10_000
-    long_points = args.long_points if args.long_points is not None else 100_000 if quick else 1_000_000
-    if min(epochs, compare_runs, compare_points, short_points, long_points) <= 0:
+    sizes = Sizes(
+        repeats=max(5, args.repeats if args.repeats is not None else 5 if quick else 7),
+        epochs=args.epochs if args.epochs is not None else 1 if quick else 5,
+        compare_runs=args.compare_runs if args.compare_runs is not None else 5 if quick else 50,
+        compare_points=args.compare_points
+        if args.compare_points is not None
+        else 10_000
+        if quick
+        else 100_000,
+        short_points=args.short_points if args.short_points is not None else 10_000,
+        long_points=args.long_points if args.long_points is not None else 100_000 if quick else 1_000_000,
+        quick=quick,
+    )
+    if (
+        min(sizes.epochs, sizes.compare_runs, sizes.compare_points, sizes.short_points, sizes.long_points)
+        <= 0
+    ):
         parser.error("sizes must be positive")
+    return args, sizes
 
+
+def print_header(sizes: Sizes) -> Callable[..., Path]:
+    """Print the machine and the sizes; returns the report function timed."""
     print("# bench_report\n")
     print("\n".join(machine_lines(["nbtrack", "numpy", "nbconvert", "nbclient", "ipykernel", "keras"])))
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"repository: {REPO_ROOT}")
-    sizes = (
-        f"quickstart {epochs} epoch(s); comparison {compare_runs} runs x {compare_points:,} points x 2 metrics; "
-        f"run reports {short_points:,} vs {long_points:,} points x 2 metrics; {repeats} repeats"
+    described = (
+        f"quickstart {sizes.epochs} epoch(s); comparison {sizes.compare_runs} runs x {sizes.compare_points:,} "
+        f"points x 2 metrics; run reports {sizes.short_points:,} vs {sizes.long_points:,} points x 2 metrics; "
+        f"{sizes.repeats} repeats"
     )
-    print(f"sizes:    {sizes}{' (--quick: NOT the target sizes)' if quick else ''}")
+    print(f"sizes:    {described}{' (--quick: NOT the target sizes)' if sizes.quick else ''}")
 
     import nbtrack
 
@@ -267,110 +293,122 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "note:     `nbtrack.report` is a module here (its import shadowed the function); timing nbtrack.report.report"
         )
+    return report
 
+
+def measure_quickstart(report: Callable[..., Path], tmp: Path, sizes: Sizes) -> tuple[Row | None, str]:
+    """(i) the report of the executed quickstart notebook; or None and why it could not be executed."""
+    try:
+        executed, run_name, seconds = execute_quickstart(tmp, sizes.epochs)
+    except Exception as exc:
+        failure = short_reason(exc)
+        print(f"\n(i) the quickstart could not be executed: {failure}")
+        return None, failure
+    print(
+        f"\n(i) quickstart executed by nbclient in {seconds:.1f} s ({sizes.epochs} epoch(s)); run {run_name}"
+    )
+    out = tmp / "quickstart.report.html"
+    first, times, path = timed(lambda: report(executed, output=out, store=str(tmp / "store")), sizes.repeats)
+    text = check_report(path, [run_name])
+    size = path.stat().st_size
+    row = Row(
+        f"`nbtrack.report(<executed quickstart>)`, {sizes.epochs} epoch(s)",
+        "< 2 s, < 1 MB",
+        times,
+        first,
+        size,
+        composition(text),
+        median(times) < TARGET_NOTEBOOK_S and size < TARGET_NOTEBOOK_BYTES,
+        list(SIZES),
+        "quickstart",
+    )
+    return row, ""
+
+
+@dataclass(frozen=True)
+class BenchStore:
+    """The store of (ii) and (iii), and the names its runs were given."""
+
+    directory: Path
+    ids: list[str]
+    names: dict[str, str]
+    length_names: dict[str, str]
+
+
+def build_bench_store(tmp: Path, sizes: Sizes) -> BenchStore:
+    """(ii) --compare-runs long runs, (iii) one short and one long run; prints what writing them took."""
+    from nbtrack.store import open_store
+
+    store_dir = tmp / "bench-store"
+    store = open_store(store_dir)
+    started = time.perf_counter()
+    ids = [f"cmp{i:05d}" for i in range(sizes.compare_runs)]
+    for i, rid in enumerate(ids):
+        add_run(store, "compare", rid, T0 + i * 60.0, sizes.compare_points, seed=i)
+    build_s = time.perf_counter() - started
+    started = time.perf_counter()
+    add_run(store, "length", "short", T0 - 7200.0, sizes.short_points, seed=1001)
+    add_run(store, "length", "long", T0 - 3600.0, sizes.long_points, seed=1002)
+    length_s = time.perf_counter() - started
+    names = {r.id: r.name for r in store.list_runs("compare")}
+    length_names = {r.id: r.name for r in store.list_runs("length")}
+    store.close()
+    print(
+        f"(ii) store: {sizes.compare_runs} runs x {sizes.compare_points:,} x 2 points written in {build_s:.1f} s; "
+        f"(iii) {sizes.short_points:,}- and {sizes.long_points:,}-point runs in {length_s:.1f} s"
+    )
+    return BenchStore(store_dir, ids, names, length_names)
+
+
+def measure_comparison(report: Callable[..., Path], bench: BenchStore, tmp: Path, sizes: Sizes) -> Row:
+    """(ii) the report comparing --compare-runs long runs."""
+    out = tmp / "comparison.report.html"
+    first, times, path = timed(
+        lambda: report(runs=bench.ids, output=out, store=str(bench.directory)), sizes.repeats
+    )
+    text = check_report(path, [bench.names[i] for i in bench.ids])
+    size = path.stat().st_size
+    return Row(
+        f"`nbtrack.report(runs=<{sizes.compare_runs} ids>)`, {sizes.compare_points:,} points x 2 metrics per run",
+        "< 5 s, < 3 MB",
+        times,
+        first,
+        size,
+        composition(text),
+        median(times) < TARGET_COMPARE_S and size < TARGET_COMPARE_BYTES,
+        list(SIZES),
+        "compare",
+    )
+
+
+def measure_lengths(report: Callable[..., Path], bench: BenchStore, tmp: Path, sizes: Sizes) -> list[Row]:
+    """(iii) one run's report, short and long: the long one's file may be at most MAX_GROWTH x the short one's."""
     rows: list[Row] = []
-    quickstart_failure = ""
-    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-report-", dir=args.tmp) as tmp_name:
-        tmp = Path(tmp_name)
-
-        # (i) the quickstart notebook
-        if args.skip_notebook:
-            print("\n(i) skipped (--skip-notebook)")
-        else:
-            try:
-                executed, run_name, seconds = execute_quickstart(tmp, epochs)
-            except Exception as exc:
-                quickstart_failure = short_reason(exc)
-                print(f"\n(i) the quickstart could not be executed: {quickstart_failure}")
-            else:
-                print(
-                    f"\n(i) quickstart executed by nbclient in {seconds:.1f} s ({epochs} epoch(s)); run {run_name}"
-                )
-                out = tmp / "quickstart.report.html"
-                first, times, path = timed(
-                    lambda: report(executed, output=out, store=str(tmp / "store")), repeats
-                )
-                text = check_report(path, [run_name])
-                size = path.stat().st_size
-                rows.append(
-                    Row(
-                        f"`nbtrack.report(<executed quickstart>)`, {epochs} epoch(s)",
-                        "< 2 s, < 1 MB",
-                        times,
-                        first,
-                        size,
-                        composition(text),
-                        median(times) < TARGET_NOTEBOOK_S and size < TARGET_NOTEBOOK_BYTES,
-                        list(SIZES),
-                        "quickstart",
-                    )
-                )
-
-        from nbtrack.store import open_store
-
-        # (ii) a comparison of long runs, and (iii) one run short and long
-        store_dir = tmp / "bench-store"
-        store = open_store(store_dir)
-        started = time.perf_counter()
-        ids = [f"cmp{i:05d}" for i in range(compare_runs)]
-        for i, rid in enumerate(ids):
-            add_run(store, "compare", rid, T0 + i * 60.0, compare_points, seed=i)
-        build_s = time.perf_counter() - started
-        started = time.perf_counter()
-        add_run(store, "length", "short", T0 - 7200.0, short_points, seed=1001)
-        add_run(store, "length", "long", T0 - 3600.0, long_points, seed=1002)
-        length_s = time.perf_counter() - started
-        names = {r.id: r.name for r in store.list_runs("compare")}
-        length_names = {r.id: r.name for r in store.list_runs("length")}
-        store.close()
-        print(
-            f"(ii) store: {compare_runs} runs x {compare_points:,} x 2 points written in {build_s:.1f} s; "
-            f"(iii) {short_points:,}- and {long_points:,}-point runs in {length_s:.1f} s"
+    for rid, points in (("short", sizes.short_points), ("long", sizes.long_points)):
+        out = tmp / f"{rid}.report.html"
+        first, times, path = timed(
+            lambda rid=rid, out=out: report(run=rid, output=out, store=str(bench.directory)), sizes.repeats
         )
-
-        out = tmp / "comparison.report.html"
-        first, times, path = timed(lambda: report(runs=ids, output=out, store=str(store_dir)), repeats)
-        text = check_report(path, [names[i] for i in ids])
+        text = check_report(path, [bench.length_names[rid]])
         size = path.stat().st_size
-        compare_size = size
         rows.append(
             Row(
-                f"`nbtrack.report(runs=<{compare_runs} ids>)`, {compare_points:,} points x 2 metrics per run",
-                "< 5 s, < 3 MB",
+                f"`nbtrack.report(run=<id>)`, {points:,} points x 2 metrics",
+                "-" if rid == "short" else f"size <= {MAX_GROWTH}x the short run's",
                 times,
                 first,
                 size,
                 composition(text),
-                median(times) < TARGET_COMPARE_S and size < TARGET_COMPARE_BYTES,
+                None if rid == "short" else size <= MAX_GROWTH * rows[0].size,
                 list(SIZES),
-                "compare",
+                f"run_{rid}",
             )
         )
+    return rows
 
-        lengths = {}
-        for rid, points in (("short", short_points), ("long", long_points)):
-            out = tmp / f"{rid}.report.html"
-            first, times, path = timed(
-                lambda rid=rid, out=out: report(run=rid, output=out, store=str(store_dir)), repeats
-            )
-            text = check_report(path, [length_names[rid]])
-            lengths[rid] = path.stat().st_size
-            rows.append(
-                Row(
-                    f"`nbtrack.report(run=<id>)`, {points:,} points x 2 metrics",
-                    "-" if rid == "short" else f"size <= {MAX_GROWTH}x the short run's",
-                    times,
-                    first,
-                    lengths[rid],
-                    composition(text),
-                    None if rid == "short" else lengths["long"] <= MAX_GROWTH * lengths["short"],
-                    list(SIZES),
-                    f"run_{rid}",
-                )
-            )
-        growth = lengths["long"] / lengths["short"]
 
-    print(f"\n## Report generation: median of {repeats} calls after a first one (shown apart)\n")
+def print_results(rows: list[Row], sizes: Sizes) -> None:
+    print(f"\n## Report generation: median of {sizes.repeats} calls after a first one (shown apart)\n")
     print(
         table(
             ["report", "target", "median", "min - max", "first call", "file size", "of which", "verdict"],
@@ -390,26 +428,32 @@ def main(argv: list[str] | None = None) -> int:
             align="llrrrrll",
         )
     )
+    by_key = {r.key: r for r in rows}
+    short, long, compare = by_key["run_short"].size, by_key["run_long"].size, by_key["compare"].size
     print(
-        f"\nrun report size, {long_points:,} vs {short_points:,} points: {growth:.3f}x "
-        f"({lengths['long']:,} vs {lengths['short']:,} bytes)"
+        f"\nrun report size, {sizes.long_points:,} vs {sizes.short_points:,} points: {long / short:.3f}x "
+        f"({long:,} vs {short:,} bytes)"
     )
     print(
-        f"comparison size per run: {fmt_bytes(compare_size / compare_runs)} "
-        f"(the 3 MB target is reached at ~{TARGET_COMPARE_BYTES * compare_runs / compare_size:.0f} runs)"
+        f"comparison size per run: {fmt_bytes(compare / sizes.compare_runs)} "
+        f"(the 3 MB target is reached at ~{TARGET_COMPARE_BYTES * sizes.compare_runs / compare:.0f} runs)"
     )
     print("every report above was checked: one CSP meta tag, no <script>, every run it shows named")
 
     print("\n## Targets\n")
-    size_note = " (--quick sizes, not the target's)" if quick else ""
+    size_note = " (--quick sizes, not the target's)" if sizes.quick else ""
     for r in rows:
         if r.ok is not None:
             print(
                 f"- {r.what} {r.target}: {fmt_seconds(median(r.times))} median, {fmt_bytes(r.size)} -> "
                 f"{verdict(r.ok)}{size_note}"
             )
+
+
+def record(rows: list[Row], skipped: bool, quickstart_failure: str, quick: bool) -> Results:
+    """The rows as --json measurements; the quickstart's, when it did not run, with why."""
     results = Results("bench_report", quick=quick)
-    if args.skip_notebook:
+    if skipped:
         results.unavailable(
             "report.quickstart.time", "`nbtrack.report(<executed quickstart>)`", "s", "skipped"
         )
@@ -429,7 +473,26 @@ def main(argv: list[str] | None = None) -> int:
             note=f"first call {fmt_seconds(r.first_s)}",
         )
         results.add(f"report.{r.key}.size", f"{r.what}: file size", "B", r.sizes, note=r.composition)
-    results.write(args.json)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, sizes = parse_args(argv)
+    report = print_header(sizes)
+    rows: list[Row] = []
+    quickstart_failure = ""
+    with tempfile.TemporaryDirectory(prefix="nbtrack-bench-report-", dir=args.tmp) as tmp_name:
+        tmp = Path(tmp_name)
+        if args.skip_notebook:
+            print("\n(i) skipped (--skip-notebook)")
+        else:
+            row, quickstart_failure = measure_quickstart(report, tmp, sizes)
+            rows += [row] if row is not None else []
+        bench = build_bench_store(tmp, sizes)
+        rows.append(measure_comparison(report, bench, tmp, sizes))
+        rows += measure_lengths(report, bench, tmp, sizes)
+    print_results(rows, sizes)
+    record(rows, args.skip_notebook, quickstart_failure, sizes.quick).write(args.json)
     return 0
 
 

@@ -42,6 +42,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -812,7 +813,7 @@ def bench_reads(
     return {"full": full_times, "reduced": reduced_times, "raw": raw_times}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -849,168 +850,188 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-peers", action="store_true", help="skip (b'), the peers' own APIs")
     parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
-    if (
-        min(
-            args.points,
-            args.import_runs,
-            args.reads,
-            args.peer_import_runs,
-            args.disk_repeats,
-            args.peer_points,
-        )
-        <= 0
-    ):
+    counts = (
+        args.points,
+        args.import_runs,
+        args.reads,
+        args.peer_import_runs,
+        args.disk_repeats,
+        args.peer_points,
+    )
+    if min(counts) <= 0:
         parser.error("sizes, runs and repeats must be positive")
+    return args
 
+
+def measure_imports(args: argparse.Namespace, results: Results) -> list[str]:
+    """(a) `import nbtrack` in fresh processes, (a') beside `import wandb` / `import mlflow`, and `%load_ext`;
+    returns the target lines."""
+    result = bench_import(args.python, args.import_runs)
+    report_import(result)
+    delta = float(result["delta_s"])  # type: ignore[arg-type]
+    heavy = result["modules"]["heavy_after_import"]  # type: ignore[index]
+    verdicts = [
+        f"- import nbtrack <= {TARGET_IMPORT_S * 1000:.0f} ms: {fmt_seconds(delta)} -> {verdict(delta <= TARGET_IMPORT_S)}",
+        f"- import nbtrack loads no heavy module: {', '.join(heavy) or 'none loaded'} -> {verdict(not heavy)}",
+    ]
+    results.add(
+        "store.import_process",
+        '`python -c "import nbtrack"` minus `python -c "pass"` (paired fresh processes)',
+        "s",
+        result["deltas"],  # type: ignore[arg-type]
+        note=f"heavy modules loaded: {', '.join(heavy) or 'none'}",
+    )
+    found = bench_import_peers(args.python, args.peer_import_runs)
+    load_ext = bench_load_ext(args.python, args.peer_import_runs)
+    report_import_peers(found, load_ext)
+    times, why = found["nbtrack"]
+    entry = (
+        results.add("store.import", "`import nbtrack` (timed inside a fresh process)", "s", times)
+        if not why
+        else results.unavailable("store.import", "`import nbtrack`", "s", why)
+    )
+    for module in IMPORT_PEERS:
+        peer_times, peer_why = found[module]
+        results.compare(entry, f"import {module}", peer_times, unavailable=peer_why or None)
+    ext_times, ext_heavy, ext_why = load_ext
+    if ext_why:
+        results.unavailable("store.load_ext", "`%load_ext nbtrack` in a fresh IPython shell", "s", ext_why)
+    else:
+        results.add(
+            "store.load_ext",
+            "`%load_ext nbtrack` in a fresh IPython shell (fresh process each)",
+            "s",
+            ext_times,
+            note=f"heavy modules it loaded: {', '.join(ext_heavy) or 'none'} (checked: {', '.join(LOAD_EXT_HEAVY)})",
+        )
+    return verdicts
+
+
+def measure_disk(
+    args: argparse.Namespace, root: Path, results: Results, verdicts: list[str]
+) -> tuple[Any, ...]:
+    """(b) bytes per point of nbtrack's layout, raw rows and MLflow's `metrics` table, --disk-repeats times;
+    returns the first repeat's (directory, nbtrack layout, raw layout, run id, values) for the reads."""
+    ddl_source = mlflow_metrics_ddl(root)
+    sizes: dict[str, list[float]] = {"nbtrack": [], "raw": [], "mlflow": []}
+    write_s: list[float] = []
+    for repeat in range(args.disk_repeats):
+        values = noisy_loss(args.points, seed=repeat)
+        here = root / f"r{repeat}"
+        here.mkdir()
+        nb_layout, run_id = write_nbtrack(here, values)
+        raw_layout = write_raw_rows(here, values, run_id)
+        mlflow_layout = write_mlflow_layout(here, values, run_id, ddl_source)
+        write_s.append(nb_layout.write_s)
+        if repeat == 0:
+            report_disk([nb_layout, raw_layout, mlflow_layout])
+            first = (here, nb_layout, raw_layout, run_id, values)
+        for key, layout in (("nbtrack", nb_layout), ("raw", raw_layout), ("mlflow", mlflow_layout)):
+            sizes[key].append(db_facts(layout.db)["size"] / layout.points)
+        if repeat:
+            shutil.rmtree(here)
+        print(
+            f"disk repeat {repeat + 1}/{args.disk_repeats}: nbtrack {sizes['nbtrack'][-1]:.2f}, raw rows "
+            f"{sizes['raw'][-1]:.2f}, MLflow layout {sizes['mlflow'][-1]:.2f} bytes/point",
+            flush=True,
+        )
+    per_point = median(sizes["nbtrack"])
+    print(
+        f"\nbytes/point over {args.disk_repeats} runs (seeds 0..{args.disk_repeats - 1}): nbtrack median "
+        f"{per_point:.2f} ({min(sizes['nbtrack']):.2f} - {max(sizes['nbtrack']):.2f}); "
+        f"nbtrack logged {args.points:,} run.log calls + finish in {fmt_seconds(median(write_s))} (median)."
+    )
+    verdicts.append(
+        f"- <= {TARGET_BYTES_PER_POINT:g} bytes/point at {args.points:,} points: {per_point:.2f} -> "
+        f"{verdict(per_point <= TARGET_BYTES_PER_POINT)}"
+    )
+    entry = results.add(
+        "store.bytes_per_point",
+        f"bytes on disk per point, {args.points:,} points of one metric (db file, WAL checkpointed)",
+        "B/point",
+        sizes["nbtrack"],
+    )
+    results.compare(
+        entry, "raw SQLite, 1 row/point + index", sizes["raw"], note="same points, inserted directly"
+    )
+    results.compare(
+        entry,
+        "MLflow `metrics` table layout",
+        sizes["mlflow"],
+        note=f"{ddl_source[1]}; the same points inserted directly (MLflow's API is too slow for 1M points)",
+    )
+    return first
+
+
+def measure_reads(
+    args: argparse.Namespace, first: tuple[Any, ...], results: Results, verdicts: list[str]
+) -> None:
+    """(c) reading the first repeat's history back, reduced and whole, beside raw rows."""
+    here, nb_layout, raw_layout, run_id, values = first
+    reads = bench_reads(nb_layout.db.parent, run_id, raw_layout.db, values, args.reads)
+    reduced_s = median(reads["reduced"])
+    verdicts.append(
+        f"- history(samples={REDUCED_SAMPLES}) over {args.points:,} points <= "
+        f"{TARGET_REDUCED_READ_S * 1000:.0f} ms: {fmt_seconds(reduced_s)} -> {verdict(reduced_s <= TARGET_REDUCED_READ_S)}"
+    )
+    results.add(
+        "store.history_reduced",
+        f"`store.history(run, key, samples={REDUCED_SAMPLES})` over {args.points:,} points",
+        "s",
+        reads["reduced"],
+    )
+    entry = results.add(
+        "store.history_full",
+        f"`store.history(run, key)` of all {args.points:,} points",
+        "s",
+        reads["full"],
+    )
+    results.compare(entry, "raw SQLite rows -> numpy arrays", reads["raw"])
+    shutil.rmtree(here)
+
+
+def measure_peer_disk(args: argparse.Namespace, root: Path, results: Results) -> None:
+    """(b') bytes per point through each tracker's own API: nbtrack, W&B offline, MLflow."""
+    found_disk = bench_peer_disk(args.peer_points, args.disk_repeats, root)
+    report_peer_disk(found_disk, args.peer_points)
+    nb = found_disk["nbtrack"]
+    name = f"bytes on disk per point through the API, {args.peer_points:,} points of one metric"
+    if nb["why"]:
+        entry = results.unavailable("store.bytes_per_point_api", name, "B/point", nb["why"])  # type: ignore[arg-type]
+    else:
+        entry = results.add(
+            "store.bytes_per_point_api",
+            name,
+            "B/point",
+            nb["per_point"],  # type: ignore[arg-type]
+            note=f"nbtrack.db; a run with no point: {nb['empty']:,} bytes",
+        )
+    for key in ("wandb", "mlflow"):
+        peer = found_disk[key]
+        note = f"a run with no point: {peer['empty']:,} bytes" if peer["empty"] is not None else ""
+        results.compare(
+            entry,
+            str(peer["label"]),
+            peer["per_point"],  # type: ignore[arg-type]
+            unavailable=str(peer["why"]) or None,
+            note=note,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     print("# bench_store\n")
     print("\n".join(machine_lines(["nbtrack", "numpy", "ipython", "wandb", "mlflow"])))
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"repository: {REPO_ROOT}")
     results = Results("bench_store")
-
-    verdicts = []
-    if not args.skip_import:
-        result = bench_import(args.python, args.import_runs)
-        report_import(result)
-        delta = float(result["delta_s"])  # type: ignore[arg-type]
-        verdicts.append(
-            f"- import nbtrack <= {TARGET_IMPORT_S * 1000:.0f} ms: {fmt_seconds(delta)} -> {verdict(delta <= TARGET_IMPORT_S)}"
-        )
-        heavy = result["modules"]["heavy_after_import"]  # type: ignore[index]
-        verdicts.append(
-            f"- import nbtrack loads no heavy module: {', '.join(heavy) or 'none loaded'} -> {verdict(not heavy)}"
-        )
-        results.add(
-            "store.import_process",
-            '`python -c "import nbtrack"` minus `python -c "pass"` (paired fresh processes)',
-            "s",
-            result["deltas"],  # type: ignore[arg-type]
-            note=f"heavy modules loaded: {', '.join(heavy) or 'none'}",
-        )
-        found = bench_import_peers(args.python, args.peer_import_runs)
-        load_ext = bench_load_ext(args.python, args.peer_import_runs)
-        report_import_peers(found, load_ext)
-        times, why = found["nbtrack"]
-        entry = (
-            results.add("store.import", "`import nbtrack` (timed inside a fresh process)", "s", times)
-            if not why
-            else results.unavailable("store.import", "`import nbtrack`", "s", why)
-        )
-        for module in IMPORT_PEERS:
-            peer_times, peer_why = found[module]
-            results.compare(entry, f"import {module}", peer_times, unavailable=peer_why or None)
-        ext_times, ext_heavy, ext_why = load_ext
-        if ext_why:
-            results.unavailable(
-                "store.load_ext", "`%load_ext nbtrack` in a fresh IPython shell", "s", ext_why
-            )
-        else:
-            results.add(
-                "store.load_ext",
-                "`%load_ext nbtrack` in a fresh IPython shell (fresh process each)",
-                "s",
-                ext_times,
-                note=f"heavy modules it loaded: {', '.join(ext_heavy) or 'none'} (checked: {', '.join(LOAD_EXT_HEAVY)})",
-            )
-
+    verdicts = [] if args.skip_import else measure_imports(args, results)
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-store-", dir=args.tmp) as tmp:
         root = Path(tmp)
-        ddl_source = mlflow_metrics_ddl(root)
-        sizes: dict[str, list[float]] = {"nbtrack": [], "raw": [], "mlflow": []}
-        write_s: list[float] = []
-        for repeat in range(args.disk_repeats):
-            values = noisy_loss(args.points, seed=repeat)
-            here = root / f"r{repeat}"
-            here.mkdir()
-            nb_layout, run_id = write_nbtrack(here, values)
-            raw_layout = write_raw_rows(here, values, run_id)
-            mlflow_layout = write_mlflow_layout(here, values, run_id, ddl_source)
-            write_s.append(nb_layout.write_s)
-            if repeat == 0:
-                report_disk([nb_layout, raw_layout, mlflow_layout])
-                first = (here, nb_layout, raw_layout, run_id, values)
-            for key, layout in (("nbtrack", nb_layout), ("raw", raw_layout), ("mlflow", mlflow_layout)):
-                sizes[key].append(db_facts(layout.db)["size"] / layout.points)
-            if repeat:
-                shutil.rmtree(here)
-            print(
-                f"disk repeat {repeat + 1}/{args.disk_repeats}: nbtrack {sizes['nbtrack'][-1]:.2f}, raw rows "
-                f"{sizes['raw'][-1]:.2f}, MLflow layout {sizes['mlflow'][-1]:.2f} bytes/point",
-                flush=True,
-            )
-        per_point = median(sizes["nbtrack"])
-        print(
-            f"\nbytes/point over {args.disk_repeats} runs (seeds 0..{args.disk_repeats - 1}): nbtrack median "
-            f"{per_point:.2f} ({min(sizes['nbtrack']):.2f} - {max(sizes['nbtrack']):.2f}); "
-            f"nbtrack logged {args.points:,} run.log calls + finish in {fmt_seconds(median(write_s))} (median)."
-        )
-        verdicts.append(
-            f"- <= {TARGET_BYTES_PER_POINT:g} bytes/point at {args.points:,} points: {per_point:.2f} -> "
-            f"{verdict(per_point <= TARGET_BYTES_PER_POINT)}"
-        )
-        entry = results.add(
-            "store.bytes_per_point",
-            f"bytes on disk per point, {args.points:,} points of one metric (db file, WAL checkpointed)",
-            "B/point",
-            sizes["nbtrack"],
-        )
-        results.compare(
-            entry, "raw SQLite, 1 row/point + index", sizes["raw"], note="same points, inserted directly"
-        )
-        results.compare(
-            entry,
-            "MLflow `metrics` table layout",
-            sizes["mlflow"],
-            note=f"{ddl_source[1]}; the same points inserted directly (MLflow's API is too slow for 1M points)",
-        )
-        here, nb_layout, raw_layout, run_id, values = first
-        reads = bench_reads(nb_layout.db.parent, run_id, raw_layout.db, values, args.reads)
-        reduced_s = median(reads["reduced"])
-        verdicts.append(
-            f"- history(samples={REDUCED_SAMPLES}) over {args.points:,} points <= "
-            f"{TARGET_REDUCED_READ_S * 1000:.0f} ms: {fmt_seconds(reduced_s)} -> {verdict(reduced_s <= TARGET_REDUCED_READ_S)}"
-        )
-        entry = results.add(
-            "store.history_reduced",
-            f"`store.history(run, key, samples={REDUCED_SAMPLES})` over {args.points:,} points",
-            "s",
-            reads["reduced"],
-        )
-        entry = results.add(
-            "store.history_full",
-            f"`store.history(run, key)` of all {args.points:,} points",
-            "s",
-            reads["full"],
-        )
-        results.compare(entry, "raw SQLite rows -> numpy arrays", reads["raw"])
-        shutil.rmtree(here)
-
+        first = measure_disk(args, root, results, verdicts)
+        measure_reads(args, first, results, verdicts)
         if not args.skip_peers:
-            found_disk = bench_peer_disk(args.peer_points, args.disk_repeats, root)
-            report_peer_disk(found_disk, args.peer_points)
-            nb = found_disk["nbtrack"]
-            name = f"bytes on disk per point through the API, {args.peer_points:,} points of one metric"
-            if nb["why"]:
-                entry = results.unavailable("store.bytes_per_point_api", name, "B/point", nb["why"])  # type: ignore[arg-type]
-            else:
-                entry = results.add(
-                    "store.bytes_per_point_api",
-                    name,
-                    "B/point",
-                    nb["per_point"],  # type: ignore[arg-type]
-                    note=f"nbtrack.db; a run with no point: {nb['empty']:,} bytes",
-                )
-            for key in ("wandb", "mlflow"):
-                peer = found_disk[key]
-                note = f"a run with no point: {peer['empty']:,} bytes" if peer["empty"] is not None else ""
-                results.compare(
-                    entry,
-                    str(peer["label"]),
-                    peer["per_point"],  # type: ignore[arg-type]
-                    unavailable=str(peer["why"]) or None,
-                    note=note,
-                )
-
+            measure_peer_disk(args, root, results)
     print("\n## Targets\n")
     print("\n".join(verdicts))
     results.write(args.json)

@@ -290,11 +290,42 @@ def measure_method(
     method: str, n: int, repeats: int, fill: str, block: int, seed: int, tmp: Path
 ) -> MethodResult:
     from nbtrack.store import open_store
-    from nbtrack.sweeps import Planner, create, run_trials
+    from nbtrack.sweeps import create
 
     result = MethodResult(method)
     store = open_store(tmp / f"store-{method}")
     sweep = create(sweep_config(method), project=f"bench-{method}", seed=seed, store=store)
+    fill_sweep(result, sweep, n, fill, block, seed)
+    cold_propose, warm_propose = measure_claims(result, sweep, repeats)
+    # reading + decoding every trial (what each claim does before proposing), outside a transaction
+    reads = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        store.trials(sweep.id)
+        reads.append(time.perf_counter() - started)
+    cold_calls, warm_calls = measure_loops(result, sweep, repeats)
+    trials = sweep.trials()
+    check(
+        all(t.state == "finished" and t.value is not None for t in trials), "a measured trial did not finish"
+    )
+    result.trials_at_end = len(trials)
+
+    # where the per-trial time goes (medians of the instrumented calls)
+    cold_parts, warm_parts = loop_parts(cold_calls, False), loop_parts(warm_calls, True)
+    result.breakdown = [(name, cold_parts[name], warm_parts[name]) for name in cold_parts]
+    result.breakdown.append(
+        ("(claim only) `planner.propose`, in the claims above", median(cold_propose), median(warm_propose))
+    )
+    result.breakdown.append(
+        ("(claim only) `store.trials(id)`: read + decode every trial", math.nan, median(reads))
+    )
+    store.close()
+    return result
+
+
+def fill_sweep(result: MethodResult, sweep: Any, n: int, fill: str, block: int, seed: int) -> None:
+    """Give the sweep `n` finished trials with values, the --fill way; note how and what the process holds."""
+    method = result.method
     print(f"\n[{method}] filling sweep {sweep.id} with {n:,} trials ({fill}) ...", flush=True)
     if fill == "trials":
         result.fill_s, result.fill_blocks = fill_with_trials(sweep, n, block)
@@ -310,13 +341,17 @@ def measure_method(
         f"fill: {len(trials)} trials, not {n} finished ones with values",
     )
     result.trials_at_start = len(trials)
-    result.resources = resources(store)
+    result.resources = resources(sweep.store)
     result.optuna_trials = [(t.params, float(t.value)) for t in trials]  # type: ignore[arg-type]
     print(f"[{method}] filled in {result.fill_s:.1f} s ({n / result.fill_s:,.1f} trials/s)", flush=True)
-    worker = "bench:claim"
 
-    # claim only, cold planner
-    cold, cold_propose = [], []
+
+def measure_claims(result: MethodResult, sweep: Any, repeats: int) -> tuple[list[float], list[float]]:
+    """Claim only, with a cold and with a warm planner; returns the times `planner.propose` took in each."""
+    from nbtrack.sweeps import Planner
+
+    store, worker = sweep.store, "bench:claim"
+    cold = []
     with instrumented(store) as calls:
         for _ in range(repeats):
             planner = Planner(sweep.spec, sweep.seed)
@@ -328,8 +363,7 @@ def measure_method(
         cold_propose = list(calls["propose"])
     result.rows.append(Measure("claim only, cold `Planner` (first trial of a `run_trials` call)", cold))
 
-    # claim only, warm planner
-    warm, warm_propose = [], []
+    warm = []
     planner = Planner(sweep.spec, sweep.seed)
     with instrumented(store) as calls:
         started = time.perf_counter()
@@ -343,17 +377,18 @@ def measure_method(
             finish_claimed(sweep, trial)
         warm_propose = calls["propose"][1:]
     result.rows.append(Measure("claim only, warm `Planner` (later trials of the call)", warm, first))
+    return cold_propose, warm_propose
 
-    # reading + decoding every trial (what each claim does before proposing), outside a transaction
-    reads = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        store.trials(sweep.id)
-        reads.append(time.perf_counter() - started)
 
-    # whole loop, cold: run_trials(count=1)
+def measure_loops(
+    result: MethodResult, sweep: Any, repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The whole per-trial loop, cold (`run_trials(count=1)`) and warm (between trials of one call), minus the
+    trial function's own time; returns the instrumented calls of each."""
+    from nbtrack.sweeps import run_trials
+
     loop_cold: list[float] = []
-    with instrumented(store) as cold_calls:
+    with instrumented(sweep.store) as cold_calls:
         for _ in range(repeats):
             train = Train()
             started = time.perf_counter()
@@ -362,11 +397,9 @@ def measure_method(
             check(ran == 1, "run_trials(count=1) ran no trial")
     result.rows.append(Measure("per-trial loop, cold (`run_trials(count=1)` minus the function)", loop_cold))
 
-    # whole loop, warm: intervals between consecutive trials of one run_trials call
     train = Train()
     marks: list[float] = []
-    with instrumented(store) as warm_calls:
-        started = time.perf_counter()
+    with instrumented(sweep.store) as warm_calls:
         ran = run_trials(
             sweep, train, count=repeats + 1, on_trial=lambda s, r: marks.append(time.perf_counter())
         )
@@ -377,40 +410,26 @@ def measure_method(
             "per-trial loop, warm (between trials of one `run_trials` call, minus the function)", loop_warm
         )
     )
-    trials = sweep.trials()
-    check(
-        all(t.state == "finished" and t.value is not None for t in trials), "a measured trial did not finish"
-    )
-    result.trials_at_end = len(trials)
+    return cold_calls, warm_calls
 
-    # where the per-trial time goes (medians of the instrumented calls)
-    def parts(calls: dict[str, list[float]], skip_first: bool) -> dict[str, float]:
-        k = 1 if skip_first else 0
-        updates = calls["update"][2 * k :]
-        return {
-            "claim_trial (store transaction)": median(calls["claim"][k:]),
-            "  of which `planner.propose` (inside the transaction)": median(calls["propose"][k:]),
-            "`nbtrack.init` (run row, writer + capture threads, system sampler)": median(calls["init"][k:]),
-            "`update_trial` x 2 (run id; end state + value)": median(updates[0::2]) + median(updates[1::2]),
-            "`run.finish`": median(calls["finish"][k:]),
-            "  of which the writer's close (waits for the env capture + final flush)": median(
-                calls["finish_writer"][k:]
-            ),
-            "  environment capture (git, packages...; side thread from init, finish waits for it)": median(
-                calls["capture"][k:]
-            ),
-        }
 
-    cold_parts, warm_parts = parts(cold_calls, False), parts(warm_calls, True)
-    result.breakdown = [(name, cold_parts[name], warm_parts[name]) for name in cold_parts]
-    result.breakdown.append(
-        ("(claim only) `planner.propose`, in the claims above", median(cold_propose), median(warm_propose))
-    )
-    result.breakdown.append(
-        ("(claim only) `store.trials(id)`: read + decode every trial", math.nan, median(reads))
-    )
-    store.close()
-    return result
+def loop_parts(calls: dict[str, list[float]], skip_first: bool) -> dict[str, float]:
+    """Median time of each part of the per-trial loop, from instrumented calls."""
+    k = 1 if skip_first else 0
+    updates = calls["update"][2 * k :]
+    return {
+        "claim_trial (store transaction)": median(calls["claim"][k:]),
+        "  of which `planner.propose` (inside the transaction)": median(calls["propose"][k:]),
+        "`nbtrack.init` (run row, writer + capture threads, system sampler)": median(calls["init"][k:]),
+        "`update_trial` x 2 (run id; end state + value)": median(updates[0::2]) + median(updates[1::2]),
+        "`run.finish`": median(calls["finish"][k:]),
+        "  of which the writer's close (waits for the env capture + final flush)": median(
+            calls["finish_writer"][k:]
+        ),
+        "  environment capture (git, packages...; side thread from init, finish waits for it)": median(
+            calls["capture"][k:]
+        ),
+    }
 
 
 def optuna_side(method_result: MethodResult, repeats: int, seed: int) -> tuple[list[Measure], str]:
@@ -633,7 +652,28 @@ def profile_bayes(n: int, trials: int, seed: int, tmp: Path, fill: str) -> str:
 
 
 # -- main -----------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class Plan:
+    """What to measure, at which sizes."""
+
+    trials: int
+    repeats: int
+    points: int
+    methods: list[str]
+    workers: list[int]
+    quick: bool
+
+
+@dataclass
+class Measured:
+    results: list[MethodResult] = field(default_factory=list)
+    optuna_rows: list[Measure] = field(default_factory=list)
+    optuna_version: str = ""
+    agent_results: list[AgentResult] = field(default_factory=list)
+    profile_text: str = ""
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Plan]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -674,16 +714,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the measurements as JSON to this path")
     args = parser.parse_args(argv)
     quick = args.quick
-    n = args.trials if args.trials is not None else 100 if quick else 1000
-    repeats = args.repeats if args.repeats is not None else 7 if quick else 25
-    points = args.grid if args.grid is not None else 60 if quick else 300
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    workers = [int(w) for w in args.workers.split(",") if w.strip()]
-    if min(n, repeats, points, args.agent_repeats, *workers) <= 0 or any(
-        m not in ("random", "bayes") for m in methods
+    plan = Plan(
+        trials=args.trials if args.trials is not None else 100 if quick else 1000,
+        repeats=args.repeats if args.repeats is not None else 7 if quick else 25,
+        points=args.grid if args.grid is not None else 60 if quick else 300,
+        methods=[m.strip() for m in args.methods.split(",") if m.strip()],
+        workers=[int(w) for w in args.workers.split(",") if w.strip()],
+        quick=quick,
+    )
+    if min(plan.trials, plan.repeats, plan.points, args.agent_repeats, *plan.workers) <= 0 or any(
+        m not in ("random", "bayes") for m in plan.methods
     ):
         parser.error("sizes must be positive and methods random/bayes")
+    return args, plan
 
+
+def print_header(args: argparse.Namespace, plan: Plan) -> None:
     print("# bench_sweep\n")
     print("\n".join(machine_lines(["nbtrack", "numpy", "optuna", "psutil"])))
     print(f"command:  {' '.join([os.path.basename(sys.executable), *sys.argv])}")
@@ -699,11 +745,232 @@ def main(argv: list[str] | None = None) -> int:
     print(f"commit:   {head or '?'}")
     print(f"sqlite:   {sqlite3.sqlite_version}")
     sizes = (
-        f"{n:,} finished trials before timing ({args.fill} fill), {repeats} timed trials per row; "
-        f"agents: {points}-point grid, workers {', '.join(map(str, workers))}"
+        f"{plan.trials:,} finished trials before timing ({args.fill} fill), {plan.repeats} timed trials per row; "
+        f"agents: {plan.points}-point grid, workers {', '.join(map(str, plan.workers))}"
     )
-    print(f"sizes:    {sizes}{' (--quick: NOT the target sizes)' if quick else ''}")
-    if "bayes" in methods:
+    print(f"sizes:    {sizes}{' (--quick: NOT the target sizes)' if plan.quick else ''}")
+
+
+def measure(args: argparse.Namespace, plan: Plan, tmp: Path, project_dir: Path) -> Measured:
+    """Part (1), then part (2), then the profile, as the arguments ask."""
+    measured = Measured()
+    n, repeats = plan.trials, plan.repeats
+    if not args.skip_overhead:
+        for method in plan.methods:
+            measured.results.append(
+                measure_method(method, n, repeats, args.fill, max(1, n // 10), args.seed, tmp)
+            )
+        bayes = [r for r in measured.results if r.method == "bayes"]
+        if bayes:
+            measured.optuna_rows, measured.optuna_version = optuna_side(bayes[0], repeats, args.seed)
+    if not args.skip_agents:
+        for repeat in range(args.agent_repeats):
+            for count in plan.workers if repeat % 2 == 0 else plan.workers[::-1]:
+                store_dir = tmp / f"store-agents-{count}-{repeat}"
+                measured.agent_results.append(
+                    run_agents(count, plan.points, project_dir, store_dir, args.agent_timeout)
+                )
+    measured.profile_text = profile_bayes(n, 20, args.seed, tmp, args.fill) if args.profile else ""
+    return measured
+
+
+def _first(m: Measure) -> str:
+    return fmt_seconds(m.first) if m.first is not None else "-"
+
+
+def print_overhead(measured: Measured, plan: Plan) -> None:
+    """Part (1): the overhead table, how each sweep was filled, where the time goes, nbtrack over Optuna."""
+    results, optuna_rows, n = measured.results, measured.optuna_rows, plan.trials
+    print(
+        f"\n## (1) controller overhead per trial at {n:,} finished trials: medians of {plan.repeats} "
+        "(first call of a warm series shown apart)\n"
+    )
+    target = f"< {TARGET_S * 1000:.0f} ms"
+    rows = [
+        [
+            r.method,
+            m.what,
+            target,
+            fmt_seconds(median(m.times)),
+            spread(m.times),
+            _first(m),
+            verdict(median(m.times) < TARGET_S),
+        ]
+        for r in results
+        for m in r.rows
+    ]
+    rows += [
+        ["bayes", m.what, "-", fmt_seconds(median(m.times)), spread(m.times), _first(m), "-"]
+        for m in optuna_rows
+    ]
+    print(
+        table(
+            ["method", "measurement", "target", "median", "min - max", "first", "verdict"],
+            rows,
+            align="lllrrrl",
+        )
+    )
+    print()
+    for r in results:
+        print(
+            f"- {r.method}: filled with {r.fill_how} in {r.fill_s:.1f} s ({n / r.fill_s:,.1f} trials/s); "
+            f"the sweep held {r.trials_at_start:,} trials when timing began and {r.trials_at_end:,} at the end; "
+            f"after the fill: {r.resources}"
+        )
+    if optuna_rows:
+        notes = "; ".join(m.note for m in optuna_rows if m.note)
+        print(
+            f"- Optuna {measured.optuna_version}, in-memory storage, the same {n:,} (params, value) pairs as the bayes "
+            f"sweep, real categorical values; each timed ask is told its objective value ({notes})"
+        )
+    print("\n### Where the per-trial time goes (medians of instrumented calls; cold: run_trials(count=1))\n")
+    part_rows = [
+        [r.method, name, fmt_seconds(cold), fmt_seconds(warm)]
+        for r in results
+        for name, cold, warm in r.breakdown
+    ]
+    print(table(["method", "part", "cold", "warm"], part_rows, align="llrr"))
+    print_fill_blocks(results)
+    bayes = [r for r in results if r.method == "bayes"]
+    if bayes and optuna_rows:
+        print_over_optuna(bayes[0], optuna_rows, n)
+
+
+def print_fill_blocks(results: list[MethodResult]) -> None:
+    """How the fill's per-trial rate changed as the sweep grew (--fill trials)."""
+    methods_with_blocks = [r for r in results if r.fill_blocks]
+    if not methods_with_blocks:
+        return
+    print("\n### Filling: `run_trials` throughput as the sweep grows (trial function logs one metric)\n")
+    headers = ["trials"] + [f"{r.method} trials/s (median per trial)" for r in methods_with_blocks]
+    block_rows = []
+    for i, (label, _, _) in enumerate(methods_with_blocks[0].fill_blocks):
+        block_rows.append(
+            [label]
+            + [
+                f"{r.fill_blocks[i][1]:,.1f} ({fmt_seconds(r.fill_blocks[i][2])})"
+                for r in methods_with_blocks
+            ]
+        )
+    print(table(headers, block_rows))
+
+
+def print_over_optuna(bayes: MethodResult, optuna_rows: list[Measure], n: int) -> None:
+    """The bayes sweep's claims and loop over Optuna's ask + tell alone."""
+    claim_cold, claim_warm, loop_cold, loop_warm = (median(m.times) for m in bayes.rows[:4])
+    ask_tell, ask_tell_default, optuna_cold = (median(m.times) for m in optuna_rows[:3])
+    same, default, cold = (
+        "ask + tell (same TPE settings)",
+        "ask + tell (default TPE)",
+        "new study + add_trial x N + ask + tell",
+    )
+    pairs = [
+        ("claim, warm planner", claim_warm, same, ask_tell),
+        ("per-trial loop, warm", loop_warm, same, ask_tell),
+        ("claim, warm planner", claim_warm, default, ask_tell_default),
+        ("claim, cold planner", claim_cold, cold, optuna_cold),
+        ("per-trial loop, cold", loop_cold, cold, optuna_cold),
+    ]
+    print(f"\n### bayes: nbtrack over Optuna alone ({n:,} trials; > 1 means nbtrack takes longer)\n")
+    print(
+        table(
+            ["nbtrack", "nbtrack", "Optuna alone", "Optuna", "nbtrack / Optuna"],
+            [[a, fmt_seconds(x), b, fmt_seconds(y), fmt_ratio(x / y)] for a, x, b, y in pairs],
+            align="lrlrr",
+        )
+    )
+    print(
+        f"\nOptuna alone at {n:,} trials: {1 / ask_tell:,.0f} ask+tell/s with nbtrack's TPE settings, "
+        f"{1 / ask_tell_default:,.0f}/s with the default TPE; nbtrack's warm loop {1 / loop_warm:,.1f} trials/s "
+        "(controller only, no training)."
+    )
+
+
+def print_agents(agent_results: list[AgentResult], points: int) -> None:
+    """Part (2): throughput per agent run, then per worker."""
+    print(
+        f"\n## (2) agents: `python -m nbtrack agent ID --function agent_target:train` on one SQLite store, {points}-point grid\n"
+    )
+    base = next((a for a in agent_results if a.workers == 1), None)
+    rows = []
+    for a in agent_results:
+        rate = a.trials / a.span_s
+        rows.append(
+            [
+                a.workers,
+                a.trials,
+                f"{a.wall_s:.2f} s",
+                f"{a.startup_s:.2f} s",
+                f"{a.span_s:.2f} s",
+                f"{rate:,.1f}",
+                f"{a.trials / a.wall_s:,.1f}",
+                fmt_seconds(a.trial_median_s),
+                fmt_ratio(rate / (base.trials / base.span_s)) if base is not None else "-",
+                "yes",
+            ]
+        )
+    print(
+        table(
+            [
+                "workers",
+                "trials",
+                "wall (launch to last exit)",
+                "start-up (launch to first claim)",
+                "first claim to last trial end",
+                "trials/s (that span)",
+                "trials/s (wall)",
+                "median trial (claim to end)",
+                "speed-up vs 1",
+                "each grid point once",
+            ],
+            rows,
+        )
+    )
+    print("\n### Per worker\n")
+    wrows = [
+        [a.workers, name, count, f"{rate:,.1f}", reported]
+        for a in agent_results
+        for name, count, rate, reported in a.per_worker
+    ]
+    print(
+        table(
+            [
+                "workers",
+                "worker (host:pid)",
+                "trials",
+                "trials/s (its first claim to last end)",
+                "its 'Ran N'",
+            ],
+            wrows,
+            align="llrrr",
+        )
+    )
+    print()
+    for a in agent_results:
+        print(f"- {a.workers} worker(s), checked: {a.checks}")
+    print(
+        f"- cores usable: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}"
+    )
+
+
+def print_targets(measured: Measured, quick: bool) -> None:
+    print("\n## Targets\n")
+    for r in measured.results:
+        for m in r.rows:
+            note = " (--quick sizes, not the target's)" if quick else ""
+            print(
+                f"- {r.method}: {m.what} < {TARGET_S * 1000:.0f} ms: {fmt_seconds(median(m.times))} median -> {verdict(median(m.times) < TARGET_S)}{note}"
+            )
+    for a in measured.agent_results:
+        print(
+            f"- agents, {a.workers} worker(s): {a.trials / a.span_s:,.1f} trials/s, every grid point exactly once -> checked"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, plan = parse_args(argv)
+    print_header(args, plan)
+    if "bayes" in plan.methods:
         try:
             import optuna  # noqa: F401
         except ImportError as exc:
@@ -711,11 +978,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"\noptuna is not importable ({exc}): bayes sweeps need it; install it or use --methods random"
             )
             return 2
-
-    results: list[MethodResult] = []
-    optuna_rows: list[Measure] = []
-    optuna_version = ""
-    agent_results: list[AgentResult] = []
     previous = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-sweep-", dir=args.tmp) as tmp_name:
         tmp = Path(tmp_name)
@@ -724,249 +986,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workdir:  {where}")
         os.chdir(project_dir)
         try:
-            if not args.skip_overhead:
-                for method in methods:
-                    results.append(
-                        measure_method(method, n, repeats, args.fill, max(1, n // 10), args.seed, tmp)
-                    )
-                bayes = [r for r in results if r.method == "bayes"]
-                if bayes:
-                    optuna_rows, optuna_version = optuna_side(bayes[0], repeats, args.seed)
-            if not args.skip_agents:
-                for repeat in range(args.agent_repeats):
-                    for count in workers if repeat % 2 == 0 else workers[::-1]:
-                        agent_results.append(
-                            run_agents(
-                                count,
-                                points,
-                                project_dir,
-                                tmp / f"store-agents-{count}-{repeat}",
-                                args.agent_timeout,
-                            )
-                        )
-            profile_text = profile_bayes(n, 20, args.seed, tmp, args.fill) if args.profile else ""
+            measured = measure(args, plan, tmp, project_dir)
         finally:
             os.chdir(previous)
 
-    # -- report --
-    if results:
-        print(
-            f"\n## (1) controller overhead per trial at {n:,} finished trials: medians of {repeats} "
-            "(first call of a warm series shown apart)\n"
-        )
-        rows = []
-        for r in results:
-            for m in r.rows:
-                rows.append(
-                    [
-                        r.method,
-                        m.what,
-                        f"< {TARGET_S * 1000:.0f} ms",
-                        fmt_seconds(median(m.times)),
-                        spread(m.times),
-                        fmt_seconds(m.first) if m.first is not None else "-",
-                        verdict(median(m.times) < TARGET_S),
-                    ]
-                )
-        for m in optuna_rows:
-            rows.append(
-                [
-                    "bayes",
-                    m.what,
-                    "-",
-                    fmt_seconds(median(m.times)),
-                    spread(m.times),
-                    fmt_seconds(m.first) if m.first is not None else "-",
-                    "-",
-                ]
-            )
-        print(
-            table(
-                ["method", "measurement", "target", "median", "min - max", "first", "verdict"],
-                rows,
-                align="lllrrrl",
-            )
-        )
-        print()
-        for r in results:
-            print(
-                f"- {r.method}: filled with {r.fill_how} in {r.fill_s:.1f} s ({n / r.fill_s:,.1f} trials/s); "
-                f"the sweep held {r.trials_at_start:,} trials when timing began and {r.trials_at_end:,} at the end; "
-                f"after the fill: {r.resources}"
-            )
-        if optuna_rows:
-            notes = "; ".join(m.note for m in optuna_rows if m.note)
-            print(
-                f"- Optuna {optuna_version}, in-memory storage, the same {n:,} (params, value) pairs as the bayes "
-                f"sweep, real categorical values; each timed ask is told its objective value ({notes})"
-            )
-
-        print(
-            "\n### Where the per-trial time goes (medians of instrumented calls; cold: run_trials(count=1))\n"
-        )
-        part_rows = []
-        for r in results:
-            for name, cold, warm in r.breakdown:
-                part_rows.append([r.method, name, fmt_seconds(cold), fmt_seconds(warm)])
-        print(table(["method", "part", "cold", "warm"], part_rows, align="llrr"))
-
-        if any(r.fill_blocks for r in results):
-            print(
-                "\n### Filling: `run_trials` throughput as the sweep grows (trial function logs one metric)\n"
-            )
-            methods_with_blocks = [r for r in results if r.fill_blocks]
-            headers = ["trials"] + [f"{r.method} trials/s (median per trial)" for r in methods_with_blocks]
-            block_rows = []
-            for i, (label, _, _) in enumerate(methods_with_blocks[0].fill_blocks):
-                block_rows.append(
-                    [label]
-                    + [
-                        f"{r.fill_blocks[i][1]:,.1f} ({fmt_seconds(r.fill_blocks[i][2])})"
-                        for r in methods_with_blocks
-                    ]
-                )
-            print(table(headers, block_rows))
-
-        bayes = [r for r in results if r.method == "bayes"]
-        if bayes and optuna_rows:
-            claim_cold = median(bayes[0].rows[0].times)
-            claim_warm = median(bayes[0].rows[1].times)
-            loop_cold = median(bayes[0].rows[2].times)
-            loop_warm = median(bayes[0].rows[3].times)
-            ask_tell = median(optuna_rows[0].times)
-            ask_tell_default = median(optuna_rows[1].times)
-            optuna_cold = median(optuna_rows[2].times)
-            print(f"\n### bayes: nbtrack over Optuna alone ({n:,} trials; > 1 means nbtrack takes longer)\n")
-            print(
-                table(
-                    ["nbtrack", "nbtrack", "Optuna alone", "Optuna", "nbtrack / Optuna"],
-                    [
-                        [
-                            "claim, warm planner",
-                            fmt_seconds(claim_warm),
-                            "ask + tell (same TPE settings)",
-                            fmt_seconds(ask_tell),
-                            fmt_ratio(claim_warm / ask_tell),
-                        ],
-                        [
-                            "per-trial loop, warm",
-                            fmt_seconds(loop_warm),
-                            "ask + tell (same TPE settings)",
-                            fmt_seconds(ask_tell),
-                            fmt_ratio(loop_warm / ask_tell),
-                        ],
-                        [
-                            "claim, warm planner",
-                            fmt_seconds(claim_warm),
-                            "ask + tell (default TPE)",
-                            fmt_seconds(ask_tell_default),
-                            fmt_ratio(claim_warm / ask_tell_default),
-                        ],
-                        [
-                            "claim, cold planner",
-                            fmt_seconds(claim_cold),
-                            "new study + add_trial x N + ask + tell",
-                            fmt_seconds(optuna_cold),
-                            fmt_ratio(claim_cold / optuna_cold),
-                        ],
-                        [
-                            "per-trial loop, cold",
-                            fmt_seconds(loop_cold),
-                            "new study + add_trial x N + ask + tell",
-                            fmt_seconds(optuna_cold),
-                            fmt_ratio(loop_cold / optuna_cold),
-                        ],
-                    ],
-                    align="lrlrr",
-                )
-            )
-            print(
-                f"\nOptuna alone at {n:,} trials: {1 / ask_tell:,.0f} ask+tell/s with nbtrack's TPE settings, "
-                f"{1 / ask_tell_default:,.0f}/s with the default TPE; nbtrack's warm loop {1 / loop_warm:,.1f} trials/s "
-                "(controller only, no training)."
-            )
-
-    if agent_results:
-        print(
-            f"\n## (2) agents: `python -m nbtrack agent ID --function agent_target:train` on one SQLite store, {points}-point grid\n"
-        )
-        base = next((a for a in agent_results if a.workers == 1), None)
-        rows = []
-        for a in agent_results:
-            rate = a.trials / a.span_s
-            rows.append(
-                [
-                    a.workers,
-                    a.trials,
-                    f"{a.wall_s:.2f} s",
-                    f"{a.startup_s:.2f} s",
-                    f"{a.span_s:.2f} s",
-                    f"{rate:,.1f}",
-                    f"{a.trials / a.wall_s:,.1f}",
-                    fmt_seconds(a.trial_median_s),
-                    fmt_ratio(rate / (base.trials / base.span_s)) if base is not None else "-",
-                    "yes",
-                ]
-            )
-        print(
-            table(
-                [
-                    "workers",
-                    "trials",
-                    "wall (launch to last exit)",
-                    "start-up (launch to first claim)",
-                    "first claim to last trial end",
-                    "trials/s (that span)",
-                    "trials/s (wall)",
-                    "median trial (claim to end)",
-                    "speed-up vs 1",
-                    "each grid point once",
-                ],
-                rows,
-            )
-        )
-        print("\n### Per worker\n")
-        wrows = []
-        for a in agent_results:
-            for name, count, rate, reported in a.per_worker:
-                wrows.append([a.workers, name, count, f"{rate:,.1f}", reported])
-        print(
-            table(
-                [
-                    "workers",
-                    "worker (host:pid)",
-                    "trials",
-                    "trials/s (its first claim to last end)",
-                    "its 'Ran N'",
-                ],
-                wrows,
-                align="llrrr",
-            )
-        )
-        print()
-        for a in agent_results:
-            print(f"- {a.workers} worker(s), checked: {a.checks}")
-        print(
-            f"- cores usable: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}"
-        )
-
+    if measured.results:
+        print_overhead(measured, plan)
+    if measured.agent_results:
+        print_agents(measured.agent_results, plan.points)
     if args.profile:
         print("\n## cProfile (bayes)\n")
-        print(textwrap.indent(profile_text, "    "))
-
-    print("\n## Targets\n")
-    for r in results:
-        for m in r.rows:
-            note = " (--quick sizes, not the target's)" if quick else ""
-            print(
-                f"- {r.method}: {m.what} < {TARGET_S * 1000:.0f} ms: {fmt_seconds(median(m.times))} median -> {verdict(median(m.times) < TARGET_S)}{note}"
-            )
-    if agent_results:
-        for a in agent_results:
-            print(
-                f"- agents, {a.workers} worker(s): {a.trials / a.span_s:,.1f} trials/s, every grid point exactly once -> checked"
-            )
-    record(results, optuna_rows, optuna_version, agent_results, n, points, quick).write(args.json)
+        print(textwrap.indent(measured.profile_text, "    "))
+    print_targets(measured, plan.quick)
+    m = measured
+    record(
+        m.results, m.optuna_rows, m.optuna_version, m.agent_results, plan.trials, plan.points, plan.quick
+    ).write(args.json)
     return 0
 
 

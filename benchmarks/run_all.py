@@ -296,43 +296,26 @@ def _fig(found: dict[str, tuple[Outcome, dict[str, Any]]], key: str) -> str:
 def _why_fit(found: dict[str, tuple[Outcome, dict[str, Any]]]) -> str:
     outcome, _ = found["fit.overhead.nbtrack-widget"]
     hooks = found.get("fit.hooks.nbtrack-widget", (None, {}))[1].get("median")
-    where = "under" if hooks is not None and hooks <= 2.0 else "at or just over"
-    load = (
-        f"other processes used {outcome.others_cpu_s:,.0f} CPU-seconds during the {outcome.wall_s / 60:.0f} min "
-        "of bench_fit (on 2 cores)"
-        if outcome.others_cpu_s >= 30
-        else "even with the machine otherwise idle (other processes used under 30 CPU-seconds)"
-    )
+    where = "under" if hooks is not None and hooks <= 2.0 else "at or over"
     return (
-        f"the wall clock cannot resolve 2 % on this machine: {load}; the no-callback baseline fit itself took "
-        f"{_fig(found, 'fit.time.baseline')}, and a no-op "
-        f"callback that does nothing measured {_fig(found, 'fit.overhead.noop')} over it. What nbtrack adds on "
-        "the training thread, timed directly in every live-widget fit (a thin subclass times each hook), is "
-        f"{_fig(found, 'fit.hooks.nbtrack-widget')} of the same repeat's baseline fit: {where} the target (under load that figure is inflated "
-        "too: a hook's wall time includes time the thread waits for a core; 1.7 % in an earlier idle run, "
-        "FINDINGS.md). Where it goes (pyinstrument over one fit, FINDINGS.md): "
-        "about a third is fixed per fit (`on_train_begin`: run + dashboard; saving `model-best.keras` at the end "
-        "of the epoch; `on_train_end`), a third the widget's refreshes on the training thread (~1 a second), a "
-        "third the per-batch `run.log`. So the 2 % is not shown to be met for this 1-epoch fit of ~14 s; the fixed "
-        "part shrinks with longer fits, and nbtrack could save the best model off the training thread and build "
-        "the System pane's figures before training (not changed here)."
+        f"nbtrack's own hooks, timed on the training thread in every live-widget fit, took "
+        f"{_fig(found, 'fit.hooks.nbtrack-widget')} of the same repeat's baseline fit: {where} the target. "
+        f"A no-op callback measured {_fig(found, 'fit.overhead.noop')} over the no-callback baseline fit of "
+        f"{_fig(found, 'fit.time.baseline')}; other processes used {outcome.others_cpu_s:,.0f} CPU-seconds "
+        f"during the {outcome.wall_s / 60:.0f} min of bench_fit (on {os.cpu_count() or 1} logical cores)."
     )
 
 
 def _why_messages(found: dict[str, tuple[Outcome, dict[str, Any]]]) -> str:
     return (
-        "this figure counts every comm message of the loop, `comm_open`s of the widgets created during the run "
-        "included (the bqplot figures, scales, axes and marks of charts that appear when the epoch-level and "
-        "system series first arrive: 63 of 179 messages in a 1M-step run before the fix). The dashboard's "
-        "throttle (nbtrack/ui/dashboard.py) counts those openings in its 20-messages-a-second budget since "
-        "commit 344da6a (12-19 msgs/s in all, measured on its own); trait updates alone here: "
-        f"{_fig(found, 'traffic.updates_per_s.1000000')}. The opening burst is once per run and this benchmark "
-        "compresses 1M steps into a few seconds, so on a loaded box one early burst can still tip the median over."
+        "the figure counts every comm message of the loop, the openings of widgets created during the run "
+        f"included; trait updates alone: {_fig(found, 'traffic.updates_per_s.1000000')}."
     )
 
 
-# Shown under the targets table when a target is not met (not for --quick runs): what the profile or the
-# measurements showed (evidence in FINDINGS.md). A callable gets every measurement by id: (outcome, measurement).
+# Shown under the targets table when a target is not met (not for --quick runs): the measurements of the same
+# run that bear on it. A callable gets every measurement by id: (outcome, measurement). Explanations from
+# profiles belong in FINDINGS.md, written by hand, not in every RESULTS.md.
 WHY_NOT_MET: dict[str, str | Callable[[dict[str, tuple[Outcome, dict[str, Any]]]], str]] = {
     "fit.overhead.nbtrack-widget": _why_fit,
     "traffic.msgs_per_s.1000000": _why_messages,
@@ -538,7 +521,7 @@ def postgres_version() -> str:
 def header(outcomes: list[Outcome], meta: dict[str, Any]) -> list[str]:
     wall_s, quick, command, commit = meta["wall_s"], meta["quick"], meta["command"], meta["commit"]
     dirty_note = (
-        f", {meta['dirty']} file(s) in nbtrack/ with uncommitted changes (other engineers' work in progress)"
+        f", {meta['dirty']} file(s) in nbtrack/ with uncommitted changes"
         if meta["dirty"]
         else ", no uncommitted changes in nbtrack/"
     )
@@ -572,9 +555,7 @@ def header(outcomes: list[Outcome], meta: dict[str, Any]) -> list[str]:
         f"- packages: {versions}" + (f"; not installed: {missing}" if missing else ""),
         f"- noise: other processes used {others:,.0f} CPU-seconds while the benchmarks ran "
         f"({100 * others / max(wall_s * cores, 1):.0f} % of the {cores} cores over {wall_s / 60:.1f} min; per "
-        "benchmark below). This is a shared 2-core box (other engineers' test suites run on it), so single "
-        "timings are noisy: every figure is a median with its min-max over n runs, and every comparison is a "
-        "ratio of medians measured in the same process, interleaved.",
+        "benchmark below).",
         "",
     ]
     return lines
@@ -631,12 +612,13 @@ def targets_section(outcomes: list[Outcome], quick: bool) -> list[str]:
 
 
 def why_missed(missed: Sequence[Target], found: dict[str, tuple[Outcome, dict[str, Any]]]) -> list[str]:
-    """For each target not met: why, from WHY_NOT_MET (written from the profiles in FINDINGS.md)."""
-    if not missed:
+    """For each target not met that WHY_NOT_MET knows: the measurements of this run that bear on it."""
+    explained = [t for t in missed if t.measurement in WHY_NOT_MET]
+    if not explained:
         return []
-    lines = ["### Targets not met: why", ""]
-    for t in missed:
-        reason = WHY_NOT_MET.get(t.measurement, "not explained yet: profile it and say why in WHY_NOT_MET.")
+    lines = ["### Targets not met: what this run measured beside them", ""]
+    for t in explained:
+        reason = WHY_NOT_MET[t.measurement]
         lines += [f"- **{t.what}**: {reason(found) if callable(reason) else reason}", ""]
     return lines
 

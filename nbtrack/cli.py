@@ -38,7 +38,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from nbtrack import __version__
@@ -405,6 +405,27 @@ def _parser() -> argparse.ArgumentParser:
         "--store", default=None, help=f"the run store directory (default: ${ENV_VAR}, else ./nbtrack-runs)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # The order here is the order `nbtrack --help` lists the commands in.
+    for add_group in (
+        _add_reading_commands,
+        _add_report_commands,
+        _add_push_command,
+        _add_sweep_commands,
+        _add_bundle_commands,
+        _add_rm_command,
+    ):
+        add_group(sub)
+    return parser
+
+
+def _add_reading_commands(sub: Any) -> None:
+    _add_ls(sub)
+    show = sub.add_parser("show", help="show one run: config, summary, metrics, environment, files")
+    show.add_argument("run", metavar="RUN", help="run id, name, or 'latest'")
+    _add_diff(sub)
+
+
+def _add_ls(sub: Any) -> None:
     ls = sub.add_parser(
         "ls",
         help="list runs, newest first; filter with --where, sort with --sort",
@@ -440,8 +461,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument(
         "--json", action="store_true", help=_JSON_HELP + " (with --columns: id, name, state, columns)"
     )
-    show = sub.add_parser("show", help="show one run: config, summary, metrics, environment, files")
-    show.add_argument("run", metavar="RUN", help="run id, name, or 'latest'")
+
+
+def _add_diff(sub: Any) -> None:
     diff = sub.add_parser(
         "diff",
         help="config and summary differences between two runs",
@@ -458,6 +480,9 @@ def _parser() -> argparse.ArgumentParser:
         help=_JSON_HELP + '. Rows are {"key", "a", "b", "missing", "equal"}; a key a run lacks is null '
         'with that run ("a" or "b") listed in "missing"',
     )
+
+
+def _add_report_commands(sub: Any) -> None:
     report = sub.add_parser(
         "report",
         help="write a self-contained HTML report of a notebook, one run, or a comparison",
@@ -484,16 +509,22 @@ def _parser() -> argparse.ArgumentParser:
     replicate.add_argument(
         "--execute", action="store_true", help="run it now (nbclient) as a new run and compare final metrics"
     )
+
+
+def _add_push_command(sub: Any) -> None:
     push = sub.add_parser(
         "push", help="write a spill file (what a run could not write when its store was away) to the store"
     )
     push.add_argument("spill", metavar="SPILL.json", help="the file the run's warning named")
+
+
+def _add_sweep_commands(sub: Any) -> None:
     sweep = sub.add_parser("sweep", help="store a new sweep from a W&B-format sweep config, for agents")
     sweep.add_argument("config", metavar="CONFIG", help="a YAML or JSON sweep config file")
     sweep.add_argument("--project", "-p", help="the project its trials' runs go to")
     sweep.add_argument("--name", help="the sweep's name (default sweep-N)")
     sweep.add_argument("--seed", type=int, default=0, help="seed of random and bayes search (default 0)")
-    agent = sweep_agent = sub.add_parser("agent", help="run trials of a stored sweep in this process")
+    agent = sub.add_parser("agent", help="run trials of a stored sweep in this process")
     agent.add_argument("sweep", metavar="SWEEP", help="sweep id or name")
     agent.add_argument(
         "--function",
@@ -505,7 +536,9 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--count", "-n", type=int, help="stop after this many trials (default: until the sweep is done)"
     )
-    del sweep_agent
+
+
+def _add_bundle_commands(sub: Any) -> None:
     export = sub.add_parser(
         "export",
         help="write runs, with their metrics, files and sweeps, to one bundle file",
@@ -536,10 +569,12 @@ def _parser() -> argparse.ArgumentParser:
         "--to", required=True, metavar="LOCATION", help="the target store: a directory or a database URL"
     )
     sync.add_argument("--project", "-p", help="only runs of this project")
+
+
+def _add_rm_command(sub: Any) -> None:
     rm = sub.add_parser("rm", help="delete runs with their metrics and files")
     rm.add_argument("runs", metavar="RUN", nargs="+", help="run id or name")
     rm.add_argument("--force", action="store_true", help="also delete runs that are still running")
-    return parser
 
 
 def _ls(store: Store, args: argparse.Namespace) -> int:
@@ -589,6 +624,64 @@ def _diff(store: Store, args: argparse.Namespace) -> int:
         print(render_diff(a, b, rows))
     if not any(not r["equal"] for r in [*rows["config"], *rows["summary"]]):
         print("No differences in config or summary.")
+    return 0
+
+
+def _show(store: Store, args: argparse.Namespace) -> int:
+    print(render_show(store, store.get_run(args.run)))
+    return 0
+
+
+def _rm(store: Store, args: argparse.Namespace) -> int:
+    records = [store.get_run(ref) for ref in args.runs]
+    running = [r for r in records if r.state == "running"]
+    if running and not args.force:
+        names = ", ".join(f"{r.name} ({r.id})" for r in running)
+        print(f"nbtrack: not deleting {names}: still running. Use --force to delete anyway.", file=sys.stderr)
+        return 1
+    for record in records:
+        store.delete_run(record.id)
+        print(f"Deleted {record.name} ({record.id}) from {store.location}.")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from nbtrack.spill import push_command, push_spill, read_spill, spill_store_matches
+    from nbtrack.store import mask_password, resolve_location
+
+    # The store is the one the user chose, never the one the file names: a spill file mailed to
+    # someone must not make nbtrack connect to (and send PGPASSWORD to) its author's server.
+    location = resolve_location(args.store)
+    spilled = str(read_spill(args.spill).get("store") or "")
+    if spilled and not spill_store_matches(spilled, location):
+        print(
+            f"nbtrack: {args.spill} holds a run of the store {mask_password(spilled)}, not of "
+            f"{mask_password(location)} (the store this command uses). nbtrack writes only to the store "
+            f"you name; to write it there: {push_command(spilled, args.spill)}",
+            file=sys.stderr,
+        )
+        return 1
+    with open_store(location, create=False) as store:
+        batch = push_spill(args.spill, store)
+    points = sum(len(s.value) for s in batch.series)
+    print(
+        f"Wrote {points} points{f', state {batch.state}' if batch.state else ''} of run {batch.run_id} to {mask_password(location)}."
+    )
+    return 0
+
+
+def _replicate(args: argparse.Namespace) -> int:
+    from nbtrack.replicate import comparison_text, replicate
+
+    path, again = replicate(args.run, output=args.output, execute=args.execute, store=args.store)
+    print(f"Wrote {path}")
+    if args.execute:
+        if again is None:
+            print("nbtrack: the notebook ran but recorded no run tagged as a replicate.", file=sys.stderr)
+            return 1
+        original = get_run(args.run, store=args.store)
+        print(f"Replicated {original.name} ({original.id}) as {again.name} ({again.id}):")
+        print(comparison_text(original, again))
     return 0
 
 
@@ -650,20 +743,22 @@ def load_function(spec: str) -> Any:
     return function
 
 
-def _sweep_commands(args: argparse.Namespace, store: Store) -> int:
+def _sweep(store: Store, args: argparse.Namespace) -> int:
     from nbtrack import sweeps
 
-    if args.command == "sweep":
-        created = sweeps.create(
-            args.config, project=args.project, name=args.name, seed=args.seed, store=store
-        )
-        print(
-            f"Created sweep {created.name} ({created.id}) in project {created.project!r}: "
-            f"{created.spec.method} search"
-            + (f", {created.spec.grid_size()} grid points" if created.spec.method == "grid" else "")
-        )
-        print(f"Run trials with: nbtrack agent {created.id} --function MODULE:FUNCTION")
-        return 0
+    created = sweeps.create(args.config, project=args.project, name=args.name, seed=args.seed, store=store)
+    print(
+        f"Created sweep {created.name} ({created.id}) in project {created.project!r}: "
+        f"{created.spec.method} search"
+        + (f", {created.spec.grid_size()} grid points" if created.spec.method == "grid" else "")
+    )
+    print(f"Run trials with: nbtrack agent {created.id} --function MODULE:FUNCTION")
+    return 0
+
+
+def _agent(store: Store, args: argparse.Namespace) -> int:
+    from nbtrack import sweeps
+
     function = load_function(args.function)
     if args.count is not None and args.count <= 0:
         print(f"nbtrack: --count must be positive, got {args.count}", file=sys.stderr)
@@ -681,49 +776,63 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _bundle_commands(args: argparse.Namespace) -> int:
+def _import(args: argparse.Namespace) -> int:
     from nbtrack import bundle
 
-    if args.command == "import":
-        with open_store(args.store) as store:
-            result = bundle.import_bundle(args.bundle, store)
-            imported = [store.get_run(rid) for rid in result.imported]
+    with open_store(args.store) as store:
+        result = bundle.import_bundle(args.bundle, store)
+        imported = [store.get_run(rid) for rid in result.imported]
+    print(
+        f"Imported {_plural(len(imported), 'run')} into {store.location}"
+        + (f": {_names(imported)}" if imported else ".")
+    )
+    if result.skipped:
         print(
-            f"Imported {_plural(len(imported), 'run')} into {store.location}"
-            + (f": {_names(imported)}" if imported else ".")
+            f"Skipped {_plural(len(result.skipped), 'run')} already in the store: {', '.join(result.skipped)}"
         )
-        if result.skipped:
-            print(
-                f"Skipped {_plural(len(result.skipped), 'run')} already in the store: {', '.join(result.skipped)}"
-            )
-        return 0
-    if args.command == "sync":
-        with open_store(args.store, create=False) as store:
-            result = bundle.sync(store, args.to, project=args.project)
-            running = [store.get_run(rid) for rid in result.running]
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from nbtrack import bundle
+
+    with open_store(args.store, create=False) as store:
+        result = bundle.sync(store, args.to, project=args.project)
+        running = [store.get_run(rid) for rid in result.running]
+    print(
+        f"Pushed {_plural(len(result.pushed), 'run')} to {args.to}"
+        + (f": {', '.join(result.pushed)}" if result.pushed else ".")
+    )
+    if result.present:
+        print(f"{_plural(len(result.present), 'run')} already there.")
+    for record in running:
         print(
-            f"Pushed {_plural(len(result.pushed), 'run')} to {args.to}"
-            + (f": {', '.join(result.pushed)}" if result.pushed else ".")
+            f"note: skipped {record.name} ({record.id}): still running; the next sync pushes it once it ends."
         )
-        if result.present:
-            print(f"{_plural(len(result.present), 'run')} already there.")
-        for record in running:
-            print(
-                f"note: skipped {record.name} ({record.id}): still running; the next sync pushes it once it ends."
-            )
-        return 0
+    return 0
+
+
+def _export_usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with export's choice of runs, before any store is opened (None: nothing)."""
     if not args.runs and args.where is None and args.project is None:
-        print("nbtrack: export needs runs: RUN names or ids, --project P, or --where EXPR.", file=sys.stderr)
-        return 2
+        return "export needs runs: RUN names or ids, --project P, or --where EXPR."
     if args.runs and args.where is not None:
-        print("nbtrack: export takes RUN names or --where, not both.", file=sys.stderr)
-        return 2
+        return "export takes RUN names or --where, not both."
     if args.where is not None:
         try:
             parse(args.where)
         except QueryError as exc:
-            print(f"nbtrack: --where: {exc}", file=sys.stderr)
-            return 2
+            return f"--where: {exc}"
+    return None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from nbtrack import bundle
+
+    problem = _export_usage_error(args)
+    if problem is not None:
+        print(f"nbtrack: {problem}", file=sys.stderr)
+        return 2
     with open_store(args.store, create=False) as store:
         if args.runs:
             records = [store.get_run(ref, args.project) for ref in args.runs]
@@ -786,95 +895,45 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command == "report":  # a notebook names its own stores: none is opened here
-        try:
-            return _report(args)
-        except (NbtrackError, ImportError, OSError) as exc:
-            print(f"nbtrack: {exc}", file=sys.stderr)
-            return 1
-    if args.command == "push":
-        from nbtrack.spill import push_command, push_spill, read_spill, spill_store_matches
-        from nbtrack.store import mask_password, resolve_location
-
-        try:
-            # The store is the one the user chose, never the one the file names: a spill file mailed to
-            # someone must not make nbtrack connect to (and send PGPASSWORD to) its author's server.
-            location = resolve_location(args.store)
-            spilled = str(read_spill(args.spill).get("store") or "")
-            if spilled and not spill_store_matches(spilled, location):
-                print(
-                    f"nbtrack: {args.spill} holds a run of the store {mask_password(spilled)}, not of "
-                    f"{mask_password(location)} (the store this command uses). nbtrack writes only to the store "
-                    f"you name; to write it there: {push_command(spilled, args.spill)}",
-                    file=sys.stderr,
-                )
-                return 1
-            with open_store(location, create=False) as store:
-                batch = push_spill(args.spill, store)
-        except NbtrackError as exc:
-            print(f"nbtrack: {exc}", file=sys.stderr)
-            return 1
-        points = sum(len(s.value) for s in batch.series)
-        print(
-            f"Wrote {points} points{f', state {batch.state}' if batch.state else ''} of run {batch.run_id} to {mask_password(location)}."
-        )
-        return 0
-    if args.command == "replicate":
-        from nbtrack.replicate import comparison_text, replicate
-
-        try:
-            path, again = replicate(args.run, output=args.output, execute=args.execute, store=args.store)
-        except (NbtrackError, ImportError, OSError) as exc:
-            print(f"nbtrack: {exc}", file=sys.stderr)
-            return 1
-        print(f"Wrote {path}")
-        if args.execute:
-            if again is None:
-                print("nbtrack: the notebook ran but recorded no run tagged as a replicate.", file=sys.stderr)
-                return 1
-            original = get_run(args.run, store=args.store)
-            print(f"Replicated {original.name} ({original.id}) as {again.name} ({again.id}):")
-            print(comparison_text(original, again))
-        return 0
-    if args.command in ("sweep", "agent"):
-        try:
-            with open_store(args.store, create=args.command == "sweep") as store:
-                return _sweep_commands(args, store)
-        except (NbtrackError, ValueError, ImportError, OSError) as exc:
-            print(f"nbtrack: {exc}", file=sys.stderr)
-            return 1
-    if args.command in ("export", "import", "sync"):
-        try:
-            return _bundle_commands(args)
-        except (NbtrackError, OSError) as exc:
-            print(f"nbtrack: {exc}", file=sys.stderr)
-            return 1
+    handler, errors = _COMMANDS[args.command]
     try:
-        with open_store(args.store, create=False) as store:
-            if args.command == "ls":
-                return _ls(store, args)
-            if args.command == "diff":
-                return _diff(store, args)
-            if args.command == "show":
-                print(render_show(store, store.get_run(args.run)))
-            elif args.command == "rm":
-                records = [store.get_run(ref) for ref in args.runs]
-                running = [r for r in records if r.state == "running"]
-                if running and not args.force:
-                    names = ", ".join(f"{r.name} ({r.id})" for r in running)
-                    print(
-                        f"nbtrack: not deleting {names}: still running. Use --force to delete anyway.",
-                        file=sys.stderr,
-                    )
-                    return 1
-                for record in records:
-                    store.delete_run(record.id)
-                    print(f"Deleted {record.name} ({record.id}) from {store.location}.")
-    except NbtrackError as exc:
+        return handler(args)
+    except errors as exc:
         print(f"nbtrack: {exc}", file=sys.stderr)
         return 1
-    return 0
 
+
+_Handler = Callable[[argparse.Namespace], int]
+
+
+def _in_store(command: Callable[[Store, argparse.Namespace], int], *, create: bool = False) -> _Handler:
+    """A handler that runs `command` with the store `--store` names open."""
+
+    def handler(args: argparse.Namespace) -> int:
+        with open_store(args.store, create=create) as store:
+            return command(store, args)
+
+    return handler
+
+
+# Each command: its handler, and the errors it reports as "nbtrack: ..." with exit status 1 (others are bugs).
+_ERRORS = (NbtrackError,)
+_FILE_ERRORS = (NbtrackError, OSError)
+_CODE_ERRORS = (NbtrackError, ImportError, OSError)  # it imports or runs the user's notebook or function
+_COMMANDS: dict[str, tuple[_Handler, tuple[type[Exception], ...]]] = {
+    "ls": (_in_store(_ls), _ERRORS),
+    "show": (_in_store(_show), _ERRORS),
+    "diff": (_in_store(_diff), _ERRORS),
+    "rm": (_in_store(_rm), _ERRORS),
+    "report": (_report, _CODE_ERRORS),  # a notebook names its own stores: none is opened here
+    "replicate": (_replicate, _CODE_ERRORS),
+    "push": (_push, _ERRORS),
+    "sweep": (_in_store(_sweep, create=True), (*_CODE_ERRORS, ValueError)),
+    "agent": (_in_store(_agent), (*_CODE_ERRORS, ValueError)),
+    "export": (_export, _FILE_ERRORS),
+    "import": (_import, _FILE_ERRORS),
+    "sync": (_sync, _FILE_ERRORS),
+}
 
 if __name__ == "__main__":
     sys.exit(main())

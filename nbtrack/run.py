@@ -234,8 +234,6 @@ class Run:
         system_interval: float = 0.0,
         seed_info: dict[str, Any] | None = None,
     ) -> None:
-        from nbtrack.environment import capture, requirements_txt
-        from nbtrack.names import new_run_id
         from nbtrack.writer import RunWriter
 
         self._store = store
@@ -264,51 +262,17 @@ class Run:
         self.config = Config(self, config)
         self._config_dirty = False
         self.summary = Summary(self)
-        created = time.time()
-        creation = {
-            "run_id": new_run_id(),
-            "project": project,
-            "name": name,
-            "config": self.config.as_dict(),
-            "tags": tuple(tags),
-            "notes": notes,
-            "created": created,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-        }
-        record, pending = _create_record(store, creation)
-        self.id: str = record.id
-        self._name: str = record.name
-        self.project: str = record.project
-        self._tags: tuple[str, ...] = record.tags
-        self._notes: str | None = record.notes
+        self.created: float = time.time()
+        self.ended: float | None = None
+        pending = self._open_record(store, project=project, name=name, tags=tags, notes=notes)
         self._labels_dirty: dict[str, Any] = {}  # name, notes, tags assigned since the last flush
         self._labels_lock = threading.Lock()  # assigned on the user's thread, taken by the writer's
-        self.created: float = created
-        self.ended: float | None = None
 
         self.seed_info: dict[str, Any] = dict(seed_info or {})  # the seed in effect, for replicate
         try:  # W&B's run.dir exists at once: code may save files there before the first log
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _warn_files(self, exc)
-
-        def environment() -> dict[str, Any]:
-            env = capture(created)
-            env["seed"] = dict(self.seed_info)
-            directory = self.dir
-            directory.mkdir(parents=True, exist_ok=True)
-            packages = env.get("packages")
-            if isinstance(packages, dict) and "error" not in packages:
-                _write_whole(directory / "requirements.txt", requirements_txt(packages))
-            git = env.get("git")
-            self._environment = env
-            if isinstance(git, dict) and git.get("diff"):
-                _write_whole(directory / "git.diff", git.pop("diff"))
-            elif isinstance(git, dict):
-                git.pop("diff", None)
-            _write_json(directory / "environment.json", env)
-            return {"environment": env}
 
         from nbtrack.logs import OutputCapture, RunLog
 
@@ -319,13 +283,58 @@ class Run:
             store,
             self.id,
             collect_metadata=self._dirty_metadata,
-            on_first_flush=environment,
+            on_first_flush=self._write_environment,
             after_flush=self._append_output,
             unwritten_output=self._take_output,
             create=pending,
         )
         self._system_live: deque[Any] = deque()  # samples for the live views, drained on the main thread
         self._system = _start_system_sampler(self, system_interval)
+
+    def _open_record(
+        self, store: Store, *, project: str, name: str | None, tags: Sequence[str], notes: str | None
+    ) -> dict[str, Any] | None:
+        """Create the run's record and take its id and labels; returns what the writer creates it with, if pending."""
+        from nbtrack.names import new_run_id
+
+        creation = {
+            "run_id": new_run_id(),
+            "project": project,
+            "name": name,
+            "config": self.config.as_dict(),
+            "tags": tuple(tags),
+            "notes": notes,
+            "created": self.created,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        record, pending = _create_record(store, creation)
+        self.id: str = record.id
+        self._name: str = record.name
+        self.project: str = record.project
+        self._tags: tuple[str, ...] = record.tags
+        self._notes: str | None = record.notes
+        return pending
+
+    def _write_environment(self) -> dict[str, Any]:
+        """The writer's first flush: capture the environment, write its files beside the run, store it."""
+        from nbtrack.environment import capture, requirements_txt
+
+        env = capture(self.created)
+        env["seed"] = dict(self.seed_info)
+        directory = self.dir
+        directory.mkdir(parents=True, exist_ok=True)
+        packages = env.get("packages")
+        if isinstance(packages, dict) and "error" not in packages:
+            _write_whole(directory / "requirements.txt", requirements_txt(packages))
+        git = env.get("git")
+        self._environment = env
+        if isinstance(git, dict) and git.get("diff"):
+            _write_whole(directory / "git.diff", git.pop("diff"))
+        elif isinstance(git, dict):
+            git.pop("diff", None)
+        _write_json(directory / "environment.json", env)
+        return {"environment": env}
 
     # -- logging ------------------------------------------------------------------------------------
     def log(self, data: Mapping[str, Any], step: int | None = None, *, commit: bool = True) -> None:

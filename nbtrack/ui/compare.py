@@ -72,8 +72,6 @@ class CompareWidget:
     def __init__(self, runs: Sequence[StoredRun]) -> None:
         import ipywidgets as W
 
-        from nbtrack.ui.figures import FigureGrid
-
         self.runs = list(runs)
         self.by_id = {r.id: r for r in self.runs}
         self.colors = run_colors(r.id for r in self.runs)
@@ -81,6 +79,25 @@ class CompareWidget:
         self.visible: list[StoredRun] = list(self.runs)
         self.columns = default_columns(self.runs)
 
+        self._build_table(W)
+        self._build_charts(W)
+        params, scores = varying_config(self.runs), summary_metrics(self.runs)
+        self._build_parallel(W, params, scores)
+        self._build_scatter(W, params, scores)
+        self.diff = W.HTML("")
+        self.tabs = self._tabs(W)
+        self.widget = W.VBox(
+            [W.HBox([self.filter, self.filter_error]), self.column_picker, self.table, self.tabs],
+            layout=W.Layout(width="100%"),
+        )
+        self._observe()
+
+        self.refresh_table()
+        self.refresh_parallel()
+        self._on_selection()
+        self.refresh_scatter()
+
+    def _build_table(self, W: Any) -> None:
         self.filter = W.Text(
             placeholder="filter: config.lr < 0.01 and state == 'finished'",
             continuous_update=False,
@@ -92,6 +109,9 @@ class CompareWidget:
         )
         self.table = RunsTableView(columns=table_columns(self.columns, self.runs))
         self.table.selected = [r.id for r in self.runs[:DEFAULT_SELECTED]]
+
+    def _build_charts(self, W: Any) -> None:
+        from nbtrack.ui.figures import FigureGrid
 
         metrics = metric_keys([*self.selected_runs(), *self.runs[:METRIC_DISCOVERY]])
         plain = [k for k in metrics if not k.startswith("batch/")]
@@ -111,8 +131,7 @@ class CompareWidget:
         )
         self.chart_status = W.HTML("")
 
-        params = varying_config(self.runs)
-        scores = summary_metrics(self.runs)
+    def _build_parallel(self, W: Any, params: list[str], scores: list[str]) -> None:
         self.param_picker = W.TagsInput(
             value=params, allowed_tags=[c for c in available_columns(self.runs) if c.startswith("config.")]
         )
@@ -121,43 +140,34 @@ class CompareWidget:
         self.clear_brushes = W.Button(description="Clear brushes", layout=W.Layout(width="auto"))
         self.brush_note = W.HTML("")
 
+    def _build_scatter(self, W: Any, params: list[str], scores: list[str]) -> None:
         columns = [c for c in available_columns(self.runs) if c.startswith(("config.", "summary."))]
         self.scatter_x = W.Dropdown(
             options=columns or ["-"], value=params[0] if params else (columns or ["-"])[0], description="x"
         )
         self.scatter_y = W.Dropdown(options=scores or ["-"], description="y")
         self.scatter_figure, self.scatter_mark = self._make_scatter()
-        self.diff = W.HTML("")
 
-        self.tabs = W.Tab(
-            children=[
-                W.VBox(
-                    [
-                        W.HBox([self.x_axis, self.smoothing]),
-                        self.metric_picker,
-                        W.HBox([self.chart_filter, self.chart_status], layout=W.Layout(align_items="center")),
-                        self.no_charts,
-                        self.grid.widget,
-                    ]
-                ),
-                W.VBox(
-                    [
-                        W.HBox([self.metric, self.clear_brushes, self.brush_note]),
-                        self.param_picker,
-                        self.parallel,
-                    ]
-                ),
-                W.VBox([W.HBox([self.scatter_x, self.scatter_y]), self.scatter_figure]),
-                self.diff,
+    def _tabs(self, W: Any) -> Any:
+        charts = W.VBox(
+            [
+                W.HBox([self.x_axis, self.smoothing]),
+                self.metric_picker,
+                W.HBox([self.chart_filter, self.chart_status], layout=W.Layout(align_items="center")),
+                self.no_charts,
+                self.grid.widget,
             ]
         )
-        for i, title in enumerate(("Charts", "Parallel coordinates", "Scatter", "Diff")):
-            self.tabs.set_title(i, title)
-        self.widget = W.VBox(
-            [W.HBox([self.filter, self.filter_error]), self.column_picker, self.table, self.tabs],
-            layout=W.Layout(width="100%"),
+        parallel = W.VBox(
+            [W.HBox([self.metric, self.clear_brushes, self.brush_note]), self.param_picker, self.parallel]
         )
+        scatter = W.VBox([W.HBox([self.scatter_x, self.scatter_y]), self.scatter_figure])
+        tabs = W.Tab(children=[charts, parallel, scatter, self.diff])
+        for i, title in enumerate(("Charts", "Parallel coordinates", "Scatter", "Diff")):
+            tabs.set_title(i, title)
+        return tabs
 
+    def _observe(self) -> None:
         self.filter.observe(lambda _: self.apply_filter(self.filter.value), names="value")
         self.column_picker.observe(lambda _: self.set_columns(list(self.column_picker.value)), names="value")
         self.table.observe(lambda _: self._on_sort(), names="sort")
@@ -170,11 +180,6 @@ class CompareWidget:
         self.clear_brushes.on_click(lambda _: setattr(self.parallel, "brushes", {}))
         for control in (self.scatter_x, self.scatter_y):
             control.observe(lambda _: self.refresh_scatter(), names="value")
-
-        self.refresh_table()
-        self.refresh_parallel()
-        self._on_selection()
-        self.refresh_scatter()
 
     # -- table ----------------------------------------------------------------------------------------
     def apply_filter(self, where: str) -> bool:
