@@ -53,7 +53,7 @@ _PATH_KEY = re.compile(r'[^"\\\x00-\x1f]*')
 
 
 @dataclass
-class SQLiteDialect:
+class SQLiteJSON:
     """SQLite's JSON1 functions. Paths are ``$."key"."sub"`` strings, passed as parameters."""
 
     params: dict[str, Any] = field(default_factory=dict)
@@ -169,7 +169,7 @@ def pg_json_column(column: str) -> str:
 
 
 @dataclass
-class PostgresDialect:
+class PostgresJSON:
     """PostgreSQL's functions over ``json`` columns (which keep the exact text `dump_json` wrote, ``1e999``
     included). Paths are ``text[]`` parameters. Numbers and booleans compare as float8 through the store's
     ``nbtrack_float(json)`` (±1e999 reads as ±Infinity, booleans as 1/0), text with ``COLLATE "C"`` (code point
@@ -266,7 +266,7 @@ class Compiler:
     the backend before compiling), and `now` ends a running run's duration.
     """
 
-    def __init__(self, dialect: SQLiteDialect | PostgresDialect, now: float, crashed_ids: list[str]) -> None:
+    def __init__(self, dialect: SQLiteJSON | PostgresJSON, now: float, crashed_ids: list[str]) -> None:
         self.d = dialect
         self.now = now
         self.crashed_ids = crashed_ids
