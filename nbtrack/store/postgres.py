@@ -48,7 +48,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 from nbtrack._redact import mask, url_secrets
 from nbtrack.errors import StoreError
 from nbtrack.query import load_json
-from nbtrack.store import mask_password
 from nbtrack.store.base import SCHEMA_VERSION
 from nbtrack.store.sql import PostgresJSON, pg_json_column
 from nbtrack.store.sqlstore import Dialect, SQLStore
@@ -278,7 +277,7 @@ class PostgresStore(SQLStore):
         # A location copied from a message (password ``***``) connects without one: libpq then reads
         # PGPASSWORD or ~/.pgpass.
         self.url = _unmask(url)
-        self.location = mask_password(url)
+        self.location = mask(url)  # as `nbtrack.store.mask_password`
         files = files if files is not None else os.environ.get(FILES_ENV_VAR)
         self.files_root = Path(files).expanduser().absolute() if files else default_files_root(url)
         super().__init__(PostgresDialect(self.location, self.url), create=create)
