@@ -34,6 +34,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ from nbtrack._redact import mask, url_secrets
 from nbtrack.errors import StoreError
 from nbtrack.query import load_json
 from nbtrack.store.base import SCHEMA_VERSION
-from nbtrack.store.sql import PostgresJSON, pg_json_column
+from nbtrack.store.sql import Sql
 from nbtrack.store.sqlstore import Dialect, SQLStore
 
 FILES_ENV_VAR = "NBTRACK_FILES"
@@ -134,6 +135,122 @@ def default_files_root(url: str) -> Path:
     dbname = str(info.get("dbname") or os.environ.get("PGDATABASE") or info.get("user") or "postgres")
     slug = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{host}_{dbname}").strip("_")
     return Path("~/.nbtrack/files").expanduser() / slug
+
+
+# -- the `where` language's JSON functions -------------------------------------------------------------
+_PG_KIND_OF_JSON_TYPE = (
+    "CASE json_typeof({v}) WHEN 'number' THEN 'n' WHEN 'string' THEN 't' WHEN 'boolean' THEN 'b' "
+    "WHEN 'array' THEN 'a' WHEN 'object' THEN {object_kind} ELSE NULL END"
+)
+_INDEX_LIKE = re.compile(r"\s*[+-]?\d+\s*")  # a key that PostgreSQL's #> would also read as an array index
+_PG_CASTS = {str: "::text", float: "::float8", int: "::float8", bool: "::float8", list: "::text[]"}
+_PG_NULL = {"n": "NULL::float8", "b": "NULL::float8", "t": "NULL::text"}
+
+
+def _pg_text(value: str) -> str:
+    return f"({value} #>> '{{}}')"
+
+
+def pg_json_column(column: str) -> str:
+    """A JSON column that PostgreSQL can walk: its JSON functions fail on a document holding ``\\u0000`` (text cannot
+    hold NUL), so in such a (rare) document NUL reads as U+0001. Only an escape is replaced: in ``\\\\u0000`` (a
+    backslash, then the text u0000) the backslash is escaped, so an even run of backslashes comes before a NUL."""
+    return (
+        f"(CASE WHEN strpos({column}::text, '\\u0000') > 0 "
+        f"THEN regexp_replace({column}::text, '(?<!\\\\)((?:\\\\\\\\)*)\\\\u0000', '\\1\\\\u0001', 'g')::json "
+        f"ELSE {column} END)"
+    )
+
+
+@dataclass
+class PostgresJSON:
+    """PostgreSQL's functions over ``json`` columns (which keep the exact text `dump_json` wrote, ``1e999``
+    included). Paths are ``text[]`` parameters. Numbers and booleans compare as float8 through the store's
+    ``nbtrack_float(json)`` (±1e999 reads as ±Infinity, booleans as 1/0), text with ``COLLATE "C"`` (code point
+    order, as SQLite's BINARY collation)."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    _values: dict[tuple[str, tuple[str, ...]], Sql] = field(default_factory=dict)
+
+    false = "FALSE"
+    greatest = "GREATEST"
+
+    def bind(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"%({name})s{_PG_CASTS.get(type(value), '')}"
+
+    def value(self, column: str, keys: tuple[str, ...]) -> Sql:
+        """The JSON value at `keys` (NULL when missing): one expression per path, its parameter bound once."""
+        cached = self._values.get((column, keys))
+        if cached is None:
+            column = pg_json_column(column)
+            expression = f"({column} #> {self.bind(list(keys))})"
+            # #> indexes arrays with integer-like keys; nbtrack's fields only ever name object keys.
+            guards = [
+                f"json_typeof({column} #> {self.bind(list(keys[:i]))}) = 'object'"
+                for i in range(1, len(keys))
+                if _INDEX_LIKE.fullmatch(keys[i])
+            ]
+            if guards:
+                expression = f"(CASE WHEN {' AND '.join(guards)} THEN {expression} END)"
+            cached = self._values[(column, keys)] = Sql(expression, "j")
+        return cached
+
+    def kind(self, column: str, keys: tuple[str, ...]) -> str:
+        """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
+        v = self.value(column, keys)
+        object_kind = f"""(CASE WHEN ({v} -> '$float')::text = '"NaN"' THEN 'x' ELSE 'o' END)"""
+        return _PG_KIND_OF_JSON_TYPE.format(v=v, object_kind=object_kind)
+
+    def elements(self, column: str, keys: tuple[str, ...]) -> tuple[str, str, str]:
+        v = self.value(column, keys)
+        return (
+            f"json_array_elements(CASE WHEN json_typeof({v}) = 'array' THEN {v} END) AS e(value)",
+            _PG_KIND_OF_JSON_TYPE.format(v="e.value", object_kind="'o'"),
+            Sql("e.value", "j"),
+        )
+
+    def all_elements(self, column: str) -> tuple[str, str, str]:
+        return (
+            f"json_array_elements({pg_json_column(column)}) AS e(value)",
+            _PG_KIND_OF_JSON_TYPE.format(v="e.value", object_kind="'o'"),
+            Sql("e.value", "j"),
+        )
+
+    @staticmethod
+    def typed(value: str, want: str) -> str:
+        have = getattr(value, "type", "t")
+        if have == "j":
+            return f'({_pg_text(value)} COLLATE "C")' if want == "t" else f"nbtrack_float({value})"
+        if have == want == "t":
+            return f'({value} COLLATE "C")'
+        if have == want == "n":
+            return value
+        return _PG_NULL[want]  # a column of another type: its kind never matches, and the SQL must type-check
+
+    def instr(self, value: str, needle: str) -> str:
+        return f"strpos({self.typed(value, 't')}, {needle})"
+
+    def startswith(self, value: str, prefix: str) -> str:
+        return f"starts_with({self.typed(value, 't')}, {prefix})"
+
+    def endswith(self, value: str, suffix: str) -> str:
+        return f"right({self.typed(value, 't')}, length({suffix})) = {suffix}"
+
+    @staticmethod
+    def order_terms(value: str, direction: str) -> list[str]:
+        """A number term and a text term: within a sort class only one of them is not NULL."""
+        have = getattr(value, "type", "t")
+        if have == "n":
+            return [f"{value} {direction}"]
+        if have == "j":
+            text = (
+                f"(CASE json_typeof({value}) WHEN 'string' THEN {_pg_text(value)} WHEN 'number' THEN NULL "
+                f"WHEN 'boolean' THEN NULL WHEN 'null' THEN NULL ELSE {value}::text END)"
+            )
+            return [f"nbtrack_float({value}) {direction}", f'({text} COLLATE "C") {direction}']
+        return [f'(({value})::text COLLATE "C") {direction}']
 
 
 class PostgresDialect(Dialect):

@@ -16,17 +16,18 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nbtrack.errors import StoreError
-from nbtrack.query import dump_json, load_json
+from nbtrack.query import QueryError, dump_json, load_json
 from nbtrack.store.base import SCHEMA_VERSION
-from nbtrack.store.sql import SQLiteJSON
 from nbtrack.store.sqlstore import Dialect, SQLStore
 
 DB_NAME = "nbtrack.db"
@@ -108,6 +109,111 @@ def _strict_json(conn: sqlite3.Connection) -> None:
 
 # Data steps that go with a migration's SQL, by migration number.
 MIGRATION_STEPS = {2: _strict_json}
+
+
+# -- the `where` language's JSON functions -------------------------------------------------------------
+_KIND_OF_JSON_TYPE = (
+    "CASE {t} WHEN 'integer' THEN 'n' WHEN 'real' THEN 'n' WHEN 'text' THEN 't' WHEN 'true' THEN 'b' "
+    "WHEN 'false' THEN 'b' WHEN 'array' THEN 'a' WHEN 'object' THEN {object_kind} ELSE NULL END"
+)
+
+
+# A key SQLite's JSON path can name: SQLite (3.40 at least) compares a path label with the key's JSON text as
+# written, escapes included, and ends the label at the first '"', so keys holding '\\', '"' or control characters
+# are found by `json_each`, whose `key` column is the decoded key.
+_PATH_KEY = re.compile(r'[^"\\\x00-\x1f]*')
+
+
+@dataclass
+class SQLiteJSON:
+    """SQLite's JSON1 functions. Paths are ``$."key"."sub"`` strings, passed as parameters."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    _aliases: int = 0
+
+    def bind(self, value: Any) -> str:
+        """A named placeholder for `value` (named, so an expression can appear twice in the SQL)."""
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    @staticmethod
+    def path(keys: tuple[str, ...]) -> str:
+        for key in keys:
+            if '"' in key:
+                raise QueryError(f"Keys containing '\"' cannot be queried: {key!r}")
+        return "$" + "".join(f'."{key}"' for key in keys)
+
+    def kind(self, column: str, keys: tuple[str, ...]) -> str:
+        """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
+        nan = self.lookup(column, (*keys, "$float"), "value")
+        object_kind = f"(CASE WHEN {nan} = 'NaN' THEN 'x' ELSE 'o' END)"
+        return _KIND_OF_JSON_TYPE.format(t=self.lookup(column, keys, "type"), object_kind=object_kind)
+
+    def value(self, column: str, keys: tuple[str, ...]) -> str:
+        return self.lookup(column, keys, "value")
+
+    def lookup(self, document: str, keys: tuple[str, ...], what: str) -> str:
+        """The SQL ``value`` (as `json_extract`) or JSON ``type`` (as `json_type`) at `keys` in `document`."""
+        odd = next((i for i, key in enumerate(keys) if not _PATH_KEY.fullmatch(key)), None)
+        if odd is None:
+            function = "json_extract" if what == "value" else "json_type"
+            return f"{function}({document}, {self.bind(self.path(keys))})"
+        alias = f"k{self._aliases}"
+        self._aliases += 1
+        rest = keys[odd + 1 :]
+        # A member's value is its JSON text only when it is an object: text that looks like JSON is not walked.
+        inner = f"{alias}.{what}" if not rest else self.lookup(f"{alias}.value", rest, what)
+        guard = f" AND {alias}.type = 'object'" if rest else ""
+        return (
+            f"(SELECT {inner} FROM json_each({document}, {self.bind(self.path(keys[:odd]))}) AS {alias} "
+            f"WHERE {alias}.key = {self.bind(keys[odd])}{guard})"
+        )
+
+    # SQLite compares values of any type, so these hooks only spell SQLite's functions.
+    false = "0"
+    greatest = "MAX"
+
+    @staticmethod
+    def typed(value: str, want: str) -> str:
+        """`value` as a number (``n``), boolean as 1/0 (``b``) or text (``t``), for comparing with a literal."""
+        return value
+
+    @staticmethod
+    def instr(value: str, needle: str) -> str:
+        return f"instr({value}, {needle})"
+
+    @staticmethod
+    def startswith(value: str, prefix: str) -> str:
+        return f"substr({value}, 1, length({prefix})) = {prefix}"
+
+    @staticmethod
+    def endswith(value: str, suffix: str) -> str:
+        return f"(length({suffix}) = 0 OR substr({value}, -length({suffix})) = {suffix})"
+
+    @staticmethod
+    def order_terms(value: str, direction: str) -> list[str]:
+        """ORDER BY terms that sort `value` within its sort class (numbers, text, other)."""
+        return [f"{value} {direction}"]
+
+    def elements(self, column: str, keys: tuple[str, ...]) -> tuple[str, str, str]:
+        """A FROM clause over the array's elements, and the expressions of an element's kind and value."""
+        if all(_PATH_KEY.fullmatch(key) for key in keys):
+            source = f"json_each({column}, {self.bind(self.path(keys))}) AS e"
+        else:
+            array = (
+                f"CASE WHEN {self.lookup(column, keys, 'type')} = 'array' THEN {self.value(column, keys)} END"
+            )
+            source = f"json_each({array}) AS e"
+        kind = _KIND_OF_JSON_TYPE.format(t="e.type", object_kind="'o'")
+        return source, kind, "e.value"
+
+    def all_elements(self, column: str) -> tuple[str, str, str]:
+        return (
+            f"json_each({column}) AS e",
+            _KIND_OF_JSON_TYPE.format(t="e.type", object_kind="'o'"),
+            "e.value",
+        )
 
 
 class SQLiteDialect(Dialect):

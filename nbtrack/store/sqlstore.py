@@ -52,7 +52,7 @@ from nbtrack.store.chunks import (
     none_to_nan,
     rounds_of_distinct_keys,
 )
-from nbtrack.store.sql import Compiler, PostgresJSON, SQLiteJSON
+from nbtrack.store.sql import Compiler, JSONFunctions
 
 _T = TypeVar("_T")
 
@@ -95,7 +95,7 @@ class Dialect(ABC):
     """What one database does its own way. `SQLStore` holds one and asks it only these things."""
 
     #: The `where` language's JSON functions for this database (`nbtrack.store.sql`), a fresh one per query.
-    query: type[SQLiteJSON] | type[PostgresJSON]
+    query: Callable[[], JSONFunctions]
     #: Named, numbered migrations: (number, name, SQL). Never edit one that has shipped: add the next.
     migrations: tuple[tuple[int, str, str], ...]
     #: Appended to a read whose rows the transaction then writes: row locks, where the database has them.
