@@ -33,7 +33,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from nbtrack.errors import StoreError
 from nbtrack.query import load_json
 from nbtrack.store.base import SCHEMA_VERSION
 from nbtrack.store.sql import Sql
-from nbtrack.store.sqlstore import Dialect, SQLStore
+from nbtrack.store.sqlstore import Dialect, SQLStore, Transaction
 
 FILES_ENV_VAR = "NBTRACK_FILES"
 # Advisory lock keys (int4 pairs): "nb" in the high half, then what the lock is for.
@@ -296,11 +296,11 @@ class PostgresDialect(Dialect):
         value = load_json(value)
         return float(value) if isinstance(value, (int, float)) else math.nan
 
-    def lock_sweep(self, execute: Callable[..., Any], sweep_id: str) -> None:
-        execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_SWEEP_LOCK_CLASS, sweep_id))
+    def lock_sweep(self, tx: Transaction, sweep_id: str) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_SWEEP_LOCK_CLASS, sweep_id))
 
-    def lock_import(self, execute: Callable[..., Any], run_id: str) -> None:
-        execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_IMPORT_LOCK_CLASS, run_id))
+    def lock_import(self, tx: Transaction, run_id: str) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_IMPORT_LOCK_CLASS, run_id))
 
     # -- transactions ------------------------------------------------------------------------------
     def connect(self) -> psycopg.Connection[Any]:

@@ -167,11 +167,11 @@ class Dialect(ABC):
         """`exc` as a message (secrets masked)."""
         return str(exc)
 
-    def lock_sweep(self, execute: Callable[..., Any], sweep_id: str) -> None:  # noqa: B027 - optional
+    def lock_sweep(self, tx: Transaction, sweep_id: str) -> None:  # noqa: B027 - optional
         """Serialize this transaction with every other one that touches the sweep's trials (not needed where a
         write transaction holds the whole database)."""
 
-    def lock_import(self, execute: Callable[..., Any], run_id: str) -> None:  # noqa: B027 - optional
+    def lock_import(self, tx: Transaction, run_id: str) -> None:  # noqa: B027 - optional
         """Make a second import of the run wait here until the first commits (likewise)."""
 
     # -- schema ------------------------------------------------------------------------------------
@@ -581,7 +581,7 @@ class SQLStore(Store):
 
     def claim_trial(self, sweep_id: str, worker: str, propose: Any) -> TrialRecord | None:
         def claim(tx: Transaction) -> TrialRecord | None:
-            self.dialect.lock_sweep(tx.execute, sweep_id)
+            self.dialect.lock_sweep(tx, sweep_id)
             trials = self._trials(tx, sweep_id)
             now = time.time()
             for trial in trials:  # a worker that died mid-trial: its grid point goes back to the pool
@@ -636,7 +636,7 @@ class SQLStore(Store):
 
     def record_rung(self, sweep_id: str, number: int, rung: int, value: float) -> list[float]:
         def record(tx: Transaction) -> list[float]:
-            self.dialect.lock_sweep(tx.execute, sweep_id)
+            self.dialect.lock_sweep(tx, sweep_id)
             row = tx.execute(
                 "SELECT rungs FROM trials WHERE sweep_id = ? AND number = ?", (sweep_id, number)
             ).fetchone()
@@ -795,7 +795,7 @@ class SQLStore(Store):
     ) -> bool:
         def write(tx: Transaction) -> bool:
             # A second import of this run waits for the first's lock, then sees the committed row.
-            self.dialect.lock_import(tx.execute, record.id)
+            self.dialect.lock_import(tx, record.id)
             if tx.execute("SELECT 1 FROM runs WHERE id = ?", (record.id,)).fetchone():
                 return False
             seq = tx.execute(_NEXT_SEQ, (record.project,)).fetchone()[0]
@@ -812,7 +812,7 @@ class SQLStore(Store):
         self, sweep_id: str, merge: Callable[[SweepRecord | None, list[TrialRecord]], SweepMerge]
     ) -> bool:
         def write(tx: Transaction) -> bool:
-            self.dialect.lock_sweep(tx.execute, sweep_id)
+            self.dialect.lock_sweep(tx, sweep_id)
             rows = tx.execute(f"SELECT {_SWEEP_COLUMNS} FROM sweeps WHERE id = ?", (sweep_id,)).fetchall()
             plan = merge(self._sweep(rows[0]) if rows else None, self._trials(tx, sweep_id))
             if plan.sweep is not None:
