@@ -1,16 +1,21 @@
-"""The run store contract. Every backend (SQLite now, PostgreSQL later) implements `Store` and passes
-`tests/test_store_conformance.py`.
+"""The run store contract. Both backends, SQLite (`nbtrack.store.sqlite`) and PostgreSQL (`nbtrack.store.postgres`),
+implement `Store` through one SQL implementation (`nbtrack.store.sqlstore.SQLStore`, each backend adding only its
+dialect) and pass `tests/test_store_conformance.py`.
 
 Threading: a store object may be used from several threads at once (the training thread creates and reads
-runs, each run's writer thread appends). Backends give each thread its own connection.
+runs, each run's writer thread appends). Each thread gets its own connection, closed by `release_thread` (a
+writer thread, as it ends), when another thread connects after it ended, or by `close`.
 
-Processes: several processes may write different runs to one store at the same time; no call fails with
-"database is locked" under ordinary contention (backends wait, then retry).
+Processes: several processes (or hosts, on PostgreSQL) may write different runs to one store at the same time; no
+call fails with "database is locked" under ordinary contention (a write waits for the lock, then retries for up to
+two minutes). Inside `waiting_at_most(seconds)` a write waits at most that long, then raises `StoreLockedError`.
 
-Durability: when `write_batch` returns, what it was given is committed. The run's writer calls it at least
-once a second, which is what makes "after kill -9, everything logged more than ~1 s earlier is on disk" true.
+Durability: when `write_batch` returns, what it was given is committed, in one transaction. The run's writer calls
+it at least once a second, which is what makes "after kill -9, everything logged more than ~1 s earlier is on disk"
+true.
 
-Errors: every failure is a `StoreError` (or `RunNotFoundError`) whose message names the store's location.
+Errors: every failure is a `StoreError` (or `RunNotFoundError`, `StoreLockedError`) whose message names the store's
+location, a PostgreSQL password masked.
 """
 
 from __future__ import annotations
