@@ -101,7 +101,8 @@ class MinMaxDownsampler:
     Up to `max_points` points are kept as they are (24 bytes each). Past that, points fall into buckets of
     `width` consecutive points; each bucket keeps its minimum, its maximum and its first NaN (so gaps stay
     visible). When there are more than `max_points // 3` buckets, neighbours merge pairwise and the width
-    doubles, so `points()` never returns more than `max_points` points, however long the run. Thousands of
+    doubles, so `points()` never returns more than `max_points` points, however long the run. The first and the
+    last point are kept too, so a reduced line spans the same steps as the full one. Thousands of
     short series (a metric per layer) cost little: nothing is set aside before points come.
     """
 
@@ -111,7 +112,7 @@ class MinMaxDownsampler:
         if max_points < 6:
             raise ValueError(f"max_points must be at least 6, got {max_points}.")
         self.max_points = max_points
-        self.max_buckets = (max_points - 3) // 3
+        self.max_buckets = (max_points - 5) // 3  # 3 points a bucket, 3 for the tail, the first and the last
         self.width = 1
         self.count = 0  # points seen
         self._raw: np.ndarray | None = None  # rows step, time, value; the first `count` columns are used
@@ -120,6 +121,7 @@ class MinMaxDownsampler:
         self._high: dict[str, np.ndarray] = {}
         self._nan: dict[str, np.ndarray] = {}
         self._tail: dict[str, np.ndarray] = {}
+        self._ends: dict[str, np.ndarray] = {}  # the first and the last point, once past max_points
 
     def __len__(self) -> int:
         return self.count
@@ -129,11 +131,12 @@ class MinMaxDownsampler:
         n = len(value)
         if n == 0:
             return
+        first = self._first_point(step, time, value) if self.count == 0 else None
         if self._raw is not None or self.count == 0:
             if self.count + n <= self.max_points:
                 self._append_raw(step, time, value, n)
                 return
-            self._to_buckets()
+            self._to_buckets(first)
         new = {
             "index": np.arange(self.count, self.count + n, dtype=np.float64),
             "step": np.asarray(step, np.float64),
@@ -142,6 +145,16 @@ class MinMaxDownsampler:
         }
         self.count += n
         self._add_to_buckets(new)
+        self._ends = {f: np.array([self._ends[f][0], new[f][-1]]) for f in self._FIELDS}
+
+    @staticmethod
+    def _first_point(step: ArrayLike, time: ArrayLike, value: ArrayLike) -> dict[str, np.ndarray]:
+        return {
+            "index": np.zeros(1),
+            "step": np.asarray(step, np.float64)[:1],
+            "time": np.asarray(time, np.float64)[:1],
+            "value": np.asarray(value, np.float64)[:1],
+        }
 
     def _append_raw(self, step: ArrayLike, time: ArrayLike, value: ArrayLike, n: int) -> None:
         raw, used = self._raw, self.count
@@ -155,11 +168,17 @@ class MinMaxDownsampler:
         raw[2, used : used + n] = value
         self.count = used + n
 
-    def _to_buckets(self) -> None:
+    def _to_buckets(self, first: dict[str, np.ndarray] | None) -> None:
         """Leave the exact form: the points so far become buckets of width 1 (merged as they overflow)."""
         raw, used = self._raw, self.count
         empty = {f: np.empty(0) for f in self._FIELDS}
         self._low, self._high, self._nan, self._tail = dict(empty), dict(empty), dict(empty), dict(empty)
+        if first is None:  # the first point is the raw form's first column
+            first = {
+                "index": np.zeros(1),
+                **{f: raw[i, :1].copy() for i, f in enumerate(("step", "time", "value"))},
+            }
+        self._ends = {f: np.concatenate([first[f], first[f]]) for f in self._FIELDS}
         self._raw = None
         if raw is not None and used:
             self._add_to_buckets(
@@ -217,7 +236,7 @@ class MinMaxDownsampler:
             if raw is None:
                 return History("", np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
             return History("", raw[0, :used].astype(np.int64), raw[1, :used].copy(), raw[2, :used].copy())
-        parts = [self._low, self._high, self._nan]
+        parts = [self._low, self._high, self._nan, self._ends]
         if len(self._tail["value"]):
             parts.extend(_bucket_extremes(self._tail, len(self._tail["value"])))
         index = np.concatenate([p["index"] for p in parts])

@@ -132,3 +132,20 @@ def test_downsampler_is_exact_up_to_max_points_then_reduces():
     points = sampler.points()
     assert len(points) <= 100 and len(sampler) == 250
     assert points.value.max() == values.max() and points.value.min() == values.min()
+
+
+@pytest.mark.parametrize("chunk", [1, 13, 5000])
+def test_downsampler_keeps_the_first_and_the_last_point(chunk):
+    """A reduced live line spans the same steps as the full one, whatever the values (a loss curve whose
+    first point is neither its bucket's minimum nor its maximum included)."""
+    rng = np.random.default_rng(7)
+    values = rng.normal(size=10_007)
+    values[0] = np.median(values[:40])  # not an extreme of the first bucket
+    values[-1] = np.median(values[-40:])
+    sampler = MinMaxDownsampler(2000)
+    feed(sampler, values, chunk)
+    points = sampler.points()
+    assert len(points) <= 2000
+    assert points.step[0] == 0 and points.value[0] == values[0]
+    assert points.step[-1] == len(values) - 1 and points.value[-1] == values[-1]
+    assert (np.diff(points.step) > 0).all()
