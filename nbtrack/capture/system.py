@@ -211,7 +211,7 @@ class SystemSampler:
         self._warned = True
         import warnings
 
-        from nbtrack.writer import NbtrackWarning
+        from nbtrack.errors import NbtrackWarning
 
         warnings.warn(
             f"nbtrack: a system sample failed ({type(exc).__name__}: {exc}); samples go on being tried, training "

@@ -8,10 +8,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from nbtrack._values import clip
-from nbtrack.comparison import MISSING, config_diff, summary_diff, summary_metrics, varying_config
-from nbtrack.records import StoredRun, elapsed, flatten
-from nbtrack.ui.svg import escape
+from nbtrack.common.values import clip
+from nbtrack.read.records import StoredRun, elapsed, flatten
+from nbtrack.render.comparison import MISSING, config_diff, summary_diff, summary_metrics, varying_config
+from nbtrack.render.svg import escape
 
 MAX_ROWS = 500  # rows sent to the browser; the count of all matches is shown beside them
 RUN_COLUMNS = {
@@ -146,7 +146,7 @@ def _format(value: Any, kind: str) -> str:
         ):  # a bad record shows as such; the rest as usual
             return "invalid time"
     if kind == "duration":
-        from nbtrack.cli import format_duration
+        from nbtrack.render.format import format_duration
 
         return format_duration(value)
     if isinstance(value, float):

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nbtrack.series import History, MinMaxDownsampler, append_columns
+from nbtrack.common.series import History, MinMaxDownsampler, append_columns
 
 MAX_POINTS = 2000
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from nbtrack.records import StoredRun, flatten
-from nbtrack.series import History
-from nbtrack.ui.charts import ChartData, LineData, ema, epoch_of_steps, group_families
+from nbtrack.common.series import History
+from nbtrack.read.records import StoredRun, flatten
+from nbtrack.render.charts import ChartData, LineData, ema, epoch_of_steps, group_families
 
 # Tableau 10, then its light variants: one colour per run, the same in every chart, table row and legend.
 PALETTE = (

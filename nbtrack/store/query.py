@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nbtrack.common.states import STATES
 from nbtrack.errors import NbtrackError
 
 TEXT_FIELDS = ("state", "name", "id", "project", "host", "notes")
@@ -451,15 +452,12 @@ class _Parser:
             raise _error(
                 self.source, token.pos, f"{name} is text: compare it with a quoted string, e.g. {name} == 'x'"
             )
-        elif name == "state":
-            from nbtrack.store.base import STATES
-
-            if value not in STATES:
-                raise _error(
-                    self.source,
-                    token.pos,
-                    f"Unknown state {value!r}; states are {', '.join(STATES)}" + _did_you_mean(value, STATES),
-                )
+        elif name == "state" and value not in STATES:
+            raise _error(
+                self.source,
+                token.pos,
+                f"Unknown state {value!r}; states are {', '.join(STATES)}" + _did_you_mean(value, STATES),
+            )
         return value
 
 

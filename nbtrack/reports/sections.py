@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import secrets
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from nbtrack.errors import NbtrackError
-from nbtrack.records import StoredRun, flatten
-from nbtrack.store.base import Store
+from nbtrack.read.records import StoredRun, flatten
 
 CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
@@ -66,7 +63,7 @@ class ReportError(NbtrackError):
 
 def esc(value: Any) -> str:
     """Text for HTML: markup escaped, characters XML forbids (NUL, ANSI escapes...) shown as U+FFFD."""
-    from nbtrack.ui.svg import escape
+    from nbtrack.render.svg import escape
 
     return escape(value)
 
@@ -107,7 +104,7 @@ def tabs(panes: Sequence[tuple[str, str]]) -> str:
 
 def _format(value: Any) -> str:
     """A table cell; text past 2,000 characters is cut (the run's config.json and summary.json hold it all)."""
-    from nbtrack._values import clip
+    from nbtrack.common.values import clip
 
     if isinstance(value, float):
         return f"{value:.6g}" if math.isfinite(value) else str(value)
@@ -143,19 +140,19 @@ def summary_table(summary: dict[str, Any]) -> str:
 
 
 def state_badge(state: str) -> str:
-    from nbtrack.ui.tables import STATE_COLORS
+    from nbtrack.render.tables import STATE_COLORS
 
     return f"<span class='badge' style='background:{STATE_COLORS.get(state, '#7f7f7f')}'>{esc(state)}</span>"
 
 
 def _duration(seconds: float) -> str:
-    from nbtrack.cli import format_duration
+    from nbtrack.render.format import format_duration
 
     return format_duration(seconds)
 
 
 def _when(epoch: float | None) -> str:
-    from nbtrack.cli import format_time  # "invalid time" for a bad record's time
+    from nbtrack.render.format import format_time  # "invalid time" for a bad record's time
 
     return format_time(epoch)
 
@@ -227,7 +224,7 @@ def overview_html(run: StoredRun) -> str:
 
 def _command(argv: Any) -> str:
     """A recorded command line as text, credentials masked again (runs recorded by older versions, bundles)."""
-    from nbtrack._redact import mask_argv
+    from nbtrack.common.redact import mask_argv
 
     return " ".join(mask_argv(argv)) if isinstance(argv, list) else ""
 
@@ -240,7 +237,7 @@ def _data_link(data: bytes, name: str, mime: str = "text/plain;charset=utf-8") -
 def logs_html(run: StoredRun) -> str:
     from collections import deque
 
-    from nbtrack.ui.logs import render_lines
+    from nbtrack.render.logs import render_lines
 
     try:
         path = run.file("output.log")
@@ -273,8 +270,8 @@ def files_html(run: StoredRun) -> str:
 
 
 def model_html(run: StoredRun) -> str:
-    from nbtrack.model_graph import ModelGraph
-    from nbtrack.ui.model import graph_svg, layer_table_html, summary_html
+    from nbtrack.capture.model_graph import ModelGraph
+    from nbtrack.render.model import graph_svg, layer_table_html, summary_html
 
     try:
         graph = ModelGraph.from_json(run.file("model.json").read_text(encoding="utf-8"))
@@ -289,10 +286,10 @@ def charts_html(run: StoredRun) -> tuple[str, str]:
     At most `MAX_CHARTS` metric charts are drawn (loss and accuracy first); the names of the metrics left out
     follow in a collapsed list. Only the metrics drawn are read from the store.
     """
-    from nbtrack.live import LiveHistory
-    from nbtrack.ui.charts import ChartSettings, drawn_charts, left_out_note
-    from nbtrack.ui.svg import charts_svg
-    from nbtrack.ui.system import system_charts
+    from nbtrack.render.charts import ChartSettings, drawn_charts, left_out_note
+    from nbtrack.render.svg import charts_svg
+    from nbtrack.render.system import system_charts
+    from nbtrack.run.live import LiveHistory
 
     live = LiveHistory.from_store(run.store, run.id, lazy=True)
     record = run.record
@@ -319,7 +316,7 @@ LEFT_OUT_CHARS = 64_000  # and at most this many characters of them
 
 def _left_out_list(keys: Sequence[str], shown: set[str], run_id: str) -> str:
     """The metrics whose charts were not drawn, as a collapsed list of at most `LEFT_OUT_NAMES` names."""
-    from nbtrack.ui.charts import metric_family
+    from nbtrack.render.charts import metric_family
 
     left = [k for k in keys if (family := metric_family(k)) is not None and family not in shown]
     names, size = [], 0
@@ -365,9 +362,9 @@ def run_section(run: StoredRun, *, heading: bool = True) -> str:
 # -- a comparison ----------------------------------------------------------------------------------
 def comparison_section(runs: Sequence[StoredRun]) -> str:
     """Table, overlay charts, parallel coordinates and config differences of `runs`."""
-    from nbtrack.comparison import metric_keys, parallel_data, prepare, summary_metrics, varying_config
-    from nbtrack.ui.svg import charts_svg, parallel_svg
-    from nbtrack.ui.tables import default_columns, diff_html, runs_table_html
+    from nbtrack.render.comparison import metric_keys, parallel_data, prepare, summary_metrics, varying_config
+    from nbtrack.render.svg import charts_svg, parallel_svg
+    from nbtrack.render.tables import default_columns, diff_html, runs_table_html
 
     runs = list(runs)
     if not runs:
@@ -409,81 +406,6 @@ def comparison_report(runs: Sequence[StoredRun], title: str = "") -> str:
     )
 
 
-# -- a notebook ------------------------------------------------------------------------------------
-def notebook_report(
-    path: str | os.PathLike[str], *, execute: bool = False, store: Any = None
-) -> tuple[str, list[str]]:
-    """The notebook as a report; returns the HTML and notes (runs that were not found in the store)."""
-    from nbtrack.report_notebook import render_notebook
-
-    return render_notebook(Path(path), execute=execute, store=store)
-
-
-# -- the entry point -------------------------------------------------------------------------------
-def report(
-    notebook: str | os.PathLike[str] | None = None,
-    *,
-    run: Any = None,
-    runs: Any = None,
-    where: str | None = None,
-    project: str | None = None,
-    output: str | os.PathLike[str] | None = None,
-    execute: bool = False,
-    store: str | os.PathLike[str] | Store | None = None,
-) -> Path:
-    """Write a report and return its path: of a notebook, of one `run`, or comparing `runs` / those matching `where`.
-
-    nbtrack.report("train.ipynb")  ->  train.report.html beside it
-    """
-    from nbtrack.records import get_run
-    from nbtrack.records import runs as query_runs
-    from nbtrack.store import open_store
-
-    chosen = [x is not None for x in (notebook, run, runs, where)]
-    if sum(chosen) != 1:
-        raise ReportError(
-            "nbtrack.report needs exactly one of: a notebook path, run=, runs= or where= "
-            f"(got {sum(chosen)})."
-        )
-    opened = (
-        store if isinstance(store, Store) else open_store(store, create=False) if notebook is None else store
-    )
-    if notebook is not None:
-        source = Path(notebook)
-        if not source.is_file():
-            raise ReportError(f"No notebook at {source}.")
-        text, _notes = notebook_report(source, execute=execute, store=store)
-        target = Path(output) if output else source.with_suffix(".report.html")
-    elif run is not None:
-        stored = (
-            run
-            if isinstance(run, StoredRun)
-            else get_run(str(getattr(run, "id", run)), project=project, store=opened)
-        )
-        text = run_report(stored)
-        target = Path(output) if output else Path(f"{stored.name}.report.html")
-    else:
-        if where is not None:
-            chosen_runs = list(query_runs(project=project, where=where, store=opened))
-            title = f"Runs where {where}"
-        else:
-            refs = [runs] if isinstance(runs, str) else list(runs)
-            chosen_runs = [
-                r
-                if isinstance(r, StoredRun)
-                else get_run(str(getattr(r, "id", r)), project=project, store=opened)
-                for r in refs
-            ]
-            title = ""
-        if not chosen_runs:
-            raise ReportError(f"No runs match {where!r}." if where else "runs= is empty.")
-        text = comparison_report(chosen_runs, title)
-        target = Path(output) if output else Path("comparison.report.html")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    return target.resolve()
-
-
 # -- a sweep ---------------------------------------------------------------------------------------
 def _trial_table(sweep: Any) -> str:
     rows = sweep.rows()
@@ -511,7 +433,7 @@ def best_so_far_chart(sweep: Any) -> Any:
     """The best-so-far curve as `ChartData` (x = trial number), or None before any trial has a value."""
     import numpy as np
 
-    from nbtrack.ui.charts import ChartData, LineData
+    from nbtrack.render.charts import ChartData, LineData
 
     points = sweep.best_so_far()
     metric = sweep.spec.metric
@@ -525,8 +447,8 @@ def best_so_far_chart(sweep: Any) -> Any:
 
 def sweep_section(sweep: Any) -> str:
     """A sweep: its trials (state, parameters, metric), the best-so-far curve and parameters -> metric."""
-    from nbtrack.comparison import parallel_data, varying_config
-    from nbtrack.ui.svg import charts_svg, parallel_svg
+    from nbtrack.render.comparison import parallel_data, varying_config
+    from nbtrack.render.svg import charts_svg, parallel_svg
 
     spec = sweep.spec
     trials = sweep.trials()

@@ -7,7 +7,7 @@ listed elements and attributes are kept, everything else is dropped (its text ke
 ``script``, ``style``, ``iframe`` or ``textarea`` whose content is not text to show). Links keep http(s), mailto,
 relative and ``#fragment`` targets, never ``target``; images keep ``data:image/*`` sources; SVG may reference only
 its own ``#ids``. The output is re-serialised (every tag closed, every value quoted and escaped), so the browser
-parses exactly what was checked. The report's CSP (`nbtrack.reports.CSP`) stays the second line of defence.
+parses exactly what was checked. The report's CSP (`nbtrack.reports.sections.CSP`) stays the second line of defence.
 """
 
 from __future__ import annotations

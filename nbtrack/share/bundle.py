@@ -1,6 +1,6 @@
 """Bundles: runs exported to one zip file, imported into another store, or synced store to store.
 
-    from nbtrack.bundle import export_runs, import_bundle
+    from nbtrack.share.bundle import export_runs, import_bundle
     export_runs(["latest", "lyric-dream-3"], "runs.nbtrack.zip", store)
     import_bundle("runs.nbtrack.zip", other_store)   # ImportResult(imported=[...], skipped=[...])
 
@@ -23,7 +23,7 @@ Format, version 1. A zip file (``.nbtrack.zip``) holding::
     runs/<run id>/files/<name>       the run's files as stored (output.log, model-best.keras, artifacts/...)
     sweeps/<sweep id>.json           {"sweep": {SweepRecord fields}, "trials": [{TrialRecord fields}]}
 
-JSON members are strict JSON as `nbtrack.query.dump_json` writes it: NaN as ``{"$float": "NaN"}``, ±inf as
+JSON members are strict JSON as `nbtrack.store.query.dump_json` writes it: NaN as ``{"$float": "NaN"}``, ±inf as
 ``±1e999``. A reader refuses, before writing anything: a bundle whose version is newer than it knows, any member
 whose sha256 or size differs from the manifest, any member path that is absolute or climbs out (``..``), run and
 sweep ids that nbtrack does not make (8 characters of a-z and 0-9; sweeps 8 hex digits) or that name another
@@ -66,9 +66,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from nbtrack._values import clip
+from nbtrack.common.values import clip
 from nbtrack.errors import NbtrackError, RunNotFoundError
-from nbtrack.query import dump_json, load_json, parse
 from nbtrack.store.base import (
     STATES,
     SWEEP_STATES,
@@ -82,6 +81,7 @@ from nbtrack.store.base import (
     SweepRecord,
     TrialRecord,
 )
+from nbtrack.store.query import dump_json, load_json, parse
 
 FORMAT = "nbtrack-bundle"
 VERSION = 1
@@ -89,7 +89,7 @@ MANIFEST = "manifest.json"
 # Points per store write: an import holds about this many points (as Python lists) in memory at a time.
 _BATCH_POINTS = 250_000
 _COPY_BYTES = 1 << 20
-# The ids nbtrack makes: `nbtrack.names.new_run_id` and `nbtrack.sweeps.create` (secrets.token_hex(4)).
+# The ids nbtrack makes: `nbtrack.common.names.new_run_id` and `nbtrack.sweeps.create` (secrets.token_hex(4)).
 _RUN_ID = re.compile(r"[a-z0-9]{8}")
 _SWEEP_ID = re.compile(r"[0-9a-f]{8}")
 # A JSON member may hold this much, or this many times its compressed size (text compresses 3-20x; a zip bomb
@@ -197,7 +197,7 @@ _ENVIRONMENT_LISTS = {("hardware", "gpus"), ("program", "argv")}  # lists of tex
 
 
 def _environment_problem(env: dict[str, Any]) -> str | None:
-    """Why `env` is not an environment as nbtrack captures it (see `nbtrack.environment.capture`), or None."""
+    """Why `env` is not an environment as nbtrack captures it (see `nbtrack.capture.environment.capture`), or None."""
     if "started" in env and (problem := _time_problem(env["started"])):
         return f"environment.started: {problem}"
     for section, fields in _ENVIRONMENT_FIELDS.items():
@@ -472,7 +472,7 @@ class _ZipWriter:
         self.write(f"sweeps/{sweep.record.id}.json", dump_json(document).encode())
 
     def finish(self, runs: list[RunRecord], sweeps: list[_SweepData]) -> None:
-        from nbtrack import __version__
+        from nbtrack.common.version import __version__
 
         manifest = {
             "format": FORMAT,
@@ -646,7 +646,7 @@ class _BundleReader:
         if not isinstance(version, int) or isinstance(version, bool):
             raise self.error(f"{MANIFEST} has no whole-number version")
         if version > VERSION:
-            from nbtrack import __version__
+            from nbtrack.common.version import __version__
 
             raise BundleError(
                 f"{self.label} is an nbtrack bundle of format version {version}, written by nbtrack "

@@ -7,9 +7,9 @@ import html
 import secrets
 from typing import Any
 
-from nbtrack.ui.logs import render_lines
-from nbtrack.ui.model import graph_svg, layer_table_html, summary_html
-from nbtrack.ui.svg import charts_svg
+from nbtrack.render.logs import render_lines
+from nbtrack.render.model import graph_svg, layer_table_html, summary_html
+from nbtrack.render.svg import charts_svg
 
 LOG_TAIL = 200
 

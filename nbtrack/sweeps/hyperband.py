@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from nbtrack.sweep_config import GOALS, SweepConfigError
+from nbtrack.sweeps.config import GOALS, SweepConfigError
 
 
 def rung_for(epoch_count: int, rungs: Sequence[int]) -> int | None:

@@ -75,7 +75,7 @@ def enable_colab_widgets() -> None:
     except Exception as exc:  # an old or changed Colab: the static snapshot still shows
         import warnings
 
-        from nbtrack.writer import NbtrackWarning
+        from nbtrack.errors import NbtrackWarning
 
         warnings.warn(
             f"nbtrack could not enable Colab's custom widget manager ({type(exc).__name__}: {exc}); run "
@@ -146,9 +146,9 @@ def report_crashes(location: str | None = None) -> None:
             return
         import socket
 
-        from nbtrack.query import parse
         from nbtrack.store import open_store
         from nbtrack.store.base import RunQuery
+        from nbtrack.store.query import parse
 
         store = open_store(location, create=False)
         try:
@@ -201,7 +201,7 @@ def _patch(model: type) -> None:
         callbacks = bound.arguments.get("callbacks")
         if callbacks is not None and not isinstance(callbacks, (list, tuple)):
             return original(self, *args, **kwargs)  # a CallbackList: leave it alone
-        from nbtrack.keras import NbtrackCallback, fit_config
+        from nbtrack.integrations.keras import NbtrackCallback, fit_config
 
         given = list(callbacks or [])  # a new list: the caller's is never mutated
         ours = next((c for c in given if isinstance(c, NbtrackCallback)), None)
@@ -278,7 +278,7 @@ def _patch_after_import() -> None:
     except Exception as exc:  # never break the user's `import keras`
         import warnings
 
-        from nbtrack.writer import NbtrackWarning
+        from nbtrack.errors import NbtrackWarning
 
         warnings.warn(
             f"nbtrack could not attach to Keras' fit ({type(exc).__name__}: {exc}); fits are not tracked "
@@ -324,9 +324,9 @@ def nbtrack_magic(line: str) -> None:
         elif command == "runs":
             from IPython.display import display
 
-            import nbtrack
+            from nbtrack.ui.browser import browse
 
-            display(nbtrack.browse(args[0] if args else None))
+            display(browse(args[0] if args else None))
         else:
             if command:
                 print(f"nbtrack: unknown command {command!r}.")
@@ -336,7 +336,7 @@ def nbtrack_magic(line: str) -> None:
 
 
 def _magic_init(args: list[str]) -> None:
-    import nbtrack
+    from nbtrack.run import init
 
     options: dict[str, Any] = {}
     config: dict[str, Any] = {}
@@ -350,13 +350,13 @@ def _magic_init(args: list[str]) -> None:
             options["tags"] = [t for t in value.split(",") if t]
         else:
             config[key] = _literal(value)
-    nbtrack.init(config=config, **options)
+    init(config=config, **options)
 
 
 def _magic_report(args: list[str]) -> None:
     import os
 
-    from nbtrack.environment import notebook_path
+    from nbtrack.capture.environment import notebook_path
     from nbtrack.reports import report
 
     output = None

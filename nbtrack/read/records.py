@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from nbtrack.query import Field, QueryError, fields_of, parse, parse_order
 from nbtrack.store.base import FileInfo, MetricStats, RunEvent, RunQuery, RunRecord, Store
+from nbtrack.store.query import Field, QueryError, fields_of, parse, parse_order
 
 
 class StoredRun:
@@ -142,9 +142,9 @@ class RunList(Sequence[StoredRun]):
         return frame.set_index("id")
 
     def _repr_html_(self) -> str:
-        from nbtrack.ui.tables import runs_table_html
+        from nbtrack.common import views
 
-        return runs_table_html(self)
+        return views.view("runs_table_html")(self)  # the table is drawn in render/, a layer above
 
 
 def elapsed(created: Any, now: float) -> float:
@@ -176,7 +176,7 @@ def runs(
     *,
     store: str | os.PathLike[str] | Store | None = None,
 ) -> RunList:
-    """Stored runs matching `where`, sorted by `order_by` (newest first by default). See `nbtrack.query`."""
+    """Stored runs matching `where`, sorted by `order_by` (newest first by default). See `nbtrack.store.query`."""
     from nbtrack.store import open_store
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):

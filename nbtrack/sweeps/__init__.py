@@ -9,6 +9,8 @@ transaction, so none runs twice and a grid is covered exactly once. `grid` enume
 asks Optuna's TPE sampler, fed with the finished trials. Hyperband (``early_terminate``) stops trials whose metric,
 at a rung of min_iter * eta^k epochs, is not in the top 1/eta of the trials that reached that rung: the Keras
 callback ends `fit`, a plain loop reads ``run.stop_requested``; the run is marked ``stopped-early``.
+
+`config` parses and checks sweep configs, `hyperband` decides the early stops.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 from nbtrack.errors import NbtrackError
-from nbtrack.records import RunList, StoredRun
+from nbtrack.read.records import RunList, StoredRun
 from nbtrack.run import embedded_views
 from nbtrack.store.base import TRIAL_DONE, Store, SweepRecord, TrialRecord
-from nbtrack.sweep_config import Parameter, SweepSpec, nest, parse_sweep_config
+from nbtrack.sweeps.config import Parameter, SweepSpec, nest, parse_sweep_config
 
 
 class SweepError(NbtrackError):
@@ -173,7 +175,7 @@ class HyperbandHook:
         self.stopped_at: int | None = None
 
     def __call__(self, run: Any, values: dict[str, float]) -> bool:
-        from nbtrack.hyperband import rung_for, should_stop
+        from nbtrack.sweeps.hyperband import rung_for, should_stop
 
         if self.metric.name not in values:
             return False
@@ -294,9 +296,9 @@ class Sweep:
         return f"<Sweep {self.name} ({self.id}) {self.spec.method}, {len(trials)} trials, {self.state}{best_text}>"
 
     def _repr_html_(self) -> str:
-        from nbtrack.reports import sweep_section
+        from nbtrack.common import views
 
-        return sweep_section(self)
+        return views.view("sweep_html")(self)  # drawn by the reports layer, above
 
 
 def _new_sweep_name(store: Store, project: str) -> str:
@@ -343,7 +345,7 @@ def run_trials(
     on_trial: Callable[[Sweep, Any], None] | None = None,
 ) -> int:
     """Claim and run trials of `sweep` until it has none left, `count` were run, or the user interrupts."""
-    import nbtrack
+    from nbtrack.run import init
 
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count <= 0):
         raise ValueError(f"count must be a positive int or None, got {count!r}")
@@ -365,7 +367,7 @@ def run_trials(
             store.set_sweep_state(sweep.id, "finished", time.time())
             break
         with embedded_views():
-            run = nbtrack.init(
+            run = init(
                 project=sweep.project,
                 config=trial.params,
                 tags=[f"sweep:{sweep.name}"],
@@ -470,16 +472,12 @@ def sweep(
         the_sweep = create(config, project=project, seed=seed, store=store)
     view = None
     if display:
-        from nbtrack.ui import in_notebook
+        from nbtrack.common import views
 
-        if in_notebook():
-            try:
-                from nbtrack.ui.sweep import SweepView
-
-                view = SweepView(the_sweep)
-                view.show()
-            except ImportError as exc:
-                warnings.warn(f"nbtrack: the live sweep view needs the widget extra ({exc}).", stacklevel=2)
+        try:
+            view = views.view("sweep_view")(the_sweep)  # shown in a notebook, else None; lent by the UI layer
+        except ImportError as exc:
+            warnings.warn(f"nbtrack: the live sweep view needs the widget extra ({exc}).", stacklevel=2)
     try:
         run_trials(the_sweep, function, count=count, on_trial=view.trial_started if view else None)
     finally:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nbtrack._redact import is_secret_name, mask, mask_argv, mask_urls
+from nbtrack.common.redact import is_secret_name, mask, mask_argv, mask_urls
 
 # Environment variables a run records: those known to change what a program computes or which code it loads
 # (an allow-list, so a variable nobody thought of, such as a service's key under an odd name, is never stored).
@@ -71,7 +71,7 @@ def is_result_setting(name: str) -> bool:
 
 
 def safe_environment_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The allow-listed environment variables (`is_result_setting`), their values masked (`nbtrack._redact`)."""
+    """The allow-listed environment variables (`is_result_setting`), their values masked (`nbtrack.common.redact`)."""
     environ = dict(os.environ if environ is None else environ)
     return {name: mask(value) for name, value in sorted(environ.items()) if is_result_setting(name)}
 

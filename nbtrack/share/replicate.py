@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nbtrack.errors import NbtrackError
-from nbtrack.records import StoredRun, get_run
+from nbtrack.read.records import StoredRun, get_run
 
 
 class ReplicateError(NbtrackError):
@@ -72,7 +72,7 @@ def replicate_notebook(run: StoredRun, path: str | os.PathLike[str]) -> Path:
     """Write the notebook that re-runs `run`: its seed and link restored, then its recorded code."""
     import nbformat
 
-    from nbtrack.environment import installed_packages
+    from nbtrack.capture.environment import installed_packages
 
     cells = _recorded_cells(run)
     seed = (run.environment.get("seed") or {}).get("seed")
@@ -173,8 +173,8 @@ def replicate(
     path = replicate_notebook(original, output or f"replicate-{original.name}.ipynb")
     if not execute:
         return path, None
-    from nbtrack._notebook import execute_notebook
-    from nbtrack.records import runs
+    from nbtrack.read.records import runs
+    from nbtrack.reports.execute import execute_notebook
 
     cwd = (original.environment.get("program") or {}).get("cwd")
     previous = os.environ.get("NBTRACK_STORE")

@@ -3,6 +3,10 @@
 run = nbtrack.init(project="test_project", config={"lr": 1e-3})
 run.log({"loss": 0.31, "accuracy": 0.9})
 run.finish()
+
+Beside it: `writer` (the background thread that batches writes to the store), `live` (the in-memory history
+the live views read) and `spill` (where a final write goes when the store cannot take it). A run shows itself
+only through views the UI layer lends it (`nbtrack.common.views`): it never imports the UI.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbtrack._values import check_key, flatten_metrics, to_jsonable
+from nbtrack.common.values import check_key, flatten_metrics, to_jsonable
 from nbtrack.errors import ConfigError, NbtrackError, RunFinishedError
 
 if TYPE_CHECKING:
+    from nbtrack.run.writer import RunWriter
     from nbtrack.store.base import MetricStats, Store
-    from nbtrack.writer import RunWriter
 
 DEFAULT_PROJECT = "uncategorized"
 _END_STATES = ("finished", "failed", "interrupted", "stopped-early")
@@ -234,7 +238,7 @@ class Run:
         system_interval: float = 0.0,
         seed_info: dict[str, Any] | None = None,
     ) -> None:
-        from nbtrack.writer import RunWriter
+        from nbtrack.run.writer import RunWriter
 
         self._store = store
         self._last: dict[str, float] = {}
@@ -251,7 +255,7 @@ class Run:
         self._next_refresh = 0.0
         self._dashboard_obj: Any = None
         self.live: Any = None
-        from nbtrack.live import Progress
+        from nbtrack.run.live import Progress
 
         self.progress = Progress()
         self._goals: dict[str, str] = {}
@@ -274,7 +278,7 @@ class Run:
         except OSError as exc:
             _warn_files(self, exc)
 
-        from nbtrack.logs import OutputCapture, RunLog
+        from nbtrack.capture.logs import OutputCapture, RunLog
 
         self.output = RunLog()  # what the run prints; its lines go to output.log
         self._unwritten: list[str] = []  # lines an append to output.log failed to write (a full disk)
@@ -295,7 +299,7 @@ class Run:
         self, store: Store, *, project: str, name: str | None, tags: Sequence[str], notes: str | None
     ) -> dict[str, Any] | None:
         """Create the run's record and take its id and labels; returns what the writer creates it with, if pending."""
-        from nbtrack.names import new_run_id
+        from nbtrack.common.names import new_run_id
 
         creation = {
             "run_id": new_run_id(),
@@ -318,7 +322,7 @@ class Run:
 
     def _write_environment(self) -> dict[str, Any]:
         """The writer's first flush: capture the environment, write its files beside the run, store it."""
-        from nbtrack.environment import capture, requirements_txt
+        from nbtrack.capture.environment import capture, requirements_txt
 
         env = capture(self.created)
         env["seed"] = dict(self.seed_info)
@@ -401,7 +405,7 @@ class Run:
             self._hook_warned = True
             import warnings
 
-            from nbtrack.writer import NbtrackWarning
+            from nbtrack.errors import NbtrackWarning
 
             warnings.warn(
                 f"nbtrack: an epoch hook failed ({exc!r}); training goes on.", NbtrackWarning, stacklevel=3
@@ -552,7 +556,7 @@ class Run:
 
     def _ensure_live(self) -> None:
         if self.live is None:
-            from nbtrack.live import LiveHistory
+            from nbtrack.run.live import LiveHistory
 
             if self._last:  # nothing to read back before the first log (and the store may be locked)
                 self.flush()
@@ -578,7 +582,7 @@ class Run:
     def _drop_view(self, view: Any, exc: BaseException) -> None:
         import warnings
 
-        from nbtrack.writer import NbtrackWarning
+        from nbtrack.errors import NbtrackWarning
 
         if view in self._views:
             self._views.remove(view)
@@ -602,10 +606,13 @@ class Run:
         """This run's notebook dashboard, made on first use; None when widgets are not installed or fail."""
         if self._dashboard_obj is None:
             try:
-                from nbtrack.ui.dashboard import Dashboard
+                from nbtrack.common import views
 
+                dashboard_class = views.view(
+                    "dashboard"
+                )()  # lent by the UI layer; ImportError without widgets
                 self._ensure_live()
-                dashboard = Dashboard(self)
+                dashboard = dashboard_class(self)
             except ImportError as exc:
                 self._drop_view(None, ImportError(f"{exc}. Install it with `pip install 'nbtrack[widgets]'`"))
                 return None
@@ -686,7 +693,7 @@ class Run:
             directory.mkdir(parents=True, exist_ok=True)
             _write_json(directory / "config.json", self.config.as_dict())
             _write_json(directory / "summary.json", self.summary.as_dict())
-            from nbtrack.environment import session_code
+            from nbtrack.capture.environment import session_code
 
             code = session_code()
             if code:
@@ -789,7 +796,7 @@ def _create_record(store: Store, creation: dict[str, Any]) -> tuple[Any, dict[st
         pending = {**creation, "name": creation["name"] or _provisional_name(store, creation["project"])}
     import warnings
 
-    from nbtrack.writer import NbtrackWarning
+    from nbtrack.errors import NbtrackWarning
 
     warnings.warn(
         f"nbtrack: {reason} Run {pending['name']} ({pending['run_id']}) starts anyway: what it logs is kept in "
@@ -805,7 +812,7 @@ def _create_record(store: Store, creation: dict[str, Any]) -> tuple[Any, dict[st
 def _provisional_name(store: Store, project: str) -> str:
     """``adjective-noun-N`` with N one more than the project's runs, read without the lock (a number another
     process takes meanwhile repeats; the random words keep the names apart)."""
-    from nbtrack.names import new_display_name
+    from nbtrack.common.names import new_display_name
 
     try:
         count = next((p.runs for p in store.projects() if p.name == project), 0)
@@ -844,7 +851,7 @@ def _copy_tree(source: Path, target: Path) -> None:
 def _warn_files(run: Run, exc: BaseException) -> None:
     import warnings
 
-    from nbtrack.writer import NbtrackWarning
+    from nbtrack.errors import NbtrackWarning
 
     warnings.warn(f"nbtrack could not write the files of run {run.name}: {exc}", NbtrackWarning, stacklevel=4)
 
@@ -870,7 +877,7 @@ def _write_whole(path: Path, text: str) -> None:
 
 def system_interval() -> float:
     """Seconds between system samples: $NBTRACK_SYSTEM_INTERVAL (0 turns sampling off), default 1."""
-    from nbtrack.system import DEFAULT_INTERVAL
+    from nbtrack.capture.system import DEFAULT_INTERVAL
 
     text = os.environ.get("NBTRACK_SYSTEM_INTERVAL", "").strip()
     try:
@@ -883,7 +890,7 @@ def system_interval() -> float:
 
 def _start_system_sampler(run: Run, interval: float) -> Any:
     """The run's system sampler, or None when sampling is off or psutil is not installed."""
-    from nbtrack.system import SystemSampler, psutil_available
+    from nbtrack.capture.system import SystemSampler, psutil_available
 
     if interval <= 0 or not psutil_available():
         return None
@@ -960,12 +967,10 @@ def init(
         _install_exit_hooks()
     if not os.environ.get("NBTRACK_SILENT"):
         print(f"nbtrack: run {run.name} ({run.id}) in project {run.project!r}, stored in {opened.location}")
-    import nbtrack.ui
+    if not _embedded:
+        from nbtrack.common import views
 
-    if nbtrack.ui.in_notebook() and os.environ.get("NBTRACK_DISPLAY", "1") != "0" and not _embedded:
-        dashboard = run._dashboard()  # None, warned once, when the widget extra is missing
-        if dashboard is not None:
-            dashboard.show()
+        views.view("show_run")(run)  # in a notebook: the run's live dashboard (the UI layer lends it)
     return run
 
 
@@ -1094,6 +1099,6 @@ def _finish_at_exit() -> None:
             run.finish(state=state)
         except Exception:
             pass
-    from nbtrack.writer import wait_for_background_writers
+    from nbtrack.run.writer import wait_for_background_writers
 
     wait_for_background_writers()

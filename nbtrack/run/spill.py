@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nbtrack.errors import NbtrackError
-from nbtrack.query import dump_json, load_json
 from nbtrack.store.base import RunEvent, SeriesBatch, Store, WriteBatch
+from nbtrack.store.query import dump_json, load_json
 
 FORMAT = "nbtrack-spill"
 VERSION = 1

@@ -20,8 +20,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from nbtrack.errors import RunNotFoundError
-from nbtrack.series import append_columns
+from nbtrack.common.series import append_columns
+from nbtrack.errors import NbtrackWarning, RunNotFoundError
 from nbtrack.store.base import HEARTBEAT_SECONDS, SeriesBatch, Store, StoreLockedError, WriteBatch
 
 FLUSH_SECONDS = 0.5
@@ -56,10 +56,6 @@ def wait_for_background_writers() -> None:
     for writer in list(_background):
         writer._thread.join(final_flush_seconds() + 2 * LOCK_WAIT_SECONDS + 10.0)
         _background.discard(writer)
-
-
-class NbtrackWarning(UserWarning):
-    """Something went wrong inside nbtrack; training goes on."""
 
 
 class RunWriter:
@@ -296,7 +292,7 @@ class RunWriter:
 
     def _spill(self, final: dict[str, Any]) -> None:
         """The store stayed away past the final flush's patience: keep what it could not take in a local file."""
-        from nbtrack.spill import push_command, write_spill
+        from nbtrack.run.spill import push_command, write_spill
 
         meta = dict(self._carry_meta)
         meta.update(final)
@@ -327,7 +323,7 @@ class RunWriter:
 
     def _spill_output(self, error: BaseException) -> None:
         """The run ended in the store, but its last output lines could not be appended: keep them in a file."""
-        from nbtrack.spill import push_command, write_spill
+        from nbtrack.run.spill import push_command, write_spill
 
         output = self._unwritten_output() if self._unwritten_output is not None else []
         if not output:

@@ -32,7 +32,7 @@ def _open(chosen: Any, cache: dict[str, Any]) -> Any:
 
 def _hint(meta: dict[str, Any], store: Any, stores: dict[str, Any]) -> str:
     """Where the notebook says its runs were stored, when that is not the store opened: a hint, never opened."""
-    from nbtrack._redact import mask
+    from nbtrack.common.redact import mask
 
     recorded = meta.get("store")
     opened = stores.get("store", store)
@@ -48,13 +48,13 @@ def _render_output(
     """HTML for one nbtrack output, and a note when the store could not supply it. A run shown several times
     (at `init`, then at `fit`) is rendered in full where it is shown last, after its training; `shown` holds
     the ids still to be shown further down."""
-    from nbtrack.records import StoredRun
-    from nbtrack.reports import comparison_section, run_section
+    from nbtrack.read.records import StoredRun
+    from nbtrack.reports.sections import comparison_section, run_section
 
     view = meta.get("view")
     ids = [meta["run_id"]] if view == "run" else list(meta.get("run_ids") or [])
     if view == "sweep":
-        from nbtrack.reports import sweep_section
+        from nbtrack.reports.sections import sweep_section
         from nbtrack.sweeps import Sweep
 
         try:
@@ -98,11 +98,11 @@ def render_notebook(path: Path, *, execute: bool = False, store: Any = None) -> 
         raise ImportError(
             f"Notebook reports need nbconvert ({exc}). Install it with `pip install 'nbtrack[notebook]'`."
         ) from None
-    from nbtrack._sanitize import sanitize_html
-    from nbtrack.reports import page
+    from nbtrack.render.sanitize import sanitize_html
+    from nbtrack.reports.sections import page
 
     if execute:
-        from nbtrack._notebook import execute_notebook
+        from nbtrack.reports.execute import execute_notebook
 
         notebook = execute_notebook(path)
     else:

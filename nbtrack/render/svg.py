@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape as _escape
 
 import numpy as np
 
-from nbtrack.ui.charts import MAX_CHARTS, ChartData
+from nbtrack.render.charts import MAX_CHARTS, ChartData
 
 PANEL_WIDTH, PANEL_HEIGHT = 380, 240
 _MARGIN = {"left": 58, "right": 14, "top": 30, "bottom": 34}
@@ -192,7 +192,7 @@ def _viridis(t: float) -> str:
 
 
 def parallel_svg(axes: Sequence[dict], lines: Sequence[dict], width: int = 900, height: int = 320) -> str:
-    """Parallel coordinates as a static SVG: the axes and lines `nbtrack.comparison.parallel_data` returns."""
+    """Parallel coordinates as a static SVG: the axes and lines `nbtrack.render.comparison.parallel_data` returns."""
     if not axes or not lines:
         return ""
     left, right, top, bottom = 60, 60, 40, 20

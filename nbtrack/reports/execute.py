@@ -1,6 +1,6 @@
 """Execute a notebook headless with a real kernel (nbclient), as `make demo` and the tests do.
 
-python -m nbtrack._notebook notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
+python -m nbtrack.reports.execute notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def execute_notebook(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nbtrack._notebook", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m nbtrack.reports.execute", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("notebook")
     parser.add_argument("-o", "--output", help="where to write the executed notebook")
     parser.add_argument("--timeout", type=int, default=900, help="seconds a cell may run")
