@@ -35,7 +35,7 @@ system-deps:
 
 demo: install
 	NBTRACK_STORE=$(STORE) NBTRACK_DEMO_EPOCHS=$(DEMO_EPOCHS) \
-		$(PY) -m nbtrack._notebook notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
+		$(PY) -m nbtrack.reports.execute notebooks/01_quickstart.ipynb -o build/01_quickstart.ipynb
 	$(VENV)/bin/nbtrack --store $(STORE) show latest
 	$(VENV)/bin/nbtrack --store $(STORE) report build/01_quickstart.ipynb -o build/01_quickstart.report.html
 

@@ -14,7 +14,7 @@ Only the wall time of `model.fit(...)` is measured; every fit gets a fresh model
                            are timed (a thin subclass, ~1 ms per fit): nbtrack's direct cost on the training
                            thread, which does not depend on how busy the machine is.
     nbtrack, no widget     NbtrackCallback(display=False): per-batch logging, no dashboard, no console lines
-    nbtrack, auto-attached `nbtrack.ipython.patch_imported()` (what `%load_ext nbtrack` does): a plain
+    nbtrack, auto-attached `nbtrack.integrations.ipython.patch_imported()` (what `%load_ext nbtrack` does): a plain
                            `fit` without callbacks gets an NbtrackCallback; widget on the recording comm
     W&B offline            WandbMetricsLogger(log_freq="batch"); wandb.init/finish around fit, not timed
     TensorBoard            keras.callbacks.TensorBoard(update_freq="batch")
@@ -437,7 +437,7 @@ def _fit_nbtrack(job: FitJob, *, widget: bool, patched: bool = False) -> Sample:
         else:
             with recording_notebook() as notebook:
                 if patched:
-                    from nbtrack.ipython import patch_imported, unpatch_all
+                    from nbtrack.integrations.ipython import patch_imported, unpatch_all
 
                     patch_imported()
                     try:
@@ -811,7 +811,7 @@ def print_hooks(hooks: dict[str, list[float]], refreshes: list[Any]) -> float:
 
 def print_capture_time() -> None:
     try:
-        from nbtrack.environment import capture
+        from nbtrack.capture.environment import capture
 
         t0 = time.perf_counter()
         capture()
@@ -1049,7 +1049,7 @@ class Traffic:
     close_bytes: int
     points_per_series: int
     series: int  # charted series (lines)
-    max_points: int  # nbtrack.live.MAX_POINTS: the cap on points per series
+    max_points: int  # nbtrack.run.live.MAX_POINTS: the cap on points per series
 
 
 def log_loop(run: Any, steps: int, epoch_every: int, seconds: float) -> float:
@@ -1095,8 +1095,8 @@ def traffic(steps: int, epoch_every: int, seconds: float, root: Path) -> Traffic
         loop_s = log_loop(run, steps, epoch_every, seconds)
         end_msg, end_refresh = len(notebook.messages), len(notebook.refreshes)
         run.finish()
-        from nbtrack.live import MAX_POINTS
-        from nbtrack.ui.charts import metric_family
+        from nbtrack.render.charts import metric_family
+        from nbtrack.run.live import MAX_POINTS
 
         live = run.live
         points = max(len(live.get(k).step) for k in live.keys())

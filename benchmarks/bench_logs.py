@@ -23,7 +23,7 @@ quiet_environment()
 
 
 def printing(lines: int, capture: bool) -> tuple[float, int]:
-    from nbtrack.logs import OutputCapture, RunLog
+    from nbtrack.capture.logs import OutputCapture, RunLog
 
     sink = io.StringIO()
     saved = sys.stdout

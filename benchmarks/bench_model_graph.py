@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from dataclasses import asdict
 
-    from nbtrack.model_graph import describe_model
-    from nbtrack.ui.model import graph_svg
+    from nbtrack.capture.model_graph import describe_model
+    from nbtrack.render.model import graph_svg
 
     print("\n".join(machine_lines(["keras"])))
     model = resnet_like(args.blocks)

@@ -11,7 +11,7 @@
                `nbtrack.get_run(id, store=<path>).history("loss", samples=2000)`. Target <= 50 ms.
 (c) compare    --compare-runs runs (default 50) x --compare-points points (default 100,000) of "loss" and
                "val_loss"; the compare widget's data preparation
-               `nbtrack.comparison.prepare(nbtrack.runs(project="compare", store=...), keys=[...],
+               `nbtrack.render.comparison.prepare(nbtrack.runs(project="compare", store=...), keys=[...],
                samples=2000)` (`nbtrack.compare.prepare` in the first version of that module), or, where neither
                exists, `[r.history(keys, samples=2000) for r in runs]` (the row says which; that loop is also
                timed as an informational row). Target <= 1 s.
@@ -581,15 +581,15 @@ def print_header(sizes: Sizes) -> tuple[Callable[..., Any], str]:
     import sqlite3
 
     import nbtrack
-    import nbtrack.records
+    import nbtrack.read.records
 
     runs_fn = getattr(nbtrack, "runs", None)
     runs_name = "nbtrack.runs"
     if runs_fn is None:
-        runs_fn = nbtrack.records.runs
-        runs_name = "nbtrack.records.runs"
+        runs_fn = nbtrack.read.records.runs
+        runs_name = "nbtrack.read.records.runs"
         print(
-            "note:     `nbtrack.runs` is not exported by this nbtrack; timing `nbtrack.records.runs` (the same function)"
+            "note:     `nbtrack.runs` is not exported by this nbtrack; timing `nbtrack.read.records.runs` (the same function)"
         )
     print(f"sqlite:   {sqlite3.sqlite_version}")
     described = (
@@ -700,9 +700,9 @@ def measure_search(setup: Setup) -> list[Row]:
 def measure_open_store(setup: Setup, want_main: list[GenRun]) -> list[Row]:
     """The issue's query on an already-open store, and its two halves: `runs` with a limit also counts every
     match (RunList.total)."""
-    from nbtrack.query import parse, parse_order
     from nbtrack.store import open_store
     from nbtrack.store.base import RunQuery
+    from nbtrack.store.query import parse, parse_order
 
     repeats = setup.sizes.repeats
     opened = open_store(setup.store_dir, create=False)
@@ -790,11 +790,11 @@ COMPARE_KEYS = ["loss", "val_loss"]
 
 
 def compare_prepare(setup: Setup) -> tuple[Callable[[], Any] | None, str]:
-    """`prepare` from nbtrack.comparison (or nbtrack.compare, its first name), and where it came from."""
+    """`prepare` from nbtrack.render.comparison (or nbtrack.compare, its first name), and where it came from."""
     import importlib
 
     reasons = []
-    for module in ("nbtrack.comparison", "nbtrack.compare"):
+    for module in ("nbtrack.render.comparison", "nbtrack.compare"):
         try:
             prepare = importlib.import_module(module).prepare
         except (ImportError, AttributeError, TypeError) as exc:
@@ -866,7 +866,7 @@ def measure_compare(setup: Setup) -> list[Row]:
             *rows,
             row(f"reading the same histories without `prepare`: {fallback_label}", first, times, read),
         ]
-    what = f"FALLBACK, no working `nbtrack.comparison.prepare`: {fallback_label}, {size}"
+    what = f"FALLBACK, no working `nbtrack.render.comparison.prepare`: {fallback_label}, {size}"
     return [row(what, first, times, read, target, TARGET_COMPARE_S)]
 
 

@@ -180,7 +180,7 @@ def add_run(store: Any, project: str, run_id: str, created: float, points: int, 
 
 def execute_quickstart(tmp: Path, epochs: int) -> tuple[Path, str, float]:
     """The quickstart executed by nbclient into tmp/store; returns the executed notebook, its run's name, seconds."""
-    from nbtrack._notebook import execute_notebook
+    from nbtrack.reports.execute import execute_notebook
     from nbtrack.store import open_store
 
     source = tmp / "01_quickstart.ipynb"

@@ -133,7 +133,7 @@ def check(ok: bool, message: str) -> None:
 def instrumented(store: Any) -> Any:
     """Record the duration of each claim_trial (and of the propose inside it), update_trial, init and finish."""
     import nbtrack
-    import nbtrack.environment
+    import nbtrack.capture.environment
     import nbtrack.run
 
     calls: dict[str, list[float]] = {
@@ -141,7 +141,7 @@ def instrumented(store: Any) -> Any:
     }
     real_claim, real_update = store.claim_trial, store.update_trial
     real_init, real_finish = nbtrack.init, nbtrack.run.Run.finish
-    real_capture = nbtrack.environment.capture
+    real_capture = nbtrack.capture.environment.capture
 
     def capture(*a: Any, **k: Any) -> Any:  # on the run's side thread; Run.__init__ imports it per run
         started = time.perf_counter()
@@ -198,13 +198,13 @@ def instrumented(store: Any) -> Any:
 
     store.claim_trial, store.update_trial = claim_trial, update_trial
     nbtrack.init, nbtrack.run.Run.finish = init, finish
-    nbtrack.environment.capture = capture
+    nbtrack.capture.environment.capture = capture
     try:
         yield calls
     finally:
         del store.claim_trial, store.update_trial  # back to the class's methods
         nbtrack.init, nbtrack.run.Run.finish = real_init, real_finish
-        nbtrack.environment.capture = real_capture
+        nbtrack.capture.environment.capture = real_capture
 
 
 # -- (1) controller overhead ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ quiet_environment()
 
 def process_cpu(seconds: float, sampler_interval: float | None) -> tuple[float, int, float]:
     """Process CPU seconds over `seconds` of an idle main thread, with or without a sampler."""
-    from nbtrack.system import SystemSampler
+    from nbtrack.capture.system import SystemSampler
 
     samples = []
     thread_cpu = []

@@ -5,14 +5,19 @@
     run.log({"loss": 0.31}); run.finish()
 
 In a notebook, `%load_ext nbtrack` tracks every Keras `fit` with a live dashboard in the cell.
+
+This module is the top layer (docs/ARCHITECTURE.md): the public API, and the place that lends the lower layers
+the views they show (a run's dashboard, a run list's table, a sweep's page) so they never import the UI.
 """
 
+import os
 from typing import Any
 
+from nbtrack.common import views
+from nbtrack.common.version import __version__
 from nbtrack.errors import NbtrackError
 from nbtrack.run import Run, finish, init, log
 
-__version__ = "0.1.0"
 __all__ = [
     "Run",
     "NbtrackError",
@@ -34,7 +39,7 @@ __all__ = [
 
 def get_run(ref: str, *, project: str | None = None, store: Any = None) -> Any:
     """A stored run by id, name or ``"latest"``: its config, summary, metrics, events and files (read-only)."""
-    from nbtrack.records import get_run as _get_run
+    from nbtrack.read.records import get_run as _get_run
 
     return _get_run(ref, project=project, store=store)
 
@@ -52,7 +57,7 @@ def runs(
     nbtrack.runs(project="mnist", where="config.lr < 0.01 and state == 'finished'",
                  order_by="-summary.val_accuracy", limit=20)
     """
-    from nbtrack.records import runs as _runs
+    from nbtrack.read.records import runs as _runs
 
     return _runs(project, where, order_by, limit, store=store)
 
@@ -124,7 +129,7 @@ def sweep(
 
 def restore(ref: str, *, store: Any = None) -> Any:
     """A stored run's config and its best model loaded with Keras: ``r = nbtrack.restore("lyric-dream-3"); r.model``."""
-    from nbtrack.replicate import restore as _restore
+    from nbtrack.share.replicate import restore as _restore
 
     return _restore(ref, store=store)
 
@@ -145,13 +150,62 @@ def display(run: "Run | None" = None) -> Any:
 
 def load_ipython_extension(shell: Any) -> None:
     """`%load_ext nbtrack`: track every Keras fit with a live dashboard; adds the `%nbtrack` magic."""
-    from nbtrack.ipython import load_ipython_extension as _load
+    from nbtrack.integrations.ipython import load_ipython_extension as _load
 
     _load(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
     """`%unload_ext nbtrack`: restore everything `%load_ext` patched."""
-    from nbtrack.ipython import unload_ipython_extension as _unload
+    from nbtrack.integrations.ipython import unload_ipython_extension as _unload
 
     _unload(shell)
+
+
+# -- views lent to the lower layers (imported only when first shown) ---------------------------------------------
+def _dashboard_class() -> Any:
+    from nbtrack.ui.dashboard import Dashboard  # ImportError without the widget extra: the run warns once
+
+    return Dashboard
+
+
+def _show_run(run: Run) -> None:
+    """In a notebook (unless NBTRACK_DISPLAY=0), show the run `init` returned in its live dashboard."""
+    import nbtrack.ui
+
+    if nbtrack.ui.in_notebook() and os.environ.get("NBTRACK_DISPLAY", "1") != "0":
+        dashboard = run._dashboard()  # None, warned once, when the widget extra is missing
+        if dashboard is not None:
+            dashboard.show()
+
+
+def _runs_table_html(runs: Any) -> str:
+    from nbtrack.render.tables import runs_table_html
+
+    return runs_table_html(runs)
+
+
+def _sweep_html(sweep: Any) -> str:
+    from nbtrack.reports.sections import sweep_section
+
+    return sweep_section(sweep)
+
+
+def _sweep_view(sweep: Any) -> Any:
+    """The live sweep view, shown, in a notebook; None elsewhere."""
+    from nbtrack.ui import in_notebook
+
+    if not in_notebook():
+        return None
+    from nbtrack.ui.sweep import SweepView
+
+    view = SweepView(sweep)
+    view.show()
+    return view
+
+
+views.register("dashboard", _dashboard_class)
+views.register("show_run", _show_run)
+views.register("runs_table_html", _runs_table_html)
+views.register("sweep_html", _sweep_html)
+views.register("sweep_view", _sweep_view)

@@ -1,7 +1,7 @@
 """The `nbtrack` command: list, show, compare and remove runs of a store.
 
 nbtrack ls [--project P] [--where EXPR] [--sort FIELDS] [--columns C1,C2] [--limit N] [--json]
-                                runs, newest first (or by --sort), filtered by a query (see nbtrack.query)
+                                runs, newest first (or by --sort), filtered by a query (see nbtrack.store.query)
 nbtrack show RUN                config, summary, metrics, environment, files (RUN: id, name or 'latest')
 nbtrack diff RUN_A RUN_B [--all] [--json]
                                 config and summary keys whose values differ between two runs
@@ -41,42 +41,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from nbtrack import __version__
-from nbtrack._values import clip
+from nbtrack.common.values import clip
+from nbtrack.common.version import __version__
 from nbtrack.errors import NbtrackError
-from nbtrack.query import MISSING, Field, QueryError, field_value, parse, parse_order
-from nbtrack.records import StoredRun, flatten, get_run, runs
+from nbtrack.read.records import StoredRun, flatten, get_run, runs
+from nbtrack.render.format import INVALID_TIME, format_duration, format_time
 from nbtrack.store import ENV_VAR, open_store
 from nbtrack.store.base import RunRecord, Store
+from nbtrack.store.query import MISSING, Field, QueryError, field_value, parse, parse_order
 
 # Summary keys shown first in `ls`, when a run has them.
 _KEY_METRICS = ("val_loss", "val_accuracy", "loss", "accuracy")
 _LS_METRICS = 3
-
-
-INVALID_TIME = "invalid time"  # what a reader shows for a stored time that is not one (text, inf, 1e300)
-
-
-def format_duration(seconds: float) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "invalid"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
-def format_time(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    try:
-        return _dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError, OverflowError, OSError):  # a bad record: the other runs still show
-        return INVALID_TIME
 
 
 def format_value(value: Any, limit: int = 80) -> str:
@@ -317,7 +293,7 @@ def diff_rows(a: StoredRun, b: StoredRun, *, everything: bool = False) -> dict[s
 
     A key one run lacks has the value None and names that run ("a" or "b") in `missing`.
     """
-    from nbtrack.comparison import config_diff, summary_diff  # numpy: only when diffing
+    from nbtrack.render.comparison import config_diff, summary_diff  # numpy: only when diffing
 
     def visible(summary: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in summary.items() if not k.startswith("_")}
@@ -359,7 +335,7 @@ def _run_json(run: StoredRun) -> dict[str, Any]:
 
 def _command(argv: Any) -> str | None:
     """A recorded command line, credentials masked again (runs recorded by older versions, imported bundles)."""
-    from nbtrack._redact import mask_argv
+    from nbtrack.common.redact import mask_argv
 
     if not isinstance(argv, list) or not argv:
         return None
@@ -542,7 +518,7 @@ def _add_bundle_commands(sub: Any) -> None:
     export = sub.add_parser(
         "export",
         help="write runs, with their metrics, files and sweeps, to one bundle file",
-        description="Write runs losslessly to a versioned zip bundle (see nbtrack.bundle): record, every "
+        description="Write runs losslessly to a versioned zip bundle (see nbtrack.share.bundle): record, every "
         "metric's full history, events, files, and the sweep a run is a trial of. "
         "Example: nbtrack export latest lyric-dream-3 -o runs.nbtrack.zip",
     )
@@ -646,7 +622,7 @@ def _rm(store: Store, args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from nbtrack.spill import push_command, push_spill, read_spill, spill_store_matches
+    from nbtrack.run.spill import push_command, push_spill, read_spill, spill_store_matches
     from nbtrack.store import mask_password, resolve_location
 
     # The store is the one the user chose, never the one the file names: a spill file mailed to
@@ -671,7 +647,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _replicate(args: argparse.Namespace) -> int:
-    from nbtrack.replicate import comparison_text, replicate
+    from nbtrack.share.replicate import comparison_text, replicate
 
     path, again = replicate(args.run, output=args.output, execute=args.execute, store=args.store)
     print(f"Wrote {path}")
@@ -777,7 +753,7 @@ def _plural(count: int, word: str) -> str:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from nbtrack import bundle
+    from nbtrack.share import bundle
 
     with open_store(args.store) as store:
         result = bundle.import_bundle(args.bundle, store)
@@ -794,7 +770,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from nbtrack import bundle
+    from nbtrack.share import bundle
 
     with open_store(args.store, create=False) as store:
         result = bundle.sync(store, args.to, project=args.project)
@@ -827,7 +803,7 @@ def _export_usage_error(args: argparse.Namespace) -> str | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from nbtrack import bundle
+    from nbtrack.share import bundle
 
     problem = _export_usage_error(args)
     if problem is not None:

@@ -21,3 +21,7 @@ class ConfigError(NbtrackError):
 
 class RunFinishedError(NbtrackError):
     """An operation that needs a running run was called on a finished one."""
+
+
+class NbtrackWarning(UserWarning):
+    """Something went wrong inside nbtrack; training goes on."""

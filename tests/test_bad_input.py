@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.errors import RunFinishedError, StoreError
+from nbtrack.errors import NbtrackWarning, RunFinishedError, StoreError
 from nbtrack.store import open_store
 from nbtrack.store.sqlite import SQLiteStore
-from nbtrack.writer import NbtrackWarning
 
 
 def logged_keys(run) -> set[str]:
@@ -245,7 +244,7 @@ def test_writer_faults_are_warned_once_retried_and_never_raise(store_dir):
 
 
 def test_writer_that_never_recovers_spills_to_a_file_that_push_writes_later(store_dir, monkeypatch, tmp_path):
-    from nbtrack.spill import push_spill
+    from nbtrack.run.spill import push_spill
 
     monkeypatch.setenv("NBTRACK_FINAL_FLUSH_SECONDS", "1")
     monkeypatch.setenv("NBTRACK_SPILL_DIR", str(tmp_path / "spill"))
@@ -306,7 +305,7 @@ def test_child_sees_clear_error_text_not_thread_traceback(python, python_env, tm
 
 def test_cli_push_writes_a_spill_file(store_dir, monkeypatch, tmp_path, capsys):
     from nbtrack.cli import main
-    from nbtrack.spill import write_spill
+    from nbtrack.run.spill import write_spill
 
     run = nbtrack.init(project="p")
     run.log({"loss": 1.0})
@@ -329,20 +328,20 @@ def test_a_point_half_appended_by_an_interrupt_is_dropped_and_later_points_keep_
 ):
     """A KeyboardInterrupt between appending a point's step and its value (Ctrl-C lands anywhere) must not
     shift the metric's later points onto the wrong steps, nor leave columns a flush cannot write."""
-    import nbtrack.writer
+    import nbtrack.run.writer
 
     run = nbtrack.init(project="interrupt")
     run.log({"a": 1.0, "b": 1.0})
-    real = nbtrack.writer.append_columns
+    real = nbtrack.run.writer.append_columns
 
     def interrupted(columns, step, when, values):
         columns["a"][0].append(step)  # the step went in, then the signal arrived
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(nbtrack.writer, "append_columns", interrupted)
+    monkeypatch.setattr(nbtrack.run.writer, "append_columns", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run.log({"a": 2.0, "b": 2.0})
-    monkeypatch.setattr(nbtrack.writer, "append_columns", real)
+    monkeypatch.setattr(nbtrack.run.writer, "append_columns", real)
     run.log({"a": 3.0, "b": 3.0})
     run.finish()
     assert run._writer.error is None

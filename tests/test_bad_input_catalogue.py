@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.query import QueryError
-from nbtrack.sweep_config import SweepConfigError, parse_sweep_config
+from nbtrack.store.query import QueryError
+from nbtrack.sweeps.config import SweepConfigError, parse_sweep_config
 
 SCRIPT = "<script>window.pwned=1</script>"
 HOSTILE = f"h{SCRIPT}</svg><img src=x onerror=alert(1)>\x1b[31mred\x00nul\u202ertl\x9b2J\x07"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.bundle import BundleError, ImportResult, export_runs, import_bundle, sync
 from nbtrack.cli import main
 from nbtrack.errors import NbtrackError, RunNotFoundError
+from nbtrack.share.bundle import BundleError, ImportResult, export_runs, import_bundle, sync
 from nbtrack.store import open_store
 
 BIG = 100_000

@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.bundle import BundleError, export_runs, import_bundle, sync
-from nbtrack.cli import format_time, main
+from nbtrack.cli import main
 from nbtrack.errors import NbtrackError
+from nbtrack.render.format import format_time
+from nbtrack.share.bundle import BundleError, export_runs, import_bundle, sync
 from nbtrack.store import open_store
 from nbtrack.store.base import SeriesBatch, WriteBatch
 
@@ -171,7 +172,7 @@ def child(python, python_env, code, *args):
 
 IMPORT = """
     import sys
-    from nbtrack.bundle import import_bundle
+    from nbtrack.share.bundle import import_bundle
     result = import_bundle(sys.argv[1], sys.argv[2])
     print("imported", *result.imported, "skipped", *result.skipped)
 """
@@ -601,8 +602,8 @@ def test_every_reader_survives_a_bad_record_already_in_the_store(store_dir, tmp_
     assert page.count("invalid time") >= 2 and "good" in page
     assert "invalid time" in (tmp_path / "huge.html").read_text()
 
+    from nbtrack.render.tables import runs_table_html
     from nbtrack.ui.browser import RunsBrowser
-    from nbtrack.ui.tables import runs_table_html
 
     browser = RunsBrowser("p")
     rows = {r["id"]: r["cells"] for r in browser.table.rows}
@@ -621,7 +622,7 @@ def test_every_reader_survives_a_bad_record_already_in_the_store(store_dir, tmp_
 # -- item 6: bounded decompression ------------------------------------------------------------------
 PEAK = """
     import sys
-    from nbtrack.bundle import BundleError, import_bundle
+    from nbtrack.share.bundle import BundleError, import_bundle
     try:
         import_bundle(sys.argv[1], sys.argv[2])
         print("imported")

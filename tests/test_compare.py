@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.comparison import (
+from nbtrack.render.comparison import (
     MISSING,
     config_diff,
     diff,
@@ -23,8 +23,8 @@ from nbtrack.comparison import (
     summary_diff,
     varying_config,
 )
-from nbtrack.query import QueryError
 from nbtrack.store import open_store
+from nbtrack.store.query import QueryError
 from tests.widget_helpers import RecordingComm
 
 
@@ -231,7 +231,7 @@ def test_widget_escapes_and_serialises_odd_values(notebook):
     assert sorted(row["cells"]["config.gamma"] for row in view.table.rows) == ["Infinity", "NaN"]
     html = view.snapshot_html()
     assert "<script>alert" not in html and "&lt;script&gt;" in html
-    from nbtrack.ui.svg import parallel_svg
+    from nbtrack.render.svg import parallel_svg
 
     svg = parallel_svg(view.parallel.axes, view.parallel.lines)
     root = ET.fromstring(svg)  # well-formed, names escaped

@@ -207,8 +207,7 @@ def locked_store(store_dir, python_env):
 
 
 def test_init_starts_while_another_process_holds_the_write_lock(locked_store, store_dir):
-    from nbtrack.errors import RunNotFoundError
-    from nbtrack.writer import NbtrackWarning
+    from nbtrack.errors import NbtrackWarning, RunNotFoundError
 
     with pytest.warns(NbtrackWarning, match="locked by another process"):
         run = init_guarded(project="p", config={"lr": 0.1}, tags=("t",))
@@ -243,7 +242,7 @@ def test_init_starts_while_another_process_holds_the_write_lock(locked_store, st
 def test_lock_held_past_finish_keeps_the_run_in_a_spill_file(
     locked_store, store_dir, tmp_path, monkeypatch, python_env
 ):
-    from nbtrack.writer import NbtrackWarning
+    from nbtrack.errors import NbtrackWarning
 
     monkeypatch.setenv("NBTRACK_FINAL_FLUSH_SECONDS", "1")
     monkeypatch.setenv("NBTRACK_SPILL_DIR", str(tmp_path / "spill"))
@@ -449,8 +448,8 @@ def test_log_artifact_copies_links_as_links_never_their_targets(store_dir, fake_
 
 
 def test_a_fit_that_starts_its_own_run_trains_under_another_process_lock(locked_store, store_dir):
+    from nbtrack.errors import NbtrackWarning
     from nbtrack.keras import NbtrackCallback
-    from nbtrack.writer import NbtrackWarning
 
     from .keras_helpers import keras, tiny_data, tiny_model
 
@@ -483,7 +482,7 @@ def test_a_fit_that_starts_its_own_run_trains_under_another_process_lock(locked_
 def test_init_starts_while_a_postgres_session_locks_the_tables(pg_server, monkeypatch, tmp_path):
     import psycopg
 
-    from nbtrack.writer import NbtrackWarning
+    from nbtrack.errors import NbtrackWarning
 
     monkeypatch.setenv("NBTRACK_FILES", str(tmp_path / "files"))
     url = pg_server.new_database()
@@ -509,7 +508,7 @@ def test_init_starts_while_a_postgres_session_locks_the_tables(pg_server, monkey
 
 
 def test_init_in_a_notebook_shows_its_dashboard_under_the_lock(notebook, locked_store, store_dir):
-    from nbtrack.writer import NbtrackWarning
+    from nbtrack.errors import NbtrackWarning
 
     with pytest.warns(NbtrackWarning, match="locked by another process"):
         run = init_guarded(project="p", name="nb-run")
@@ -522,7 +521,8 @@ def test_init_in_a_notebook_shows_its_dashboard_under_the_lock(notebook, locked_
 
 
 def test_init_does_not_wait_to_finish_the_previous_run_under_the_lock(store_dir, python_env, monkeypatch):
-    from nbtrack.writer import NbtrackWarning, wait_for_background_writers
+    from nbtrack.errors import NbtrackWarning
+    from nbtrack.run.writer import wait_for_background_writers
 
     monkeypatch.setenv("NBTRACK_FINAL_FLUSH_SECONDS", "300")  # finish's patience, far past init's hang guard
     first = nbtrack.init(project="p", name="first")

@@ -11,12 +11,19 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.live import LiveHistory
-from nbtrack.series import History
-from nbtrack.ui.charts import ChartSettings, drawn_charts, ema, epoch_of_steps, group_families, metric_family
+from nbtrack.common.series import History
+from nbtrack.errors import NbtrackWarning
+from nbtrack.render.charts import (
+    ChartSettings,
+    drawn_charts,
+    ema,
+    epoch_of_steps,
+    group_families,
+    metric_family,
+)
+from nbtrack.render.svg import charts_svg, nice_ticks
+from nbtrack.run.live import LiveHistory
 from nbtrack.ui.dashboard import MAX_INTERVAL, MIN_INTERVAL
-from nbtrack.ui.svg import charts_svg, nice_ticks
-from nbtrack.writer import NbtrackWarning
 from tests.clock import VirtualClock
 from tests.widget_helpers import RecordingComm
 
@@ -287,7 +294,7 @@ def test_system_pane_charts_samples_against_wall_time(notebook, monkeypatch):
 
 
 def test_logs_pane_shows_escaped_lines_and_filters(notebook, monkeypatch):
-    from nbtrack.ui.logs import render_lines
+    from nbtrack.render.logs import render_lines
 
     body, matched = render_lines(["ok", "<script>alert(1)</script>", "OK again"], "ok")
     assert matched == 2 and "<script>" not in body and "ok\nOK again" in body
@@ -331,9 +338,9 @@ def test_files_pane_lists_serves_and_previews_only_run_files(notebook, tmp_path)
 
 
 def test_model_pane_gets_the_graph_and_stores_model_json(notebook):
+    from nbtrack.capture.model_graph import ModelGraph
     from nbtrack.keras import NbtrackCallback
-    from nbtrack.model_graph import ModelGraph
-    from nbtrack.ui.model import graph_svg, layer_table_html
+    from nbtrack.render.model import graph_svg, layer_table_html
 
     from .keras_helpers import tiny_data, tiny_model
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from nbtrack.environment import capture, git_state, is_secret_name, safe_environment_variables
+from nbtrack.capture.environment import capture, git_state, is_secret_name, safe_environment_variables
 from nbtrack.store import open_store
 
 
@@ -122,7 +122,7 @@ def test_session_code_is_a_valid_notebook_written_without_nbformat(python, pytho
         "shell = InteractiveShell.instance()\n"
         "shell.run_cell(\"x = 1\\nprint('é')\", store_history=True)\n"
         "shell.run_cell('def f():\\n    return 2', store_history=True)\n"
-        "from nbtrack.environment import session_code\n"
+        "from nbtrack.capture.environment import session_code\n"
         "code = session_code()\n"
         "assert 'nbformat' not in sys.modules\n"
         "sys.stdout.write(code['ipynb'])\n"

@@ -33,7 +33,7 @@ def test_load_ext_imports_no_heavy_module(python_env):
         "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
         "shell = InteractiveShell.instance()\n"
         "shell.run_cell('%load_ext nbtrack').raise_error()\n"
-        "print('nbtrack.ipython' in sys.modules)\n"
+        "print('nbtrack.integrations.ipython' in sys.modules)\n"
         "print(sorted(m for m in ('keras','tensorflow','bqplot','ipywidgets','psutil') if m in sys.modules))"
     )
     done = subprocess.run(

@@ -157,7 +157,7 @@ def _record_swallowed(monkeypatch) -> list[type]:
 
 
 def test_interrupt_watch_raises_a_swallowed_keyboard_interrupt_once_and_restores_the_handler(monkeypatch):
-    from nbtrack._interrupt import InterruptWatch
+    from nbtrack.capture.interrupt import InterruptWatch
 
     swallowed = _record_swallowed(monkeypatch)
     previous = signal.getsignal(signal.SIGINT)
@@ -178,7 +178,7 @@ def test_interrupt_watch_raises_a_swallowed_keyboard_interrupt_once_and_restores
 
 
 def test_interrupt_watch_leaves_an_ignored_sigint_ignored(monkeypatch):
-    from nbtrack._interrupt import InterruptWatch
+    from nbtrack.capture.interrupt import InterruptWatch
 
     monkeypatch.setattr(signal, "getsignal", lambda signum: signal.SIG_IGN)
     monkeypatch.setattr(signal, "signal", lambda *args: pytest.fail("the handler was replaced"))
@@ -221,7 +221,7 @@ def test_one_interrupt_swallowed_by_a_finalizer_still_stops_fit_at_that_batch(mo
 
 
 def test_crash_report_skips_a_broken_or_missing_store(store_dir, tmp_path, capsys):
-    from nbtrack.ipython import report_crashes
+    from nbtrack.integrations.ipython import report_crashes
 
     report_crashes(str(tmp_path / "nowhere"))  # no store: nothing, and nothing created
     assert not (tmp_path / "nowhere").exists()
@@ -289,10 +289,9 @@ def _fit_while_nbtrack_fails(monkeypatch, faults: set[str]):
     """A tiny real fit (~2 s) with the named faults injected into nbtrack; returns (history, warnings, run id)."""
     import nbtrack.store.sqlite as sqlite_module
     import nbtrack.ui.dashboard as dashboard_module
-    from nbtrack.errors import StoreError
+    from nbtrack.capture.system import SystemSampler
+    from nbtrack.errors import NbtrackWarning, StoreError
     from nbtrack.keras import NbtrackCallback
-    from nbtrack.system import SystemSampler
-    from nbtrack.writer import NbtrackWarning
 
     from .keras_helpers import keras, tiny_data, tiny_model
 

@@ -689,7 +689,7 @@ def test_disk_full_during_a_keras_fit_keeps_the_last_good_best_model_and_every_b
 ):
     import keras
 
-    from nbtrack.model_graph import ModelGraph
+    from nbtrack.capture.model_graph import ModelGraph
 
     env = dict(python_env, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", NBTRACK_SYSTEM_INTERVAL="0")
     report = _disk_full(

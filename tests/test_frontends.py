@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from nbtrack.writer import NbtrackWarning
+from nbtrack.errors import NbtrackWarning
 
 JS = Path(__file__).resolve().parent.parent / "js"
 
@@ -82,9 +82,9 @@ def colab(monkeypatch):
     google.colab = colab_module
     for name, module in (("google", google), ("google.colab", colab_module), ("google.colab.output", output)):
         monkeypatch.setitem(sys.modules, name, module)
-    import nbtrack.ipython
+    import nbtrack.integrations.ipython
 
-    monkeypatch.setattr(nbtrack.ipython._state, "colab_widgets", False)
+    monkeypatch.setattr(nbtrack.integrations.ipython._state, "colab_widgets", False)
     return calls
 
 

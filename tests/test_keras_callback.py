@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import nbtrack
+from nbtrack.errors import NbtrackWarning
 from nbtrack.keras import NbtrackCallback  # noqa: E402  (after keras is configured)
 from nbtrack.run import current_run
-from nbtrack.writer import NbtrackWarning
 
 from .keras_helpers import keras, tiny_data, tiny_model
 
@@ -131,7 +131,9 @@ def test_exception_and_interrupt_mark_the_run():
     x, y = tiny_data(64)
     for exc, state in ((RuntimeError("boom"), "failed"), (KeyboardInterrupt(), "interrupted")):
         callback = NbtrackCallback(display=False)
-        with pytest.raises(type(exc)):  # nbtrack.keras' guard around fit reports it, no %load_ext needed
+        with pytest.raises(
+            type(exc)
+        ):  # nbtrack.integrations.keras' guard around fit reports it, no %load_ext needed
             tiny_model().fit(x, y, batch_size=8, epochs=2, callbacks=[callback, Boom(exc)], verbose=0)
         run = callback.run
         assert stored(run).state == state

@@ -296,9 +296,9 @@ def test_a_caught_fit_failure_in_a_real_kernel_is_failed_at_once(kernel, store_d
 def test_a_fault_while_marking_the_run_failed_never_replaces_the_users_exception(monkeypatch):
     import warnings
 
+    from nbtrack.errors import NbtrackWarning
     from nbtrack.keras import NbtrackCallback
     from nbtrack.run import Run
-    from nbtrack.writer import NbtrackWarning
 
     from .keras_helpers import keras, tiny_data, tiny_model
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from nbtrack.logs import MAX_LINE, LineCollapser, OutputCapture, RunLog, clean
+from nbtrack.capture.logs import MAX_LINE, LineCollapser, OutputCapture, RunLog, clean
 
 
 def feed_all(chunks):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nbtrack.model_graph import NODE_HEIGHT, ModelGraph, describe_model, layout
+from nbtrack.capture.model_graph import NODE_HEIGHT, ModelGraph, describe_model, layout
 
 from .keras_helpers import keras
 
@@ -108,7 +108,7 @@ def test_five_hundred_layers_lay_out_without_overlaps():
 
 
 def test_layout_is_pure_and_keeps_given_order_without_edges():
-    from nbtrack.model_graph import LayerNode
+    from nbtrack.capture.model_graph import LayerNode
 
     graph = ModelGraph("m", "Model", [LayerNode(f"n{i}", f"l{i}", "Dense", "?", 0, 0) for i in range(3)], [])
     layout(graph)

@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from nbtrack._notebook import execute_notebook
-from nbtrack.live import MAX_POINTS
+from nbtrack.reports.execute import execute_notebook
+from nbtrack.run.live import MAX_POINTS
 from nbtrack.store import open_store
 
 from .conftest import ROOT
@@ -24,7 +24,7 @@ EPOCHS = 2
 # A cached MNIST, as `keras.datasets.mnist.load_data()` returns it (keras checks the cached file's hash, so the
 # stand-in replaces the loader, from an IPython startup file, before the notebook's first cell). Its size differs
 # from the offline digits' (1,437 training images) and is large enough that the live charts must reduce the batch
-# series (more than nbtrack.live.MAX_POINTS points over the two epochs).
+# series (more than nbtrack.run.live.MAX_POINTS points over the two epochs).
 CACHED_MNIST = """
 import numpy as np
 import keras

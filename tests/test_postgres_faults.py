@@ -85,7 +85,7 @@ def test_bundles_and_sync_round_trip_through_postgresql(pg_url, store_dir, tmp_p
     """A local SQLite store synced to the team's PostgreSQL store, and a bundle imported there: nothing lost."""
     import numpy as np
 
-    from nbtrack.bundle import export_runs, import_bundle, sync
+    from nbtrack.share.bundle import export_runs, import_bundle, sync
 
     run = nbtrack.init(project="team", config={"lr": 0.1}, tags=["x"])
     for i in range(1000):

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbtrack
-from nbtrack.query import (
+from nbtrack.store import open_store
+from nbtrack.store.base import RunQuery, WriteBatch
+from nbtrack.store.query import (
     Field,
     QueryError,
     dump_json,
@@ -24,8 +26,6 @@ from nbtrack.query import (
     sort_records,
     unparse,
 )
-from nbtrack.store import open_store
-from nbtrack.store.base import RunQuery, WriteBatch
 from tests.test_store_conformance import BACKENDS, new_location
 
 NOW = time.time()
@@ -400,7 +400,7 @@ def condition(draw):
 
 
 def unparse_literal(value):
-    from nbtrack.query import literal_text
+    from nbtrack.store.query import literal_text
 
     return literal_text(value)
 

@@ -19,10 +19,9 @@ import pytest
 
 import nbtrack
 from nbtrack.cli import main
-from nbtrack.errors import RunNotFoundError
+from nbtrack.errors import NbtrackWarning, RunNotFoundError
 from nbtrack.store import open_store
 from nbtrack.store.base import SeriesBatch, WriteBatch
-from nbtrack.writer import NbtrackWarning
 from tests.test_store_conformance import BACKENDS, new_location, new_run, points
 
 
@@ -623,7 +622,7 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 def test_display_false_and_nbtrack_display_0_in_a_real_kernel(tmp_path, store_dir, monkeypatch):
     import nbformat
 
-    from nbtrack._notebook import execute_notebook
+    from nbtrack.reports.execute import execute_notebook
 
     monkeypatch.setenv("NBTRACK_SYSTEM_INTERVAL", "0")
     path = tmp_path / "display.ipynb"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.replicate import (
+from nbtrack.share.replicate import (
     ReplicateError,
     comparison_text,
     package_differences,
@@ -160,8 +160,8 @@ NOTEBOOK_CELLS = [
 
 @pytest.mark.slow
 def test_replicate_execute_reproduces_the_final_loss(tmp_path, store_dir, monkeypatch, capsys):
-    from nbtrack._notebook import execute_notebook
     from nbtrack.cli import main
+    from nbtrack.reports.execute import execute_notebook
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

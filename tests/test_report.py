@@ -16,13 +16,13 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import nbtrack
 from nbtrack.cli import main
-from nbtrack.records import get_run
-from nbtrack.reports import (
+from nbtrack.read.records import get_run
+from nbtrack.reports import report
+from nbtrack.reports.sections import (
     ReportError,
     comparison_report,
     comparison_section,
     model_html,
-    report,
     run_report,
     run_section,
 )

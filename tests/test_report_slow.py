@@ -26,7 +26,7 @@ import nbformat
 import pytest
 
 import nbtrack
-from nbtrack._notebook import execute_notebook
+from nbtrack.reports.execute import execute_notebook
 from nbtrack.store import open_store
 
 from .conftest import ROOT
@@ -334,7 +334,7 @@ def _navigations(path: Path) -> tuple[list[str], str]:
 
 
 def test_a_meta_refresh_in_a_notebook_does_not_navigate_the_report(tmp_path, monkeypatch):
-    import nbtrack._sanitize
+    import nbtrack.render.sanitize
 
     nbtrack.init(project="local").finish()
     notebook = nbformat.v4.new_notebook(
@@ -359,7 +359,7 @@ def test_a_meta_refresh_in_a_notebook_does_not_navigate_the_report(tmp_path, mon
     nbformat.write(notebook, source)
     report = nbtrack.report(source, output=tmp_path / "refresh.html")
     with monkeypatch.context() as unsanitised:  # the probe: without the sanitiser, the page does navigate
-        unsanitised.setattr(nbtrack._sanitize, "sanitize_html", lambda markup: markup)
+        unsanitised.setattr(nbtrack.render.sanitize, "sanitize_html", lambda markup: markup)
         control = nbtrack.report(source, output=tmp_path / "control.html")
     blocked, _ = _navigations(control)
     assert any(u.startswith("https://evil.example/refresh-") for u in blocked), blocked

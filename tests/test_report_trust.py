@@ -214,7 +214,7 @@ META_OURS = {"charset", "Content-Security-Policy", "viewport", "referrer", "gene
 
 @pytest.mark.parametrize("markup", NAVIGATION)
 def test_sanitize_html_drops_what_could_navigate(markup):
-    from nbtrack._sanitize import sanitize_html
+    from nbtrack.render.sanitize import sanitize_html
 
     clean = sanitize_html(markup)
     low = clean.lower()
@@ -268,7 +268,7 @@ def test_sanitize_html_drops_what_could_navigate(markup):
     ],
 )
 def test_sanitize_html_keeps_what_a_notebook_shows(markup, clean):
-    from nbtrack._sanitize import sanitize_html
+    from nbtrack.render.sanitize import sanitize_html
 
     assert sanitize_html(markup) == clean
 
@@ -367,7 +367,7 @@ def test_push_writes_only_to_the_store_the_user_chose_never_the_one_a_spill_file
     """A spill file is a file too: `nbtrack push` of one naming someone's server connects nowhere, and says
     which command would write it there."""
     from nbtrack.cli import main
-    from nbtrack.spill import write_spill
+    from nbtrack.run.spill import write_spill
 
     url = f"postgresql://u:in-the-file@127.0.0.1:{fake_postgres.port}/db"
     spill = write_spill(url, "abcd1234", {"loss": ([1], [1.0], [0.5])}, {"state": "finished"})
@@ -389,7 +389,7 @@ def test_push_to_the_store_a_spill_file_was_written_for(store_dir, capsys):
 
     import nbtrack
     from nbtrack.cli import main
-    from nbtrack.spill import write_spill
+    from nbtrack.run.spill import write_spill
 
     run = nbtrack.init(project="p")
     run.log({"loss": 1.0})

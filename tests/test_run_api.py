@@ -265,9 +265,9 @@ def test_events_are_recorded_in_order():
 
 def test_no_point_is_lost_while_the_writer_flushes_constantly(monkeypatch):
     """The writer takes queued points while `log` appends: with a 1 ms flush interval, every point lands."""
-    import nbtrack.writer
+    import nbtrack.run.writer
 
-    monkeypatch.setattr(nbtrack.writer, "FLUSH_SECONDS", 0.001)
+    monkeypatch.setattr(nbtrack.run.writer, "FLUSH_SECONDS", 0.001)
     run = nbtrack.init(project="p")
     for i in range(200_000):
         run.log({"x": float(i)})

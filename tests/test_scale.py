@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 
 import nbtrack
-from nbtrack.live import LiveHistory
-from nbtrack.series import MinMaxDownsampler
-from nbtrack.ui.charts import (
+from nbtrack.common.series import MinMaxDownsampler
+from nbtrack.render.charts import (
     MAX_CHARTS,
     ChartSettings,
     Families,
@@ -31,7 +30,8 @@ from nbtrack.ui.charts import (
     left_out_note,
     select_charts,
 )
-from nbtrack.ui.svg import charts_svg
+from nbtrack.render.svg import charts_svg
+from nbtrack.run.live import LiveHistory
 from tests.widget_helpers import RecordingComm
 
 KEYS = 10_000
@@ -253,7 +253,7 @@ def test_a_stored_run_with_10k_keys_opens_with_the_bounded_grid(notebook):
 
 
 def test_the_run_report_draws_a_bounded_number_and_lists_the_rest(monkeypatch):
-    from nbtrack.reports import run_section
+    from nbtrack.reports.sections import run_section
 
     monkeypatch.setenv("NBTRACK_SYSTEM_INTERVAL", "0")  # no system charts beside the metric charts
     run = nbtrack.init(project="p")
@@ -502,7 +502,7 @@ def _child(out: str) -> None:
         and len(epochs) == STEPS // EPOCH
         and keys["batch/loss"].count == STEPS
     )
-    from nbtrack.reports import run_section
+    from nbtrack.reports.sections import run_section
     from nbtrack.ui.stored import stored_dashboard
 
     first = len(sent)

@@ -1,4 +1,4 @@
-"""Secrets never leave the machine (#14, item 2): one masking function (`nbtrack._redact`) for every location,
+"""Secrets never leave the machine (#14, item 2): one masking function (`nbtrack.common.redact`) for every location,
 URL, command line and error message nbtrack records or shows; environment variables kept by an allow-list.
 
 The headline test plants distinct random secrets in every place a user puts them (environment variables with
@@ -56,14 +56,14 @@ def _secret(label: str) -> str:
     ],
 )
 def test_mask(text, masked):
-    from nbtrack._redact import mask
+    from nbtrack.common.redact import mask
 
     assert mask(text) == masked
     assert mask(masked) == masked
 
 
 def test_mask_known_secrets_that_a_message_echoes_alone():
-    from nbtrack._redact import mask, url_secrets
+    from nbtrack.common.redact import mask, url_secrets
 
     url = "postgresql://u:hun%zzter2@db/x?password=other9&token=t0ken"
     assert url_secrets(url) == ["hun%zzter2", "other9", "t0ken"]
@@ -74,7 +74,7 @@ def test_mask_known_secrets_that_a_message_echoes_alone():
 
 
 def test_mask_argv():
-    from nbtrack._redact import mask_argv
+    from nbtrack.common.redact import mask_argv
 
     argv = [
         *("nbtrack", "--store", "postgresql://u:PW1@h/d?sslpassword=PW2", "agent", "s1"),
@@ -94,21 +94,21 @@ def test_mask_argv():
     ["WANDB_API_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "sslpassword", "api-key", "SENTRY_DSN", "Auth_Header"],
 )
 def test_secret_names(name):
-    from nbtrack._redact import is_secret_name
+    from nbtrack.common.redact import is_secret_name
 
     assert is_secret_name(name)
 
 
 @pytest.mark.parametrize("name", ["PWD", "OLDPWD", "PATH", "keys-file", "KEYRING_BACKEND", "AUTHOR", "lr"])
 def test_ordinary_names(name):
-    from nbtrack._redact import is_secret_name
+    from nbtrack.common.redact import is_secret_name
 
     assert not is_secret_name(name)
 
 
 # -- environment capture: an allow-list ------------------------------------------------------------------
 def test_environment_is_captured_by_an_allow_list_with_values_masked():
-    from nbtrack.environment import safe_environment_variables
+    from nbtrack.capture.environment import safe_environment_variables
 
     env = safe_environment_variables(
         {
@@ -325,7 +325,7 @@ def test_no_planted_secret_reaches_the_store_files_bundles_or_reports(
 
 
 def test_the_readme_lists_the_allow_list():
-    from nbtrack.environment import RESULT_NAMES, RESULT_PREFIXES
+    from nbtrack.capture.environment import RESULT_NAMES, RESULT_PREFIXES
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     missing = [f"{p}*" for p in RESULT_PREFIXES if f"`{p}*`" not in readme]
@@ -336,15 +336,15 @@ def test_the_readme_lists_the_allow_list():
 def test_show_and_reports_mask_a_command_line_recorded_unmasked(monkeypatch, capsys, tmp_path):
     """Runs recorded by older versions (or imported from someone's bundle) hold argv as it was: shown masked."""
     import nbtrack
-    import nbtrack.environment
+    import nbtrack.capture.environment
     from nbtrack.cli import main
-    from nbtrack.records import get_run
-    from nbtrack.reports import run_report
+    from nbtrack.read.records import get_run
+    from nbtrack.reports.sections import run_report
 
     secret = _secret("old")
     with monkeypatch.context() as older:
         older.setattr(sys, "argv", ["train.py", "--token", secret, "--lr", "0.1"])
-        older.setattr(nbtrack.environment, "mask_argv", list)  # what older versions recorded
+        older.setattr(nbtrack.capture.environment, "mask_argv", list)  # what older versions recorded
         run = nbtrack.init(project="old", name="old-run")
         run.finish()
     assert get_run(run.id).environment["program"]["argv"][2] == secret  # stored as it was
@@ -377,7 +377,7 @@ def test_an_unsupported_store_location_is_named_masked():
 )
 def test_a_masked_postgres_location_opens_without_its_credentials(url, opened):
     """A location copied from a message connects with PGPASSWORD / ~/.pgpass instead of a literal '***'."""
-    from nbtrack._redact import mask
+    from nbtrack.common.redact import mask
     from nbtrack.store.postgres import _unmask
 
     assert _unmask(mask(url)) == opened

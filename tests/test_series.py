@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nbtrack.series import History, reduce_history, reduce_indices
+from nbtrack.common.series import History, reduce_history, reduce_indices
 
 
 def test_small_series_is_untouched():
@@ -70,7 +70,7 @@ def test_reduce_history_takes_matching_steps_and_times():
     assert math.isclose(reduced.value.max(), history.value.max())
 
 
-from nbtrack.series import MinMaxDownsampler  # noqa: E402
+from nbtrack.common.series import MinMaxDownsampler  # noqa: E402
 
 
 def feed(sampler, values, chunk):

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from nbtrack.errors import NbtrackError
-from nbtrack.hyperband import rung_for, should_stop
-from nbtrack.sweep_config import (
+from nbtrack.sweeps.config import (
     DISTRIBUTIONS,
     METHODS,
     Hyperband,
@@ -20,6 +19,7 @@ from nbtrack.sweep_config import (
     nest,
     parse_sweep_config,
 )
+from nbtrack.sweeps.hyperband import rung_for, should_stop
 
 N = 2000
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from nbtrack._notebook import execute_notebook
+from nbtrack.reports.execute import execute_notebook
 from nbtrack.store import open_store
 
 from .conftest import ROOT

@@ -278,7 +278,7 @@ def test_live_sweep_view_and_report(notebook, tmp_path):
     values = [t.value for t in sweep.trials()]
     assert list(figure.marks[0].y) == [min(values[: i + 1]) for i in range(3)]
     assert RecordingComm.log  # the view's widgets reached the front end
-    from nbtrack.reports import sweep_section
+    from nbtrack.reports.sections import sweep_section
 
     html = sweep_section(sweep)
     assert "grid search · 3 trials" in html and "<svg" in html

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 import nbtrack
-from nbtrack.system import Counters, SystemSampler, io_rates
+from nbtrack.capture.system import Counters, SystemSampler, io_rates
 
 MB = 1024 * 1024
 

@@ -24,7 +24,7 @@ def resolve_location(location: str | os.PathLike[str] | None = None) -> str:
 
 def mask_password(url: str) -> str:
     """`url` with its credentials (user part's password, ``password=``-like parameters) replaced by ``***``."""
-    from nbtrack._redact import mask
+    from nbtrack.common.redact import mask
 
     return mask(url)
 

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from nbtrack.common.series import History
+from nbtrack.common.states import STATES
 from nbtrack.errors import StoreError
-from nbtrack.query import Node, OrderKey
-from nbtrack.series import History
+from nbtrack.store.query import Node, OrderKey
 
 
 class StoreLockedError(StoreError):
@@ -47,7 +48,6 @@ HEARTBEAT_SECONDS = 2.0
 # A running run whose heartbeat is older than this is reported as crashed, even from another host.
 HEARTBEAT_STALE_SECONDS = 15.0
 
-STATES = ("running", "finished", "failed", "interrupted", "crashed", "stopped-early")
 FINAL_STATES = frozenset(STATES) - {"running"}
 
 
@@ -105,7 +105,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class RunQuery:
-    """Which runs `Store.search_runs` returns: `where` and `order` are `nbtrack.query` trees."""
+    """Which runs `Store.search_runs` returns: `where` and `order` are `nbtrack.store.query` trees."""
 
     project: str | None = None
     where: Node | None = None
@@ -342,7 +342,7 @@ class Store(ABC):
     @abstractmethod
     def search_runs(self, query: RunQuery, *, environment: bool = False) -> list[RunRecord]:
         """Runs matching `query.where`, in `query.order` (then newest first, then by id), with the semantics of
-        `nbtrack.query.evaluate` and `sort_records`. Records carry an empty environment unless `environment`."""
+        `nbtrack.store.query.evaluate` and `sort_records`. Records carry an empty environment unless `environment`."""
 
     @abstractmethod
     def count_runs(self, query: RunQuery) -> int:
@@ -456,7 +456,7 @@ class Store(ABC):
                     found.append(FileInfo(path.relative_to(root).as_posix(), info.st_size))
         return sorted(found, key=lambda f: f.name.split("/"))
 
-    # -- imports (nbtrack.bundle) ------------------------------------------------------------------
+    # -- imports (nbtrack.share.bundle) ------------------------------------------------------------------
     def import_run(
         self,
         record: RunRecord,

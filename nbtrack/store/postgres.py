@@ -6,7 +6,7 @@ The same tables and the same queries as the SQLite store (`nbtrack.store.sqlstor
 is PostgreSQL's dialect, with these decisions:
 
 - JSON columns (config, summary, environment, tags, event data, sweep config, trial params and rungs) are of type
-  ``json``, not ``jsonb``: ``json`` keeps the exact text `nbtrack.query.dump_json` wrote, so ``1e999`` (infinity)
+  ``json``, not ``jsonb``: ``json`` keeps the exact text `nbtrack.store.query.dump_json` wrote, so ``1e999`` (infinity)
   reads back as infinity and sub-values sort by their `dump_json` text, as on SQLite. ``jsonb`` would store
   ``1e999`` as a 1000-digit integer. Queries compare JSON numbers as float8 through ``nbtrack_float(json)``
   (±1e999 is ±Infinity); text compares with ``COLLATE "C"`` (code point order, as SQLite's BINARY collation).
@@ -46,10 +46,10 @@ except ImportError:  # pragma: no cover - depends on the environment
         "The PostgreSQL run store needs psycopg. Install it with `pip install 'nbtrack[postgres]'`."
     ) from None
 
-from nbtrack._redact import mask, url_secrets
+from nbtrack.common.redact import mask, url_secrets
 from nbtrack.errors import StoreError
-from nbtrack.query import load_json
 from nbtrack.store.base import SCHEMA_VERSION
+from nbtrack.store.query import load_json
 from nbtrack.store.sql import Sql
 from nbtrack.store.sqlstore import Dialect, SQLStore, Transaction
 
@@ -198,7 +198,7 @@ class PostgresJSON:
         return cached
 
     def kind(self, column: str, keys: tuple[str, ...]) -> str:
-        """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
+        """One of n/b/t/a/o/x (see `nbtrack.store.query.kind_of`), NULL for null or missing."""
         v = self.value(column, keys)
         object_kind = f"""(CASE WHEN ({v} -> '$float')::text = '"NaN"' THEN 'x' ELSE 'o' END)"""
         return _PG_KIND_OF_JSON_TYPE.format(v=v, object_kind=object_kind)
@@ -411,5 +411,5 @@ def _unmask(url: str) -> str:
 
 
 def _message(exc: BaseException, secrets: list[str] | None = None) -> str:
-    """psycopg's message, on one line, credentials masked (`nbtrack._redact.mask`)."""
+    """psycopg's message, on one line, credentials masked (`nbtrack.common.redact.mask`)."""
     return mask(" ".join(str(exc).split()), secrets or ()) or type(exc).__name__

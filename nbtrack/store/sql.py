@@ -1,9 +1,9 @@
-"""Query trees (`nbtrack.query`) compiled to SQL with bound parameters, for the SQL store backends.
+"""Query trees (`nbtrack.store.query`) compiled to SQL with bound parameters, for the SQL store backends.
 
 Every value from the user becomes a named parameter; field names become JSON path parameters. Each backend supplies
 its `JSONFunctions` (`nbtrack.store.sqlite.SQLiteJSON`, `nbtrack.store.postgres.PostgresJSON`): how to read a JSON
 value and its type, how to list a JSON array's elements, and (for a typed SQL like PostgreSQL's) how to read a value
-as a number or as text. The SQL returns exactly what `nbtrack.query.evaluate` and `sort_records` return, which the
+as a number or as text. The SQL returns exactly what `nbtrack.store.query.evaluate` and `sort_records` return, which the
 conformance suite checks.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from nbtrack.query import (
+from nbtrack.store.query import (
     And,
     Compare,
     Contains,
@@ -52,7 +52,7 @@ class JSONFunctions(Protocol):
         """The value at `keys` in the JSON `column`, NULL when missing."""
 
     def kind(self, column: str, keys: tuple[str, ...]) -> str:
-        """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
+        """One of n/b/t/a/o/x (see `nbtrack.store.query.kind_of`), NULL for null or missing."""
 
     def elements(self, column: str, keys: tuple[str, ...]) -> tuple[str, str, str]:
         """A FROM clause over the array's elements, and the expressions of an element's kind and value."""

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from nbtrack.errors import StoreError
-from nbtrack.query import QueryError, dump_json, load_json
 from nbtrack.store.base import SCHEMA_VERSION
+from nbtrack.store.query import QueryError, dump_json, load_json
 from nbtrack.store.sqlstore import Dialect, SQLStore
 
 DB_NAME = "nbtrack.db"
@@ -145,7 +145,7 @@ class SQLiteJSON:
         return "$" + "".join(f'."{key}"' for key in keys)
 
     def kind(self, column: str, keys: tuple[str, ...]) -> str:
-        """One of n/b/t/a/o/x (see `nbtrack.query.kind_of`), NULL for null or missing."""
+        """One of n/b/t/a/o/x (see `nbtrack.store.query.kind_of`), NULL for null or missing."""
         nan = self.lookup(column, (*keys, "$float"), "value")
         object_kind = f"(CASE WHEN {nan} = 'NaN' THEN 'x' ELSE 'o' END)"
         return _KIND_OF_JSON_TYPE.format(t=self.lookup(column, keys, "type"), object_kind=object_kind)

@@ -25,10 +25,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from nbtrack.common.names import new_display_name
+from nbtrack.common.series import History, reduce_history
 from nbtrack.errors import RunNotFoundError, StoreError
-from nbtrack.names import new_display_name
-from nbtrack.query import dump_json, load_json
-from nbtrack.series import History, reduce_history
 from nbtrack.store.base import (
     SCHEMA_VERSION,
     MetricStats,
@@ -52,6 +51,7 @@ from nbtrack.store.chunks import (
     none_to_nan,
     rounds_of_distinct_keys,
 )
+from nbtrack.store.query import dump_json, load_json
 from nbtrack.store.sql import Compiler, JSONFunctions
 
 _T = TypeVar("_T")
@@ -785,7 +785,7 @@ class SQLStore(Store):
         )
         return reduce_history(history, samples)
 
-    # -- imports (nbtrack.bundle) ------------------------------------------------------------------
+    # -- imports (nbtrack.share.bundle) ------------------------------------------------------------------
     def import_run(
         self,
         record: RunRecord,

@@ -1,10 +1,11 @@
-"""Views of runs: the notebook dashboard (ipywidgets + bqplot + anywidget views), its static SVG snapshot,
-and the console line."""
+"""Widgets: the notebook dashboard and its panes (ipywidgets + bqplot + anywidget views), the compare widget,
+the runs browser, the live sweep view, and the console line. What they draw comes from `nbtrack.render`."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def in_notebook() -> bool:
@@ -39,3 +40,23 @@ def widget_bundle(widget: object, html: str, text: str, **more: str) -> dict[str
         "text/html": html,
         "text/plain": text,
     }
+
+
+def accept_clicks_during_fit(widget: Any) -> None:
+    """Let `widget`'s clicks be handled while the cell runs `fit`.
+
+    JupyterLab >= 4.4 sends comm messages to a kernel subshell, whose thread handles them while the main shell
+    is busy. But ipykernel 7 routes a comm's incoming messages back to the shell that last *sent* on that
+    comm; after the main shell created or updated the button, a click would wait for the cell to end.
+    Forgetting that route lets the frontend's own subshell handle the click. Call it after every update of
+    the widget from the main thread.
+
+    ipykernel has no public way to say this, so it clears the comm's private route (ipykernel 7.4), guarded: a
+    kernel without it is left alone, and a click that then arrives only after training ends says so.
+    """
+    comm = getattr(widget, "comm", None)
+    lock = getattr(comm, "_reply_subshell_lock", None)
+    if lock is None:
+        return
+    with lock:
+        vars(comm).pop("_reply_subshell_id", None)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbtrack.records import StoredRun, runs
+from nbtrack.read.records import StoredRun, runs
+from nbtrack.render.tables import default_columns, runs_table_html, table_columns, table_rows
 from nbtrack.store import open_store
 from nbtrack.store.base import Store
-from nbtrack.ui.tables import default_columns, runs_table_html, table_columns, table_rows
 
 PAGE = 500
 
@@ -85,7 +85,7 @@ class RunsBrowser:
             self.compare_selected(self.comparing)
 
     def open(self, run_id: str) -> None:
-        from nbtrack.records import get_run
+        from nbtrack.read.records import get_run
         from nbtrack.ui.stored import stored_dashboard
 
         self.dashboard = stored_dashboard(get_run(run_id, store=self.store))
@@ -95,7 +95,7 @@ class RunsBrowser:
     def compare_selected(self, ids: list[str] | None = None) -> None:
         import ipywidgets as W
 
-        from nbtrack.records import get_run
+        from nbtrack.read.records import get_run
         from nbtrack.ui.compare import CompareWidget
 
         ids = list(ids if ids is not None else self.table.selected)

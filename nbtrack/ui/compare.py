@@ -3,7 +3,7 @@ coordinates whose brushes filter the table, a scatter of a parameter against a m
 
     nbtrack.compare(nbtrack.runs(project="mnist", order_by="-summary.val_accuracy", limit=20))
 
-What is drawn comes from `nbtrack.comparison` (pure functions); this module copies it into widgets.
+What is drawn comes from `nbtrack.render.comparison` (pure functions); this module copies it into widgets.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any
 import anywidget
 import traitlets
 
-from nbtrack.comparison import (
+from nbtrack.read.records import RunList, StoredRun
+from nbtrack.render.charts import ChartSelection, left_out_note, select_charts
+from nbtrack.render.comparison import (
     metric_keys,
     parallel_data,
     passes,
@@ -25,11 +27,7 @@ from nbtrack.comparison import (
     summary_metrics,
     varying_config,
 )
-from nbtrack.query import QueryError, parse, parse_order, sort_records
-from nbtrack.records import RunList, StoredRun
-from nbtrack.ui import js_module
-from nbtrack.ui.charts import ChartSelection, left_out_note, select_charts
-from nbtrack.ui.tables import (
+from nbtrack.render.tables import (
     available_columns,
     default_columns,
     diff_html,
@@ -37,6 +35,8 @@ from nbtrack.ui.tables import (
     table_columns,
     table_rows,
 )
+from nbtrack.store.query import QueryError, parse, parse_order, sort_records
+from nbtrack.ui import js_module
 
 DEFAULT_SELECTED = 5
 DEFAULT_METRICS = 4
@@ -204,7 +204,7 @@ class CompareWidget:
         import time
 
         now = time.time()
-        from nbtrack.query import evaluate
+        from nbtrack.store.query import evaluate
 
         records = [r for r in self.runs if self._node is None or evaluate(self._node, r.record, now)]
         brushes = self.parallel.brushes
@@ -348,7 +348,7 @@ class CompareWidget:
     # -- display --------------------------------------------------------------------------------------
     def snapshot_html(self) -> str:
         """The table, the overlay charts and the diff as static HTML (saved notebooks, nbviewer, reports)."""
-        from nbtrack.ui.svg import charts_svg, parallel_svg
+        from nbtrack.render.svg import charts_svg, parallel_svg
 
         chosen = self.selected_runs()
         parallel = parallel_svg(self.parallel.axes, self.parallel.lines)
@@ -384,8 +384,8 @@ class CompareWidget:
 
 def resolve_runs(runs: Any, store: Any = None) -> list[StoredRun]:
     """A RunList, StoredRuns, run ids/names, or None (the 20 newest runs) -> StoredRuns."""
-    from nbtrack.records import get_run
-    from nbtrack.records import runs as query_runs
+    from nbtrack.read.records import get_run
+    from nbtrack.read.records import runs as query_runs
 
     if runs is None:
         return list(query_runs(limit=20, store=store))

@@ -13,13 +13,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from nbtrack.ui import in_notebook
+from nbtrack.render.svg import charts_svg
+from nbtrack.ui import accept_clicks_during_fit, in_notebook
 from nbtrack.ui.charts import ChartsPane
 from nbtrack.ui.console import format_clock
 from nbtrack.ui.files import FilesPane
 from nbtrack.ui.logs import LogsPane
 from nbtrack.ui.model import ModelPane
-from nbtrack.ui.svg import charts_svg
 from nbtrack.ui.system import SystemPane
 
 if TYPE_CHECKING:
@@ -80,26 +80,6 @@ def kernel_has_subshells() -> bool | None:
         return None
     features = info.get("supported_features") if isinstance(info, dict) else None
     return isinstance(features, (list, tuple)) and "kernel subshells" in features
-
-
-def accept_clicks_during_fit(widget: Any) -> None:
-    """Let `widget`'s clicks be handled while the cell runs `fit`.
-
-    JupyterLab >= 4.4 sends comm messages to a kernel subshell, whose thread handles them while the main shell
-    is busy. But ipykernel 7 routes a comm's incoming messages back to the shell that last *sent* on that
-    comm; after the main shell created or updated the button, a click would wait for the cell to end.
-    Forgetting that route lets the frontend's own subshell handle the click. Call it after every update of
-    the widget from the main thread.
-
-    ipykernel has no public way to say this, so it clears the comm's private route (ipykernel 7.4), guarded: a
-    kernel without it is left alone, and a click that then arrives only after training ends says so.
-    """
-    comm = getattr(widget, "comm", None)
-    lock = getattr(comm, "_reply_subshell_lock", None)
-    if lock is None:
-        return
-    with lock:
-        vars(comm).pop("_reply_subshell_id", None)
 
 
 def header_html(run: Run, state: str, now: float | None = None) -> str:
@@ -242,7 +222,7 @@ class Dashboard:
         return {"nbtrack": {"view": "run", "run_id": self.run.id, "store": self.run.store.location}}
 
     def snapshot_html(self) -> str:
-        from nbtrack.ui.snapshot import dashboard_html
+        from nbtrack.render.snapshot import dashboard_html
 
         return dashboard_html(self)
 

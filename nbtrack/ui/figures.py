@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nbtrack.ui.charts import MAX_CHARTS, ChartData, LineData
+from nbtrack.render.charts import MAX_CHARTS, ChartData, LineData
 
 GRID_COLUMNS = "repeat(auto-fill, minmax(360px, 1fr))"
 

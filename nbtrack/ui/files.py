@@ -85,7 +85,7 @@ class FilesPane:
             return 0
         self._listing = listing
         self.view.files = [{"name": f.name, "size": f.size, "previewable": previewable(f)} for f in listing]
-        from nbtrack.ui.dashboard import accept_clicks_during_fit
+        from nbtrack.ui import accept_clicks_during_fit
 
         accept_clicks_during_fit(self.view)
         return 1

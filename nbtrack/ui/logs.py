@@ -8,25 +8,12 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable
 
-from nbtrack.logs import RunLog
+from nbtrack.capture.logs import RunLog
+from nbtrack.render.logs import render_lines
 
 LIVE_LINES = 500
 LIVE_INTERVAL = 1.0
-
-
-def render_lines(lines: Iterable[str], pattern: str = "", limit: int | None = None) -> tuple[str, int]:
-    """HTML of the lines containing `pattern` (case-insensitive), the last `limit` of them; and how many matched."""
-    needle = pattern.lower()
-    matched = [line for line in lines if needle in line.lower()] if needle else list(lines)
-    shown = matched[-limit:] if limit else matched
-    body = "\n".join(html.escape(line) for line in shown)
-    return (
-        "<pre style='max-height:420px;overflow:auto;font-size:12px;line-height:1.35;margin:0;"
-        f"white-space:pre-wrap;word-break:break-all'>{body}</pre>",
-        len(matched),
-    )
 
 
 class LogsPane:

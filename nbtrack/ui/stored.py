@@ -7,10 +7,10 @@ import io
 from collections import deque
 from typing import Any
 
-from nbtrack.live import LiveHistory, Progress
-from nbtrack.logs import KEEP_LINES, RunLog
-from nbtrack.model_graph import ModelGraph
-from nbtrack.records import StoredRun
+from nbtrack.capture.logs import KEEP_LINES, RunLog
+from nbtrack.capture.model_graph import ModelGraph
+from nbtrack.read.records import StoredRun
+from nbtrack.run.live import LiveHistory, Progress
 
 
 class StoredRunSource:
@@ -63,7 +63,7 @@ class StoredRunSource:
 
 def show(ref: Any, *, store: Any = None) -> Any:
     """Display the dashboard of a stored run (an id, a name, ``"latest"``, or a `StoredRun`)."""
-    from nbtrack.records import get_run
+    from nbtrack.read.records import get_run
     from nbtrack.ui import in_notebook
 
     stored = ref if isinstance(ref, StoredRun) else get_run(ref, store=store)

@@ -7,7 +7,7 @@ import html
 import math
 from typing import Any
 
-from nbtrack.comparison import parallel_data, varying_config
+from nbtrack.render.comparison import parallel_data, varying_config
 from nbtrack.ui import widget_bundle
 from nbtrack.ui.compare import ParallelView, RunsTableView
 
@@ -92,7 +92,7 @@ class SweepView:
             self.current.children = (dashboard.widget,)
 
     def refresh(self, final: bool = False) -> None:
-        from nbtrack.reports import best_so_far_chart
+        from nbtrack.reports.sections import best_so_far_chart
 
         sweep = self.sweep
         trials = sweep.trials()
@@ -125,7 +125,7 @@ class SweepView:
             self._handle.update(data, raw=True, metadata=metadata)
 
     def _bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from nbtrack.reports import sweep_section
+        from nbtrack.reports.sections import sweep_section
 
         metadata = {
             "nbtrack": {"view": "sweep", "sweep_id": self.sweep.id, "store": self.sweep.store.location}

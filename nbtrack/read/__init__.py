@@ -1,0 +1,1 @@
+"""Reading runs back from a store: `StoredRun`, `RunList`, `runs(where=...)` and `get_run`."""
