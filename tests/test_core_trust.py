@@ -544,3 +544,24 @@ def test_init_does_not_wait_to_finish_the_previous_run_under_the_lock(store_dir,
     assert store.get_run("first").state == "finished"
     assert store.history(first.id, "loss").value.tolist() == [1.0, 0.5]
     assert store.get_run("second").state == "finished"
+
+
+def test_list_files_skips_a_file_that_goes_away_while_it_is_listed(store_dir, monkeypatch):
+    """The environment capture writes `.requirements.txt.partial` and renames it while the Files pane lists the
+    folder: a name that vanishes between the walk and its lstat is skipped, not a FileNotFoundError that switches
+    the live dashboard off (seen in a full run: the million-step dashboard test lost its view that way)."""
+    import os
+
+    run = nbtrack.init(project="p")
+    run.finish()
+    store = open_store(store_dir)
+    (store.run_dir(run.id) / "kept.txt").write_text("kept")
+    real_walk = os.walk
+
+    def walk_seeing_a_vanished_file(top, *args, **kwargs):
+        for folder, dirs, names in real_walk(top, *args, **kwargs):
+            yield folder, dirs, [*names, ".requirements.txt.partial"]  # listed, then renamed away
+
+    monkeypatch.setattr(os, "walk", walk_seeing_a_vanished_file)
+    names = [f.name for f in store.list_files(run.id)]
+    assert "kept.txt" in names and ".requirements.txt.partial" not in names

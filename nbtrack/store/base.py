@@ -451,7 +451,12 @@ class Store(ABC):
         for folder, _dirs, names in os.walk(root):  # os.walk does not descend into linked folders
             for name in names:
                 path = Path(folder, name)
-                info = path.lstat()
+                try:
+                    info = path.lstat()
+                except (
+                    FileNotFoundError
+                ):  # renamed or removed while listing (a `.partial` file moved into place)
+                    continue
                 if stat.S_ISREG(info.st_mode):
                     found.append(FileInfo(path.relative_to(root).as_posix(), info.st_size))
         return sorted(found, key=lambda f: f.name.split("/"))
