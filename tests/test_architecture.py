@@ -31,7 +31,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("nbtrack.integrations",),  # adapters: the Keras callback, the notebook extension
     ("nbtrack.share",),  # bundles and replicate
     ("nbtrack.cli", "nbtrack.__main__"),  # the command line
-    ("nbtrack", "nbtrack.keras"),  # the public API
+    (
+        "nbtrack",
+        "nbtrack.keras",
+        "nbtrack.bundle",
+    ),  # the public API (and the public paths of the callback and bundles)
 )
 
 
@@ -238,3 +242,15 @@ def test_a_module_belongs_to_its_most_specific_entry(module, layer):
 def test_a_module_outside_every_entry_has_no_layer():
     assert layer_of("nbtrack_other.x") is None
     assert layer_of("nbtrack.runs") is None  # a prefix only counts up to a dot
+
+
+def test_the_public_paths_users_type_still_import():
+    """Moving modules into layers kept the documented import paths (README): the bundle functions and the
+    callback's module are the ones in their layers, not copies."""
+    import nbtrack.bundle
+    import nbtrack.share.bundle
+
+    for name in nbtrack.bundle.__all__:
+        assert getattr(nbtrack.bundle, name) is getattr(nbtrack.share.bundle, name), name
+    keras_path = (ROOT / "nbtrack" / "keras.py").read_text()
+    assert "from nbtrack.integrations.keras import NbtrackCallback" in keras_path
